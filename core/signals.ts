@@ -132,6 +132,11 @@ export interface Identity {
   kind: string;
   /** Kubernetes namespace; '' when the identity has none. */
   namespace: string;
+  /**
+   * For a Service: the one workload behind all of its endpoints, when there is
+   * exactly one. Lets a map show `checkout -> catalog (Service) -> catalog (Deployment)`.
+   */
+  backing?: Identity;
 }
 
 /**
