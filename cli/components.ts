@@ -1,0 +1,8 @@
+/**
+ * The built-in component factories. To add a component, import its factory and
+ * append it to this list; the registry checks types are unique at start-up.
+ */
+import type { Factory } from '../core/component.ts';
+import { debugExporterFactory } from '../exporters/debug/debug.ts';
+
+export const builtinFactories: Factory[] = [debugExporterFactory];
