@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Tools the deploy/ tests need, built from the Go module proxy and cached under
+# /var/cache/loggerhead (quick when already there):
+#   helm and kustomize binaries, the Kubernetes OpenAPI v3 schemas (from the
+#   k8s.io/kubernetes module) and the prometheus-operator CRDs (PodMonitor,
+#   ServiceMonitor), so no schema is ever downloaded at test time;
+#   Prometheus from apt (the dashboards' PromQL runs against it);
+#   setpriv and capsh (the capability test drops capabilities with them).
+set -euo pipefail
+
+HELM_VERSION=v3.22.0
+KUSTOMIZE_VERSION=v5.7.1
+KUBERNETES_VERSION=v1.34.4
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
+
+CACHE=/var/cache/loggerhead
+BIN="$CACHE/bin"
+SCHEMAS="$CACHE/k8s-schemas"
+mkdir -p "$BIN" "$SCHEMAS"
+export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+
+# go install puts the binary in GOBIN under its own name; a version stamp says which version it is.
+install_go_tool() {
+  local name=$1 module=$2 version=$3
+  if [[ -x "$BIN/$name" && "$(cat "$BIN/$name.version" 2>/dev/null)" == "$version" ]]; then
+    return
+  fi
+  echo "50-deploy-tools: building $name $version from the Go module proxy"
+  GOBIN="$BIN" go install "$module@$version"
+  echo "$version" >"$BIN/$name.version"
+}
+
+install_go_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+install_go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"
+
+# Copy a directory out of a Go module (downloaded through the proxy) into the cache.
+copy_from_module() {
+  local module=$1 version=$2 subdir=$3 dest=$4
+  if [[ -f "$dest/.complete" ]]; then
+    return
+  fi
+  echo "50-deploy-tools: fetching $module@$version/$subdir"
+  local dir
+  dir=$(cd /tmp && go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  if [[ -z "$dir" || ! -d "$dir/$subdir" ]]; then
+    echo "50-deploy-tools: $module@$version has no $subdir" >&2
+    exit 1
+  fi
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  cp "$dir/$subdir"/* "$dest/"
+  chmod -R u+w "$dest"
+  touch "$dest/.complete"
+}
+
+copy_from_module k8s.io/kubernetes "$KUBERNETES_VERSION" api/openapi-spec/v3 "$SCHEMAS/kubernetes-$KUBERNETES_VERSION"
+copy_from_module github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION" \
+  example/prometheus-operator-crd "$SCHEMAS/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
+
+need_apt=()
+command -v prometheus >/dev/null || need_apt+=(prometheus)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
+command -v capsh >/dev/null || need_apt+=(libcap2-bin)
+if ((${#need_apt[@]} > 0)); then
+  flock /tmp/lh-apt.lock apt-get install -y --no-install-recommends "${need_apt[@]}"
+fi
