@@ -1,0 +1,208 @@
+/**
+ * Writers for the two scrape formats: the Prometheus text format 0.0.4 and
+ * OpenMetrics 1.0. Pure: they turn families and samples into text chunks and
+ * never touch the network.
+ *
+ * Differences handled here:
+ * - OpenMetrics names a counter family without `_total` in `# TYPE`, adds
+ *   `# UNIT` when the family name ends with its unit, a `_created` sample per
+ *   counter or histogram series, escapes `"` in `# HELP` and ends with `# EOF`.
+ * - Text 0.0.4 names the counter family with `_total`, has no `_created` and no
+ *   terminator.
+ */
+import type { InstrumentType, PrometheusNames } from '../common/naming.ts';
+
+export type ExpositionFormat = 'text' | 'openmetrics';
+
+export const CONTENT_TYPES: Readonly<Record<ExpositionFormat, string>> = {
+  text: 'text/plain; version=0.0.4; charset=utf-8',
+  openmetrics: 'application/openmetrics-text; version=1.0.0; charset=utf-8',
+};
+
+/**
+ * Picks the format for an `Accept` header: OpenMetrics 1.0 when the client
+ * prefers it (by q-value, ties going to OpenMetrics), text 0.0.4 otherwise.
+ *
+ * @example
+ * negotiateFormat('application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5'); // 'openmetrics'
+ * negotiateFormat(undefined); // 'text'
+ */
+export function negotiateFormat(accept: string | undefined): ExpositionFormat {
+  if (accept === undefined || accept === '') return 'text';
+  let openMetricsQ = 0;
+  let textQ = 0;
+  for (const part of accept.split(',')) {
+    const [rawType, ...rawParams] = part.split(';');
+    const type = (rawType ?? '').trim().toLowerCase();
+    let q = 1;
+    let version: string | undefined;
+    for (const param of rawParams) {
+      const eq = param.indexOf('=');
+      if (eq < 0) continue;
+      const key = param.slice(0, eq).trim().toLowerCase();
+      const value = param
+        .slice(eq + 1)
+        .trim()
+        .replace(/^"(.*)"$/, '$1');
+      if (key === 'q') q = Number(value);
+      else if (key === 'version') version = value;
+    }
+    if (!(q > 0)) continue;
+    if (type === 'application/openmetrics-text' && (version === undefined || version === '1.0.0')) {
+      openMetricsQ = Math.max(openMetricsQ, q);
+    } else if (type === 'text/plain' || type === '*/*' || type === 'text/*') {
+      textQ = Math.max(textQ, q);
+    }
+  }
+  return openMetricsQ > 0 && openMetricsQ >= textQ ? 'openmetrics' : 'text';
+}
+
+const NEEDS_LABEL_ESCAPE = /[\\"\n]/;
+
+/** Escapes a label value for both formats: backslash, double quote and line feed. */
+export function escapeLabelValue(value: string): string {
+  if (!NEEDS_LABEL_ESCAPE.test(value)) return value;
+  return value.replace(/[\\"\n]/g, (c) => (c === '\\' ? '\\\\' : c === '"' ? '\\"' : '\\n'));
+}
+
+function escapeHelp(help: string, format: ExpositionFormat): string {
+  return format === 'openmetrics'
+    ? escapeLabelValue(help)
+    : help.replace(/[\\\n]/g, (c) => (c === '\\' ? '\\\\' : '\\n'));
+}
+
+/** A sample value: integers as integers, `NaN`, `+Inf`, `-Inf`, other floats in shortest round-trip form. */
+export function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value);
+}
+
+/** A histogram bound as an `le` label value (`1.0` rather than `1` in OpenMetrics, whose floats are canonical). */
+export function formatBound(bound: number, format: ExpositionFormat): string {
+  if (format === 'openmetrics' && Number.isInteger(bound) && Math.abs(bound) < 1e15) return `${bound}.0`;
+  return formatValue(bound);
+}
+
+/** A timestamp in ms since the epoch as OpenMetrics seconds (`_created` values). */
+export function formatSeconds(ms: number): string {
+  return formatValue(ms / 1000);
+}
+
+/** 32-bit FNV-1a over the UTF-16 code units, as 8 hex digits: a short tag for truncated values. */
+function shortHash(value: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < value.length; i++) {
+    h ^= value.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+const CHUNK_CHARS = 1 << 16;
+
+export interface ExpositionWriterOptions {
+  /**
+   * Longest label value written, in UTF-16 code units; longer values are cut
+   * and end with `~` and 8 hex digits of a hash of the whole value, so two long
+   * values that share a prefix stay distinct series. 0 = no limit.
+   */
+  maxLabelValueLength: number;
+}
+
+/**
+ * Accumulates one exposition as text chunks of about 64 KiB.
+ *
+ * @example
+ * const w = new ExpositionWriter('text', { maxLabelValueLength: 0 });
+ * w.family(prometheusNames('loggerhead.link.bytes', 'By', 'counter'), 'counter', 'Bytes.');
+ * w.sample('loggerhead_link_bytes_total', w.labels([['direction', 'client_to_server']]), 42);
+ * w.finish().join(''); // '# HELP loggerhead_link_bytes_total Bytes.\n# TYPE ...'
+ */
+export class ExpositionWriter {
+  readonly format: ExpositionFormat;
+  private readonly maxLabelValueLength: number;
+  private readonly chunks: string[] = [];
+  private buffer = '';
+  private readonly families = new Set<string>();
+  /** Label values cut to `maxLabelValueLength` so far. */
+  truncatedLabelValues = 0;
+  /** Samples written so far (`_created`, `_bucket`... lines included). */
+  samples = 0;
+
+  constructor(format: ExpositionFormat, options: ExpositionWriterOptions) {
+    this.format = format;
+    this.maxLabelValueLength = options.maxLabelValueLength;
+  }
+
+  private write(text: string): void {
+    this.buffer += text;
+    if (this.buffer.length >= CHUNK_CHARS) {
+      this.chunks.push(this.buffer);
+      this.buffer = '';
+    }
+  }
+
+  /**
+   * Starts a family: `# HELP`, `# TYPE` (and `# UNIT` in OpenMetrics). Returns
+   * false, writing nothing, when a family of that name was already written:
+   * the caller must then skip its samples, since a family may appear once.
+   */
+  family(names: PrometheusNames, type: InstrumentType, help: string): boolean {
+    const om = this.format === 'openmetrics';
+    const typeName = om || type !== 'counter' ? names.family : names.sample;
+    if (this.families.has(names.family)) return false;
+    this.families.add(names.family);
+    let header = `# HELP ${typeName} ${escapeHelp(help, this.format)}\n# TYPE ${typeName} ${type}\n`;
+    if (om && names.unit !== '') header += `# UNIT ${typeName} ${names.unit}\n`;
+    this.write(header);
+    return true;
+  }
+
+  /** Formats label pairs as `a="x",b="y"` (no braces), escaping and bounding each value. */
+  labels(pairs: Iterable<readonly [string, string]>): string {
+    let out = '';
+    for (const [name, value] of pairs) {
+      out += `${out === '' ? '' : ','}${name}="${this.labelValue(value)}"`;
+    }
+    return out;
+  }
+
+  /** One label value, bounded and escaped. */
+  labelValue(value: string): string {
+    const max = this.maxLabelValueLength;
+    if (max > 0 && value.length > max) {
+      this.truncatedLabelValues++;
+      let cut = Math.max(0, max - 9);
+      const code = value.charCodeAt(cut - 1);
+      if (code >= 0xd800 && code <= 0xdbff) cut--;
+      value = `${value.slice(0, cut)}~${shortHash(value)}`;
+    }
+    return escapeLabelValue(value);
+  }
+
+  /** Writes `name{labels} value`; `labels` comes from `labels()` ('' for none). */
+  sample(name: string, labels: string, value: number): void {
+    this.samples++;
+    this.write(
+      labels === '' ? `${name} ${formatValue(value)}\n` : `${name}{${labels}} ${formatValue(value)}\n`,
+    );
+  }
+
+  /** Writes the `_created` sample of a counter or histogram series (OpenMetrics only; a no-op in text). */
+  created(family: string, labels: string, startTimeMs: number): void {
+    if (this.format !== 'openmetrics') return;
+    this.samples++;
+    const v = formatSeconds(startTimeMs);
+    this.write(labels === '' ? `${family}_created ${v}\n` : `${family}_created{${labels}} ${v}\n`);
+  }
+
+  /** Ends the exposition and returns its chunks. */
+  finish(): string[] {
+    if (this.format === 'openmetrics') this.buffer += '# EOF\n';
+    if (this.buffer !== '') this.chunks.push(this.buffer);
+    this.buffer = '';
+    return this.chunks;
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * What one scrape shows: the link families of the latest batch, the optional
+ * Caretta family, and the agent's self-telemetry, in either format. Pure: a
+ * batch and a telemetry snapshot in, text chunks out.
+ */
+import type { Link, LinkBatch } from '../../core/signals.ts';
+import type { TelemetryMetric } from '../../core/telemetry.ts';
+import { LINK_ATTRIBUTE_KEYS, linkAttributeEntries } from '../common/attributes.ts';
+import type { LinkAttributeKey } from '../common/attributes.ts';
+import { LINK_METRICS } from '../common/link-metrics.ts';
+import { prometheusLabelName, prometheusNames } from '../common/naming.ts';
+import { CARETTA_METRIC, carettaSeries } from './caretta.ts';
+import { ExpositionWriter, formatBound } from './exposition.ts';
+import type { ExpositionFormat } from './exposition.ts';
+
+export interface SerializeOptions {
+  format: ExpositionFormat;
+  /** See `ExpositionWriterOptions.maxLabelValueLength`; 0 = no limit. */
+  maxLabelValueLength: number;
+  /** Adds `caretta_links_observed`. */
+  carettaCompatible: boolean;
+}
+
+export interface Exposition {
+  chunks: string[];
+  /** Sample lines written. */
+  samples: number;
+  /** Label values cut to the length limit. */
+  truncatedLabelValues: number;
+  /** Self-telemetry families left out because a family of the same Prometheus name was already written. */
+  skippedFamilies: string[];
+}
+
+const LABEL_NAMES: Readonly<Record<LinkAttributeKey, string>> = Object.fromEntries(
+  LINK_ATTRIBUTE_KEYS.map((k) => [k, prometheusLabelName(k)]),
+) as Record<LinkAttributeKey, string>;
+
+/** The label string of each link (without braces), computed once and shared by every family. */
+function linkLabels(writer: ExpositionWriter, links: readonly Link[]): string[] {
+  const out = new Array<string>(links.length);
+  for (let i = 0; i < links.length; i++) {
+    let labels = '';
+    for (const [key, value] of linkAttributeEntries(links[i] as Link)) {
+      labels += `${labels === '' ? '' : ','}${LABEL_NAMES[key]}="${writer.labelValue(String(value))}"`;
+    }
+    out[i] = labels;
+  }
+  return out;
+}
+
+/** Writes the link families of METRICS.md for every link of the batch. */
+export function writeLinks(writer: ExpositionWriter, links: readonly Link[]): void {
+  const labels = linkLabels(writer, links);
+  for (const metric of LINK_METRICS) {
+    const names = prometheusNames(metric.name, metric.unit, metric.type);
+    writer.family(names, metric.type, metric.description);
+    for (const point of metric.points) {
+      const extra =
+        point.attribute === undefined
+          ? ''
+          : `${prometheusLabelName(point.attribute.key)}="${writer.labelValue(point.attribute.value)}"`;
+      for (let i = 0; i < links.length; i++) {
+        const link = links[i] as Link;
+        const base = labels[i] as string;
+        const all = extra === '' ? base : base === '' ? extra : `${base},${extra}`;
+        writer.sample(names.sample, all, point.value(link));
+        if (metric.type === 'counter') writer.created(names.family, all, link.startTimeMs);
+      }
+    }
+  }
+}
+
+/** Writes `caretta_links_observed` (a gauge, as Caretta publishes it). */
+export function writeCaretta(writer: ExpositionWriter, links: readonly Link[]): void {
+  writer.family(
+    { family: CARETTA_METRIC, unit: '', sample: CARETTA_METRIC },
+    'gauge',
+    'Bytes sent by the observer socket of the link since the agent started (Caretta-compatible: role 1 = client socket, 2 = server socket).',
+  );
+  for (const series of carettaSeries(links)) {
+    writer.sample(CARETTA_METRIC, writer.labels(series.labels), series.value);
+  }
+}
+
+/**
+ * Label pairs of a telemetry point. Attribute keys that become the same label
+ * name (`a.b` and `a_b`) are joined with `;` in key order, as the OTel spec
+ * asks; `le` is reserved for histogram buckets and left out of histograms.
+ */
+function telemetryLabelPairs(
+  attributes: Readonly<Record<string, string>>,
+  histogram: boolean,
+): Array<[string, string]> {
+  const keys = Object.keys(attributes).sort();
+  const byName = new Map<string, string>();
+  for (const key of keys) {
+    const name = prometheusLabelName(key);
+    if (histogram && name === 'le') continue;
+    const value = attributes[key] as string;
+    const prior = byName.get(name);
+    byName.set(name, prior === undefined ? value : `${prior};${value}`);
+  }
+  return [...byName];
+}
+
+/** Writes self-telemetry families; returns the names of families skipped as duplicates. */
+export function writeTelemetry(writer: ExpositionWriter, metrics: readonly TelemetryMetric[]): string[] {
+  const skipped: string[] = [];
+  for (const metric of metrics) {
+    const names = prometheusNames(metric.name, metric.unit, metric.type);
+    if (!writer.family(names, metric.type, metric.description)) {
+      skipped.push(metric.name);
+      continue;
+    }
+    for (const point of metric.points) {
+      const histogram = metric.type === 'histogram' && point.histogram !== undefined;
+      const labels = writer.labels(telemetryLabelPairs(point.attributes, histogram));
+      if (!histogram || point.histogram === undefined) {
+        writer.sample(names.sample, labels, point.value);
+        if (metric.type === 'counter') writer.created(names.family, labels, metric.startTimeMs);
+        continue;
+      }
+      const bounds = metric.boundaries ?? [];
+      const prefix = labels === '' ? '' : `${labels},`;
+      const counts = point.histogram.bucketCounts;
+      for (let i = 0; i < bounds.length; i++) {
+        writer.sample(
+          `${names.family}_bucket`,
+          `${prefix}le="${formatBound(bounds[i] as number, writer.format)}"`,
+          counts[i] ?? 0,
+        );
+      }
+      writer.sample(`${names.family}_bucket`, `${prefix}le="+Inf"`, point.histogram.count);
+      writer.sample(`${names.family}_sum`, labels, point.histogram.sum);
+      writer.sample(`${names.family}_count`, labels, point.histogram.count);
+      writer.created(names.family, labels, metric.startTimeMs);
+    }
+  }
+  return skipped;
+}
+
+/**
+ * Serialises one scrape. `batch` is the latest batch of links (undefined
+ * before the first one); `telemetry` a snapshot from `Telemetry.collect()`, or
+ * empty when self-telemetry is off.
+ */
+export function serializeExposition(
+  batch: LinkBatch | undefined,
+  telemetry: readonly TelemetryMetric[],
+  options: SerializeOptions,
+): Exposition {
+  const writer = new ExpositionWriter(options.format, { maxLabelValueLength: options.maxLabelValueLength });
+  const links = batch?.links ?? [];
+  writeLinks(writer, links);
+  if (options.carettaCompatible) writeCaretta(writer, links);
+  const skippedFamilies = writeTelemetry(writer, telemetry);
+  const chunks = writer.finish();
+  return {
+    chunks,
+    samples: writer.samples,
+    truncatedLabelValues: writer.truncatedLabelValues,
+    skippedFamilies,
+  };
+}
