@@ -1,0 +1,670 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ClosedLinkTotals, Identity, Link, SocketBatch, SocketSample } from '../../core/signals.ts';
+import type { FlowEnds, Resolve } from './aggregate.ts';
+import { Aggregator, OVERFLOW_KIND, OVERFLOW_NAME } from './aggregate.ts';
+
+const T0 = 1_700_000_000_000;
+
+function sample(over: Partial<SocketSample> & Pick<SocketSample, 'cookie'>): SocketSample {
+  return {
+    openedAtMs: T0,
+    netns: 4026531840,
+    cgroupId: 7,
+    pid: 100,
+    comm: 'curl',
+    family: 4,
+    localAddr: '10.0.0.1',
+    localPort: 40000 + over.cookie,
+    remoteAddr: '10.0.0.2',
+    remotePort: 80,
+    role: 'client',
+    state: 'ESTABLISHED',
+    txBytes: 0,
+    rxBytes: 0,
+    retransSegs: 0,
+    srttUs: 0,
+    preexisting: false,
+    baselineTxBytes: 0,
+    baselineRxBytes: 0,
+    ...over,
+  };
+}
+
+function totals(over: Partial<ClosedLinkTotals>): ClosedLinkTotals {
+  return {
+    family: 4,
+    clientAddr: '10.0.0.1',
+    serverAddr: '10.0.0.2',
+    serverPort: 80,
+    observer: 'client',
+    netns: 4026531840,
+    cgroupId: 7,
+    comm: 'curl',
+    bytesClientToServer: 0,
+    bytesServerToClient: 0,
+    connectionsClosed: 0,
+    connectionsFailed: 0,
+    retransSegs: 0,
+    ...over,
+  };
+}
+
+function batch(i: number, over: Partial<SocketBatch> = {}): SocketBatch {
+  return {
+    timeMs: T0 + i * 1000,
+    startTimeMs: T0,
+    sockets: [],
+    gone: [],
+    openSockets: 0,
+    closed: [],
+    ...over,
+  };
+}
+
+/** Names the local end by comm, the remote by a table of addresses (default: the address). */
+function tableResolve(table: Record<string, string> = {}, log: FlowEnds[] = []): Resolve {
+  return (ends) => {
+    log.push(ends);
+    const local = ends.observer === 'client' ? ends.clientAddr : ends.serverAddr;
+    const remote = ends.observer === 'client' ? ends.serverAddr : ends.clientAddr;
+    const localId: Identity = { name: ends.comm || local, kind: 'process', namespace: '' };
+    const remoteName = table[remote] ?? remote;
+    const remoteId: Identity = { name: remoteName, kind: 'external', namespace: '' };
+    return ends.observer === 'client'
+      ? { client: localId, server: remoteId, provisional: false }
+      : { client: remoteId, server: localId, provisional: false };
+  };
+}
+
+function agg(options: Partial<{ linkIdleTimeoutMs: number; maxLinks: number }> = {}): Aggregator {
+  return new Aggregator({ linkIdleTimeoutMs: 60_000, maxLinks: 100, ...options });
+}
+
+function only(links: readonly Link[]): Link {
+  assert.equal(links.length, 1, `expected one link, got ${JSON.stringify(links.map((l) => l.id))}`);
+  return links[0] as Link;
+}
+
+function counters(l: Link): Record<string, number> {
+  return {
+    c2s: l.bytesClientToServer,
+    s2c: l.bytesServerToClient,
+    opened: l.connectionsOpened,
+    closed: l.connectionsClosed,
+    failed: l.connectionsFailed,
+    active: l.activeConnections,
+    retrans: l.retransSegs,
+  };
+}
+
+describe('Aggregator', () => {
+  it('credits an open client socket with its deltas, both ways', () => {
+    const a = agg();
+    const r = tableResolve({ '10.0.0.2': 'web' });
+    let out = a.apply(batch(1, { sockets: [sample({ cookie: 1, txBytes: 100, rxBytes: 1000 })] }), r);
+    let l = only(out.batch.links);
+    assert.deepEqual(counters(l), {
+      c2s: 100,
+      s2c: 1000,
+      opened: 1,
+      closed: 0,
+      failed: 0,
+      active: 1,
+      retrans: 0,
+    });
+    assert.equal(l.client.name, 'curl');
+    assert.equal(l.server.name, 'web');
+    assert.equal(l.serverPort, 80);
+    assert.equal(l.observer, 'client');
+    assert.equal(l.networkType, 'ipv4');
+    assert.equal(l.startTimeMs, T0);
+    out = a.apply(
+      batch(2, { sockets: [sample({ cookie: 1, txBytes: 150, rxBytes: 1000, retransSegs: 2 })] }),
+      r,
+    );
+    l = only(out.batch.links);
+    assert.deepEqual(counters(l), {
+      c2s: 150,
+      s2c: 1000,
+      opened: 1,
+      closed: 0,
+      failed: 0,
+      active: 1,
+      retrans: 2,
+    });
+    assert.equal(l.lastActivityMs, T0 + 2000);
+    out = a.apply(batch(3), r);
+    assert.equal(
+      only(out.batch.links).bytesClientToServer,
+      150,
+      'an unchanged socket keeps its link and counters',
+    );
+  });
+
+  it('maps a server socket: received bytes are client to server', () => {
+    const a = agg();
+    const s = sample({
+      cookie: 1,
+      role: 'server',
+      comm: 'nginx',
+      localAddr: '10.0.0.2',
+      localPort: 80,
+      remoteAddr: '10.0.0.1',
+      remotePort: 40001,
+      txBytes: 5000,
+      rxBytes: 70,
+    });
+    const l = only(a.apply(batch(1, { sockets: [s] }), tableResolve()).batch.links);
+    assert.equal(l.observer, 'server');
+    assert.equal(l.serverPort, 80);
+    assert.equal(l.server.name, 'nginx');
+    assert.equal(l.client.name, '10.0.0.1');
+    assert.equal(l.bytesClientToServer, 70);
+    assert.equal(l.bytesServerToClient, 5000);
+  });
+
+  it('counts a connection that opened and closed between two batches, resolved at batch time', () => {
+    const a = agg();
+    const seen: FlowEnds[] = [];
+    const out = a.apply(
+      batch(1, {
+        closed: [
+          totals({ bytesClientToServer: 10, bytesServerToClient: 20, connectionsClosed: 1, retransSegs: 1 }),
+        ],
+      }),
+      tableResolve({}, seen),
+    );
+    assert.deepEqual(counters(only(out.batch.links)), {
+      c2s: 10,
+      s2c: 20,
+      opened: 1,
+      closed: 1,
+      failed: 0,
+      active: 0,
+      retrans: 1,
+    });
+    assert.equal(seen[0]?.atMs, T0 + 1000);
+    assert.equal(seen[0]?.clientPort, 0);
+  });
+
+  it('closed totals are cumulative: the same totals again add nothing', () => {
+    const a = agg();
+    const r = tableResolve();
+    const t = totals({ bytesClientToServer: 10, bytesServerToClient: 20, connectionsClosed: 1 });
+    a.apply(batch(1, { closed: [t] }), r);
+    const l = only(a.apply(batch(2, { closed: [t] }), r).batch.links);
+    assert.deepEqual(counters(l), {
+      c2s: 10,
+      s2c: 20,
+      opened: 1,
+      closed: 1,
+      failed: 0,
+      active: 0,
+      retrans: 0,
+    });
+  });
+
+  it('a socket seen open then closed: only its tail is added, never twice', () => {
+    const a = agg();
+    const r = tableResolve();
+    a.apply(batch(1, { sockets: [sample({ cookie: 1, txBytes: 100, rxBytes: 10 })] }), r);
+    const l = only(
+      a.apply(
+        batch(2, {
+          gone: [1],
+          closed: [totals({ bytesClientToServer: 150, bytesServerToClient: 12, connectionsClosed: 1 })],
+        }),
+        r,
+      ).batch.links,
+    );
+    assert.deepEqual(counters(l), {
+      c2s: 150,
+      s2c: 12,
+      opened: 1,
+      closed: 1,
+      failed: 0,
+      active: 0,
+      retrans: 0,
+    });
+  });
+
+  it('a close racing the two reads under-counts for one batch only, and never goes down', () => {
+    const a = agg();
+    const r = tableResolve();
+    a.apply(
+      batch(1, { sockets: [sample({ cookie: 1, txBytes: 100 }), sample({ cookie: 2, txBytes: 40 })] }),
+      r,
+    );
+    // Socket 1 closed after the closed read and before the open read: gone, but its totals are not in yet.
+    // Meanwhile a short connection of the same key (7 bytes) did land.
+    let l = only(
+      a.apply(batch(2, { gone: [1], closed: [totals({ bytesClientToServer: 7, connectionsClosed: 1 })] }), r)
+        .batch.links,
+    );
+    assert.equal(l.bytesClientToServer, 140, 'holds what was emitted; the 7 bytes wait');
+    assert.equal(l.connectionsOpened, 2);
+    assert.equal(l.connectionsClosed, 1);
+    assert.equal(l.activeConnections, 1);
+    // Next batch: socket 1's final 130 bytes arrive in the totals (7 + 130).
+    l = only(
+      a.apply(batch(3, { closed: [totals({ bytesClientToServer: 137, connectionsClosed: 2 })] }), r).batch
+        .links,
+    );
+    assert.deepEqual(counters(l), {
+      c2s: 177,
+      s2c: 0,
+      opened: 3,
+      closed: 2,
+      failed: 0,
+      active: 1,
+      retrans: 0,
+    });
+  });
+
+  it('a cookie that comes back with a new incarnation is a new connection', () => {
+    const a = agg();
+    const r = tableResolve();
+    a.apply(batch(1, { sockets: [sample({ cookie: 1, txBytes: 100 })] }), r);
+    const out = a.apply(
+      batch(2, {
+        sockets: [sample({ cookie: 1, openedAtMs: T0 + 1500, txBytes: 30 })],
+        closed: [totals({ bytesClientToServer: 100, connectionsClosed: 1 })],
+      }),
+      r,
+    );
+    const l = only(out.batch.links);
+    assert.equal(out.stats.replacedIncarnations, 1);
+    assert.deepEqual(counters(l), {
+      c2s: 130,
+      s2c: 0,
+      opened: 2,
+      closed: 1,
+      failed: 0,
+      active: 1,
+      retrans: 0,
+    });
+  });
+
+  it('a pre-existing socket is active but not counted opened, before or after it closes', () => {
+    const a = agg();
+    const r = tableResolve();
+    let l = only(
+      a.apply(
+        batch(1, {
+          sockets: [sample({ cookie: 1, preexisting: true, txBytes: 5, baselineTxBytes: 1_000_000 })],
+        }),
+        r,
+      ).batch.links,
+    );
+    assert.deepEqual(counters(l), { c2s: 5, s2c: 0, opened: 0, closed: 0, failed: 0, active: 1, retrans: 0 });
+    l = only(
+      a.apply(batch(2, { gone: [1], closed: [totals({ bytesClientToServer: 9, connectionsClosed: 1 })] }), r)
+        .batch.links,
+    );
+    assert.deepEqual(counters(l), { c2s: 9, s2c: 0, opened: 0, closed: 1, failed: 0, active: 0, retrans: 0 });
+  });
+
+  it('failed connects: seen in SYN_SENT or never seen, counted failed, not opened', () => {
+    const a = agg();
+    const r = tableResolve();
+    let l = only(a.apply(batch(1, { sockets: [sample({ cookie: 1, state: 'SYN_SENT' })] }), r).batch.links);
+    assert.deepEqual(counters(l), { c2s: 0, s2c: 0, opened: 0, closed: 0, failed: 0, active: 0, retrans: 0 });
+    l = only(a.apply(batch(2, { gone: [1], closed: [totals({ connectionsFailed: 3 })] }), r).batch.links);
+    assert.deepEqual(counters(l), { c2s: 0, s2c: 0, opened: 0, closed: 0, failed: 3, active: 0, retrans: 0 });
+  });
+
+  it('a socket seen connecting that established and closed between batches is counted opened once', () => {
+    const a = agg();
+    const r = tableResolve();
+    a.apply(batch(1, { sockets: [sample({ cookie: 1, state: 'SYN_SENT' })] }), r);
+    const l = only(
+      a.apply(batch(2, { gone: [1], closed: [totals({ bytesClientToServer: 3, connectionsClosed: 1 })] }), r)
+        .batch.links,
+    );
+    assert.deepEqual(counters(l), { c2s: 3, s2c: 0, opened: 1, closed: 1, failed: 0, active: 0, retrans: 0 });
+  });
+
+  it('a connection keeps the identity it had when it opened, even after the IP is reused', () => {
+    const a = agg();
+    const table: Record<string, string> = { '10.0.0.2': 'old-pod' };
+    const r = tableResolve(table);
+    a.apply(batch(1, { sockets: [sample({ cookie: 1, txBytes: 10 })] }), r);
+    table['10.0.0.2'] = 'new-pod';
+    let links = a.apply(
+      batch(2, { sockets: [sample({ cookie: 1, txBytes: 20 }), sample({ cookie: 2, txBytes: 1 })] }),
+      r,
+    ).batch.links;
+    const byServer = (ls: readonly Link[], name: string): Link => {
+      const l = ls.find((x) => x.server.name === name);
+      assert.ok(l, `no link to ${name}`);
+      return l;
+    };
+    assert.equal(byServer(links, 'old-pod').bytesClientToServer, 20);
+    assert.equal(byServer(links, 'new-pod').bytesClientToServer, 1);
+    // The old connection closes: its tail goes to the old pod's link, not to whatever the IP means now.
+    links = a.apply(
+      batch(3, { gone: [1], closed: [totals({ bytesClientToServer: 25, connectionsClosed: 1 })] }),
+      r,
+    ).batch.links;
+    assert.equal(byServer(links, 'old-pod').bytesClientToServer, 25);
+    assert.equal(byServer(links, 'old-pod').connectionsClosed, 1);
+    assert.equal(byServer(links, 'new-pod').bytesClientToServer, 1);
+  });
+
+  it('same-host traffic seen by both sockets stays two links, one per observer', () => {
+    const a = agg();
+    const client = sample({
+      cookie: 1,
+      localAddr: '127.0.0.1',
+      remoteAddr: '127.0.0.1',
+      txBytes: 10,
+      rxBytes: 20,
+    });
+    const server = sample({
+      cookie: 2,
+      role: 'server',
+      comm: 'srv',
+      localAddr: '127.0.0.1',
+      localPort: 80,
+      remoteAddr: '127.0.0.1',
+      remotePort: 40001,
+      txBytes: 20,
+      rxBytes: 10,
+    });
+    const links = a.apply(batch(1, { sockets: [client, server] }), tableResolve()).batch.links;
+    assert.equal(links.length, 2);
+    for (const l of links) {
+      assert.equal(l.bytesClientToServer, 10, l.observer);
+      assert.equal(l.bytesServerToClient, 20, l.observer);
+    }
+    assert.deepEqual(links.map((l) => l.observer).sort(), ['client', 'server']);
+  });
+
+  it('expires idle links; a later reappearance starts fresh with a new start time', () => {
+    const a = agg({ linkIdleTimeoutMs: 5000 });
+    const r = tableResolve();
+    a.apply(batch(1, { closed: [totals({ bytesClientToServer: 10, connectionsClosed: 1 })] }), r);
+    let out = a.apply(batch(5, { closed: [totals({ bytesClientToServer: 10, connectionsClosed: 1 })] }), r);
+    assert.equal(out.batch.links.length, 1, 'idle for 4 s of 5: kept');
+    out = a.apply(batch(6, { closed: [totals({ bytesClientToServer: 10, connectionsClosed: 1 })] }), r);
+    assert.equal(out.batch.links.length, 0);
+    assert.equal(out.stats.linksExpired, 1);
+    out = a.apply(batch(9, { closed: [totals({ bytesClientToServer: 14, connectionsClosed: 2 })] }), r);
+    const l = only(out.batch.links);
+    assert.deepEqual(counters(l), { c2s: 4, s2c: 0, opened: 1, closed: 1, failed: 0, active: 0, retrans: 0 });
+    assert.equal(l.startTimeMs, T0 + 6000);
+  });
+
+  it('never expires a link with an open socket, however idle', () => {
+    const a = agg({ linkIdleTimeoutMs: 5000 });
+    const r = tableResolve();
+    a.apply(batch(1, { sockets: [sample({ cookie: 1, txBytes: 1 })] }), r);
+    const out = a.apply(batch(100), r);
+    assert.equal(only(out.batch.links).activeConnections, 1);
+  });
+
+  it('max_links: one overflow link per observer and network type absorbs the rest, every assignment counted', () => {
+    const a = agg({ maxLinks: 2 });
+    const r = tableResolve();
+    const sockets = [1, 2, 3, 4].map((i) => sample({ cookie: i, remoteAddr: `10.0.1.${i}`, txBytes: i }));
+    const out = a.apply(
+      batch(1, { sockets, closed: [totals({ serverAddr: '10.0.9.9', connectionsClosed: 1 })] }),
+      r,
+    );
+    assert.equal(out.batch.links.length, 3);
+    assert.equal(out.stats.overflowAssignments, 3);
+    const overflow = out.batch.links.find((l) => l.client.kind === OVERFLOW_KIND);
+    assert.ok(overflow);
+    assert.equal(overflow.client.name, OVERFLOW_NAME);
+    assert.equal(overflow.server.name, OVERFLOW_NAME);
+    assert.equal(overflow.bytesClientToServer, 3 + 4);
+    assert.equal(overflow.connectionsOpened, 3);
+    assert.equal(overflow.connectionsClosed, 1);
+    assert.equal(overflow.activeConnections, 2);
+  });
+
+  it('ignores counters that go backwards and counts them; emitted values never go down', () => {
+    const a = agg();
+    const r = tableResolve();
+    a.apply(batch(1, { sockets: [sample({ cookie: 1, txBytes: 100 })] }), r);
+    let out = a.apply(batch(2, { sockets: [sample({ cookie: 1, txBytes: 60 })] }), r);
+    assert.equal(only(out.batch.links).bytesClientToServer, 100);
+    assert.equal(out.stats.counterRegressions, 1);
+    out = a.apply(batch(3, { sockets: [sample({ cookie: 1, txBytes: 120 })] }), r);
+    assert.equal(only(out.batch.links).bytesClientToServer, 120);
+  });
+
+  it('counts gone cookies it never saw', () => {
+    const out = agg().apply(batch(1, { gone: [42] }), tableResolve());
+    assert.equal(out.stats.unknownGone, 1);
+    assert.equal(out.batch.links.length, 0);
+  });
+
+  it('resolves a provisional identity again and moves the socket; the old link keeps what it had', () => {
+    const a = agg();
+    let name: string | undefined;
+    const r: Resolve = (ends) => ({
+      client: { name: ends.comm, kind: 'process', namespace: '' },
+      server: { name: name ?? ends.serverAddr, kind: 'external', namespace: '' },
+      provisional: name === undefined,
+    });
+    a.apply(batch(1, { sockets: [sample({ cookie: 1, txBytes: 10 })] }), r);
+    name = 'db.example';
+    let out = a.apply(batch(2, { sockets: [sample({ cookie: 1, txBytes: 25 })] }), r);
+    assert.equal(out.stats.relinked, 1);
+    const named = out.batch.links.find((l) => l.server.name === 'db.example');
+    const byIp = out.batch.links.find((l) => l.server.name === '10.0.0.2');
+    assert.equal(byIp?.bytesClientToServer, 10);
+    assert.equal(byIp?.activeConnections, 0);
+    assert.equal(named?.bytesClientToServer, 15);
+    assert.equal(named?.activeConnections, 1);
+    name = 'other.example';
+    out = a.apply(batch(3, { sockets: [sample({ cookie: 1, txBytes: 30 })] }), r);
+    assert.equal(out.stats.relinked, 0, 'a settled identity is kept for life');
+  });
+
+  it('a server socket whose comm appears after first sight closes under its final key, exactly', () => {
+    const a = agg();
+    const r = tableResolve();
+    const srv = (over: Partial<SocketSample>): SocketSample =>
+      sample({
+        cookie: 1,
+        role: 'server',
+        localAddr: '10.0.0.2',
+        localPort: 80,
+        remoteAddr: '10.0.0.1',
+        remotePort: 40001,
+        ...over,
+      });
+    a.apply(batch(1, { sockets: [srv({ comm: '', cgroupId: 0, rxBytes: 0 })] }), r);
+    a.apply(batch(2, { sockets: [srv({ comm: 'nginx', cgroupId: 9, rxBytes: 40 })] }), r);
+    const closed = totals({
+      observer: 'server',
+      comm: 'nginx',
+      cgroupId: 9,
+      bytesClientToServer: 50,
+      bytesServerToClient: 5,
+      connectionsClosed: 1,
+    });
+    const links = a.apply(batch(3, { gone: [1], closed: [closed] }), r).batch.links;
+    const total = links.reduce((n, l) => n + l.bytesClientToServer, 0);
+    assert.equal(total, 50);
+    assert.equal(
+      links.reduce((n, l) => n + l.connectionsOpened, 0),
+      1,
+    );
+  });
+
+  it('identities with hostile strings never collide into one link', () => {
+    const a = agg();
+    const names = ['a","b', 'a', '"b', 'a\u0000b', 'ä'.repeat(300)];
+    const r: Resolve = (ends) => ({
+      client: { name: names[ends.clientPort % names.length] as string, kind: 'process', namespace: '' },
+      server: { name: 'x', kind: 'external', namespace: '' },
+      provisional: false,
+    });
+    const sockets = names.map((_, i) => sample({ cookie: i + 1, localPort: i, txBytes: 1 }));
+    assert.equal(a.apply(batch(1, { sockets }), r).batch.links.length, names.length);
+  });
+
+  it('rejects invalid options with the value', () => {
+    assert.throws(() => agg({ maxLinks: 0 }), /maxLinks must be an integer of at least 1, got 0/);
+    assert.throws(() => agg({ linkIdleTimeoutMs: -1 }), /linkIdleTimeoutMs must be greater than 0, got -1/);
+  });
+});
+
+/**
+ * A model kernel: sockets with growing counters that close at random, folded
+ * per key into closed totals like the eBPF program does, read in the
+ * receiver's order (closed totals first, then open sockets) with closes
+ * landing between the two reads. Checks that at every batch the emitted bytes
+ * never exceed the truth and never go down, and that once traffic stops they
+ * equal it exactly.
+ */
+describe('Aggregator against a model kernel with racing closes', () => {
+  function rng(seed: number): () => number {
+    let x = seed >>> 0 || 1;
+    return () => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      return x / 0x100000000;
+    };
+  }
+
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+    it(`seed ${seed}: exact in the end, monotonic and never over the truth on the way`, () => {
+      const rand = rng(seed);
+      interface ModelSocket {
+        s: SocketSample;
+        reported: boolean;
+        established: boolean;
+      }
+      const open = new Map<number, ModelSocket>();
+      const closed = new Map<string, ClosedLinkTotals>();
+      const pendingGone: number[] = [];
+      let nextCookie = 1;
+      let truthC2S = 0;
+      let truthS2C = 0;
+      let truthOpened = 0;
+      let truthFailed = 0;
+      const servers = ['10.0.0.2', '10.0.0.3'];
+      const comms = ['curl', 'wget'];
+
+      const closeSocket = (m: ModelSocket): void => {
+        open.delete(m.s.cookie);
+        const s = m.s;
+        const t: ClosedLinkTotals = totals({
+          serverAddr: s.remoteAddr,
+          comm: s.comm,
+          cgroupId: s.cgroupId,
+        });
+        const id = JSON.stringify([t.serverAddr, t.comm]);
+        const acc = closed.get(id) ?? t;
+        closed.set(id, {
+          ...acc,
+          bytesClientToServer: acc.bytesClientToServer + s.txBytes,
+          bytesServerToClient: acc.bytesServerToClient + s.rxBytes,
+          connectionsClosed: acc.connectionsClosed + (m.established ? 1 : 0),
+          connectionsFailed: acc.connectionsFailed + (m.established ? 0 : 1),
+        });
+        if (m.reported) pendingGone.push(s.cookie);
+      };
+
+      const step = (): void => {
+        if (rand() < 0.5) {
+          const cookie = nextCookie++;
+          const established = rand() < 0.9;
+          if (established) truthOpened++;
+          else truthFailed++;
+          open.set(cookie, {
+            s: sample({
+              cookie,
+              openedAtMs: T0 + cookie,
+              remoteAddr: servers[Math.floor(rand() * 2)] as string,
+              comm: comms[Math.floor(rand() * 2)] as string,
+              state: established ? 'ESTABLISHED' : 'SYN_SENT',
+            }),
+            reported: false,
+            established,
+          });
+        }
+        for (const m of open.values()) {
+          if (!m.established) continue;
+          if (rand() < 0.5) {
+            const n = Math.floor(rand() * 1000);
+            m.s = { ...m.s, txBytes: m.s.txBytes + n };
+            truthC2S += n;
+          }
+          if (rand() < 0.3) {
+            const n = Math.floor(rand() * 1000);
+            m.s = { ...m.s, rxBytes: m.s.rxBytes + n };
+            truthS2C += n;
+          }
+        }
+        for (const m of [...open.values()]) if (rand() < 0.15) closeSocket(m);
+      };
+
+      const a = agg({ maxLinks: 100 });
+      const r = tableResolve();
+      let lastC2S = 0;
+      let lastS2C = 0;
+      let lastOpened = 0;
+      let time = 1;
+      const poll = (traffic: boolean): void => {
+        if (traffic) for (let i = 0; i < 3; i++) step();
+        const closedRead = [...closed.values()].map((t) => ({ ...t }));
+        if (traffic) step();
+        const sockets: SocketSample[] = [];
+        for (const m of open.values()) {
+          sockets.push(m.s);
+          m.reported = true;
+        }
+        const gone = pendingGone.splice(0);
+        const out = a.apply(batch(time++, { sockets, gone, closed: closedRead, openSockets: open.size }), r);
+        const c2s = out.batch.links.reduce((n, l) => n + l.bytesClientToServer, 0);
+        const s2c = out.batch.links.reduce((n, l) => n + l.bytesServerToClient, 0);
+        const opened = out.batch.links.reduce((n, l) => n + l.connectionsOpened, 0);
+        assert.ok(c2s >= lastC2S && s2c >= lastS2C && opened >= lastOpened, 'monotonic');
+        assert.ok(c2s <= truthC2S && s2c <= truthS2C && opened <= truthOpened, 'never over the truth');
+        lastC2S = c2s;
+        lastS2C = s2c;
+        lastOpened = opened;
+      };
+      for (let i = 0; i < 60; i++) poll(true);
+      for (const m of [...open.values()]) closeSocket(m);
+      poll(false);
+      poll(false);
+      const links = a.apply(batch(time++, { closed: [...closed.values()] }), r).batch.links;
+      const sum = (f: (l: Link) => number): number => links.reduce((n, l) => n + f(l), 0);
+      assert.equal(
+        sum((l) => l.bytesClientToServer),
+        truthC2S,
+      );
+      assert.equal(
+        sum((l) => l.bytesServerToClient),
+        truthS2C,
+      );
+      assert.equal(
+        sum((l) => l.connectionsOpened),
+        truthOpened,
+      );
+      assert.equal(
+        sum((l) => l.connectionsClosed),
+        truthOpened,
+      );
+      assert.equal(
+        sum((l) => l.connectionsFailed),
+        truthFailed,
+      );
+      assert.equal(
+        sum((l) => l.activeConnections),
+        0,
+      );
+      assert.ok(truthC2S > 10_000, 'the model generated traffic');
+    });
+  }
+});

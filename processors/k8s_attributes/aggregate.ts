@@ -1,0 +1,618 @@
+/**
+ * Link aggregation: socket batches in, cumulative links out, following the
+ * accounting contract of DESIGN.md. Pure and deterministic: time comes in the
+ * batch, identities come from an injected `resolve` function, no I/O.
+ *
+ * How bytes are counted (per kernel key K = family, client address, server
+ * address, server port, observer, netns, cgroup id, comm):
+ *
+ * - An open socket is credited with its counter deltas, to the link it was
+ *   assigned when first seen (the identity it had when it opened).
+ * - When sockets close, the kernel folds their final totals into the closed
+ *   totals of K. What K's closed totals hold beyond what was already credited
+ *   to K's gone sockets while they were open is the remainder still owed:
+ *   `owed = closed(K) − credited(gone sockets of K) − already paid(K)`.
+ *   It goes to the link of K's sockets that just went away, or, for
+ *   connections that opened and closed between two batches, to the link the
+ *   key resolves to now.
+ * - `owed` is paid only when positive. A socket that closes between the
+ *   receiver's two map reads is gone before its close reached the totals: its
+ *   credit is subtracted early, `owed` goes negative for one batch, nothing is
+ *   paid (an under-count), and the next batch's totals pay exactly the rest.
+ *   Emitted counters therefore never go down and never exceed the truth.
+ *
+ * Requires of the receiver (as `ebpf_socket` does): each batch reads the closed
+ * totals before the open sockets, and reports every socket it ever reported
+ * open in `gone` once it is no longer open (in the same batch whose open read
+ * missed it). Closed sockets are folded under the comm and cgroup id they were
+ * last reported with.
+ */
+import type {
+  AddressFamily,
+  Identity,
+  Link,
+  LinkBatch,
+  Role,
+  SocketBatch,
+  SocketSample,
+} from '../../core/signals.ts';
+
+/** The two ends of a connection or of a kernel key, for identity resolution. */
+export interface FlowEnds {
+  family: AddressFamily;
+  clientAddr: string;
+  /** 0 when unknown (closed totals have no client port). */
+  clientPort: number;
+  serverAddr: string;
+  serverPort: number;
+  /** Which end observed: the local end is the client address for `client`, the server address for `server`. */
+  observer: Role;
+  netns: number;
+  cgroupId: number;
+  pid: number;
+  comm: string;
+  /** When the connection opened (ms since the epoch): what an IP meant then is what counts. */
+  atMs: number;
+}
+
+export interface ResolvedEnds {
+  client: Identity;
+  server: Identity;
+  /**
+   * True when a better name may come later (a reverse DNS answer still
+   * pending, a process not known yet): the socket is resolved again on its
+   * next sample instead of keeping this answer for life.
+   */
+  provisional: boolean;
+}
+
+export type Resolve = (ends: FlowEnds) => ResolvedEnds;
+
+export interface AggregatorOptions {
+  /** A link with no open socket and no counter change for this long is dropped from the output. */
+  linkIdleTimeoutMs: number;
+  /** Links kept at most (overflow links not included); more go to the overflow link. */
+  maxLinks: number;
+}
+
+/** What one `apply` did besides the links, for self-telemetry. */
+export interface AggregateStats {
+  linksCreated: number;
+  linksExpired: number;
+  /** Sockets and closed-key payments that went to an overflow link because `maxLinks` was reached. */
+  overflowAssignments: number;
+  /** Cookies in `gone` that were never reported open (nothing to release). */
+  unknownGone: number;
+  /** Socket counters or closed totals that went backwards (ignored; the emitted value holds). */
+  counterRegressions: number;
+  /** Sockets whose cookie came back with a new `openedAtMs` without a `gone` first. */
+  replacedIncarnations: number;
+  /** Sockets resolved again because their first answer was provisional, and that moved link. */
+  relinked: number;
+}
+
+export const OVERFLOW_NAME = '_overflow';
+export const OVERFLOW_KIND = 'overflow';
+
+/** TCP states of a connection that has been established (open or closing). */
+const ESTABLISHED_STATES: ReadonlySet<string> = new Set([
+  'ESTABLISHED',
+  'FIN_WAIT1',
+  'FIN_WAIT2',
+  'CLOSE_WAIT',
+  'CLOSING',
+  'LAST_ACK',
+  'TIME_WAIT',
+]);
+
+interface LinkState {
+  link: Link;
+  /** Open sockets assigned to this link. */
+  sockets: number;
+  live: boolean;
+  overflow: boolean;
+}
+
+interface KeyState {
+  /** Last closed totals reported by the kernel for this key. */
+  closedC2S: number;
+  closedS2C: number;
+  closedRetrans: number;
+  closedConnections: number;
+  failedConnections: number;
+  /** Bytes and retransmits credited to this key's sockets while open, for the ones that are gone. */
+  goneC2S: number;
+  goneS2C: number;
+  goneRetrans: number;
+  /** Gone sockets that were established when seen (counted as opened, or pre-existing). */
+  goneEstablished: number;
+  /** Paid out of the closed totals so far. */
+  paidC2S: number;
+  paidS2C: number;
+  paidRetrans: number;
+  /** Connections counted opened that were never seen open (closed between two batches). */
+  paidOpened: number;
+  openSockets: number;
+  lastGoneBatch: number;
+  lastGoneLink: LinkState | undefined;
+}
+
+interface SocketState {
+  cookie: number;
+  openedAtMs: number;
+  observer: Role;
+  comm: string;
+  cgroupId: number;
+  key: KeyState;
+  link: LinkState;
+  tx: number;
+  rx: number;
+  retrans: number;
+  /** Counted as opened (seen established, not pre-existing). */
+  countedOpened: boolean;
+  preexisting: boolean;
+  /** Counted in its link's activeConnections. */
+  active: boolean;
+  provisional: boolean;
+}
+
+function newKeyState(): KeyState {
+  return {
+    closedC2S: 0,
+    closedS2C: 0,
+    closedRetrans: 0,
+    closedConnections: 0,
+    failedConnections: 0,
+    goneC2S: 0,
+    goneS2C: 0,
+    goneRetrans: 0,
+    goneEstablished: 0,
+    paidC2S: 0,
+    paidS2C: 0,
+    paidRetrans: 0,
+    paidOpened: 0,
+    openSockets: 0,
+    lastGoneBatch: -2,
+    lastGoneLink: undefined,
+  };
+}
+
+/** Kernel key of closed totals, as text (JSON: unambiguous whatever the comm holds). */
+function kernelKeyId(
+  family: AddressFamily,
+  clientAddr: string,
+  serverAddr: string,
+  serverPort: number,
+  observer: Role,
+  netns: number,
+  cgroupId: number,
+  comm: string,
+): string {
+  return JSON.stringify([family, clientAddr, serverAddr, serverPort, observer, netns, cgroupId, comm]);
+}
+
+function identityKey(id: Identity): string {
+  return JSON.stringify([id.kind, id.namespace, id.name]);
+}
+
+function sampleEnds(s: SocketSample): FlowEnds {
+  const client = s.role === 'client';
+  return {
+    family: s.family,
+    clientAddr: client ? s.localAddr : s.remoteAddr,
+    clientPort: client ? s.localPort : s.remotePort,
+    serverAddr: client ? s.remoteAddr : s.localAddr,
+    serverPort: client ? s.remotePort : s.localPort,
+    observer: s.role,
+    netns: s.netns,
+    cgroupId: s.cgroupId,
+    pid: s.pid,
+    comm: s.comm,
+    atMs: s.openedAtMs,
+  };
+}
+
+function serverPortOf(s: SocketSample): number {
+  return s.role === 'client' ? s.remotePort : s.localPort;
+}
+
+function sampleKeyId(s: SocketSample): string {
+  const client = s.role === 'client';
+  return kernelKeyId(
+    s.family,
+    client ? s.localAddr : s.remoteAddr,
+    client ? s.remoteAddr : s.localAddr,
+    client ? s.remotePort : s.localPort,
+    s.role,
+    s.netns,
+    s.cgroupId,
+    s.comm,
+  );
+}
+
+/**
+ * Holds the aggregation state across batches.
+ *
+ * @example
+ * const agg = new Aggregator({ linkIdleTimeoutMs: 600_000, maxLinks: 10_000 });
+ * const { batch } = agg.apply(socketBatch, resolve);
+ */
+export class Aggregator {
+  private readonly options: AggregatorOptions;
+  private readonly links = new Map<string, LinkState>();
+  private readonly overflowLinks = new Map<string, LinkState>();
+  private readonly sockets = new Map<number, SocketState>();
+  private readonly keys = new Map<string, KeyState>();
+  private batchNo = 0;
+  private lastTimeMs: number | undefined;
+  private stats: AggregateStats = Aggregator.zeroStats();
+
+  constructor(options: AggregatorOptions) {
+    if (!(options.linkIdleTimeoutMs > 0)) {
+      throw new Error(`linkIdleTimeoutMs must be greater than 0, got ${options.linkIdleTimeoutMs}`);
+    }
+    if (!(Number.isInteger(options.maxLinks) && options.maxLinks >= 1)) {
+      throw new Error(`maxLinks must be an integer of at least 1, got ${options.maxLinks}`);
+    }
+    this.options = { ...options };
+  }
+
+  private static zeroStats(): AggregateStats {
+    return {
+      linksCreated: 0,
+      linksExpired: 0,
+      overflowAssignments: 0,
+      unknownGone: 0,
+      counterRegressions: 0,
+      replacedIncarnations: 0,
+      relinked: 0,
+    };
+  }
+
+  /** Links currently kept, overflow links included. */
+  get linkCount(): number {
+    return this.links.size + this.overflowLinks.size;
+  }
+
+  /** Open sockets currently tracked. */
+  get socketCount(): number {
+    return this.sockets.size;
+  }
+
+  /** Kernel keys currently tracked. */
+  get keyCount(): number {
+    return this.keys.size;
+  }
+
+  /**
+   * Folds one socket batch in and returns every live link, cumulative. The
+   * returned links are owned by the aggregator: valid until the next `apply`.
+   */
+  apply(batch: SocketBatch, resolve: Resolve): { batch: LinkBatch; stats: AggregateStats } {
+    this.stats = Aggregator.zeroStats();
+    this.batchNo++;
+    const now = batch.timeMs;
+    const sinceMs = this.lastTimeMs ?? batch.startTimeMs;
+
+    for (const sample of batch.sockets) this.applySample(sample, resolve, now, sinceMs);
+    for (const cookie of batch.gone) {
+      const s = this.sockets.get(cookie);
+      if (s === undefined) this.stats.unknownGone++;
+      else this.release(s, now);
+    }
+    const present = new Set<KeyState>();
+    for (const totals of batch.closed) {
+      const id = kernelKeyId(
+        totals.family,
+        totals.clientAddr,
+        totals.serverAddr,
+        totals.serverPort,
+        totals.observer,
+        totals.netns,
+        totals.cgroupId,
+        totals.comm,
+      );
+      let key = this.keys.get(id);
+      if (key === undefined) {
+        key = newKeyState();
+        this.keys.set(id, key);
+      }
+      present.add(key);
+      this.applyClosed(key, totals, resolve, now, sinceMs);
+    }
+    for (const [id, key] of this.keys) {
+      if (key.openSockets === 0 && !present.has(key) && this.batchNo - key.lastGoneBatch >= 2)
+        this.keys.delete(id);
+    }
+    this.expire(now);
+    this.lastTimeMs = now;
+
+    const links: Link[] = [];
+    for (const l of this.links.values()) links.push(l.link);
+    for (const l of this.overflowLinks.values()) links.push(l.link);
+    return { batch: { timeMs: now, startTimeMs: batch.startTimeMs, links }, stats: this.stats };
+  }
+
+  private keyFor(id: string): KeyState {
+    let key = this.keys.get(id);
+    if (key === undefined) {
+      key = newKeyState();
+      this.keys.set(id, key);
+    }
+    return key;
+  }
+
+  private applySample(sample: SocketSample, resolve: Resolve, now: number, sinceMs: number): void {
+    let s = this.sockets.get(sample.cookie);
+    if (s !== undefined && s.openedAtMs !== sample.openedAtMs) {
+      this.stats.replacedIncarnations++;
+      this.release(s, now);
+      s = undefined;
+    }
+    const established = ESTABLISHED_STATES.has(sample.state);
+    if (s === undefined) {
+      const resolved = resolve(sampleEnds(sample));
+      const key = this.keyFor(sampleKeyId(sample));
+      key.openSockets++;
+      const link = this.linkFor(resolved, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
+      link.sockets++;
+      s = {
+        cookie: sample.cookie,
+        openedAtMs: sample.openedAtMs,
+        observer: sample.role,
+        comm: sample.comm,
+        cgroupId: sample.cgroupId,
+        key,
+        link,
+        tx: 0,
+        rx: 0,
+        retrans: 0,
+        countedOpened: false,
+        preexisting: sample.preexisting,
+        active: false,
+        provisional: resolved.provisional,
+      };
+      this.sockets.set(sample.cookie, s);
+    } else {
+      if (sample.comm !== s.comm || sample.cgroupId !== s.cgroupId) {
+        s.key.openSockets--;
+        s.key = this.keyFor(sampleKeyId(sample));
+        s.key.openSockets++;
+        s.comm = sample.comm;
+        s.cgroupId = sample.cgroupId;
+      }
+      if (s.provisional) {
+        const resolved = resolve(sampleEnds(sample));
+        s.provisional = resolved.provisional;
+        const link = this.linkFor(resolved, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
+        if (link !== s.link) {
+          this.stats.relinked++;
+          this.moveSocket(s, link, now);
+        }
+      }
+    }
+    const link = s.link.link;
+    let changed = false;
+    if (established && !s.countedOpened && !s.preexisting) {
+      s.countedOpened = true;
+      link.connectionsOpened++;
+      changed = true;
+    }
+    if (established !== s.active) {
+      s.active = established;
+      link.activeConnections += established ? 1 : -1;
+      changed = true;
+    }
+    const dTx = this.delta(sample.txBytes, s.tx);
+    const dRx = this.delta(sample.rxBytes, s.rx);
+    const dRetrans = this.delta(sample.retransSegs, s.retrans);
+    if (dTx > 0 || dRx > 0 || dRetrans > 0) {
+      s.tx += dTx;
+      s.rx += dRx;
+      s.retrans += dRetrans;
+      if (s.observer === 'client') {
+        link.bytesClientToServer += dTx;
+        link.bytesServerToClient += dRx;
+      } else {
+        link.bytesClientToServer += dRx;
+        link.bytesServerToClient += dTx;
+      }
+      link.retransSegs += dRetrans;
+      changed = true;
+    }
+    if (changed) link.lastActivityMs = now;
+  }
+
+  /** Growth of a cumulative counter; a regression counts and gives 0. */
+  private delta(next: number, previous: number): number {
+    if (next >= previous) return next - previous;
+    this.stats.counterRegressions++;
+    return 0;
+  }
+
+  private moveSocket(s: SocketState, to: LinkState, now: number): void {
+    s.link.sockets--;
+    s.link.link.lastActivityMs = now;
+    if (s.active) {
+      s.link.link.activeConnections--;
+      to.link.activeConnections++;
+    }
+    to.sockets++;
+    to.link.lastActivityMs = now;
+    s.link = to;
+  }
+
+  /** A socket is no longer open: its credit moves to its key, awaiting the closed totals. */
+  private release(s: SocketState, now: number): void {
+    const key = s.key;
+    if (s.observer === 'client') {
+      key.goneC2S += s.tx;
+      key.goneS2C += s.rx;
+    } else {
+      key.goneC2S += s.rx;
+      key.goneS2C += s.tx;
+    }
+    key.goneRetrans += s.retrans;
+    if (s.countedOpened || (s.preexisting && s.active)) key.goneEstablished++;
+    key.openSockets--;
+    key.lastGoneBatch = this.batchNo;
+    key.lastGoneLink = s.link;
+    s.link.sockets--;
+    if (s.active) s.link.link.activeConnections--;
+    s.link.link.lastActivityMs = now;
+    this.sockets.delete(s.cookie);
+  }
+
+  private applyClosed(
+    key: KeyState,
+    totals: SocketBatch['closed'][number],
+    resolve: Resolve,
+    now: number,
+    sinceMs: number,
+  ): void {
+    const closed = this.delta(totals.connectionsClosed, key.closedConnections);
+    const failed = this.delta(totals.connectionsFailed, key.failedConnections);
+    key.closedConnections += closed;
+    key.failedConnections += failed;
+    if (totals.bytesClientToServer >= key.closedC2S) key.closedC2S = totals.bytesClientToServer;
+    else this.stats.counterRegressions++;
+    if (totals.bytesServerToClient >= key.closedS2C) key.closedS2C = totals.bytesServerToClient;
+    else this.stats.counterRegressions++;
+    if (totals.retransSegs >= key.closedRetrans) key.closedRetrans = totals.retransSegs;
+    else this.stats.counterRegressions++;
+
+    const c2s = Math.max(0, key.closedC2S - key.goneC2S - key.paidC2S);
+    const s2c = Math.max(0, key.closedS2C - key.goneS2C - key.paidS2C);
+    const retrans = Math.max(0, key.closedRetrans - key.goneRetrans - key.paidRetrans);
+    const opened = Math.max(0, key.closedConnections - key.goneEstablished - key.paidOpened);
+    if (c2s === 0 && s2c === 0 && retrans === 0 && opened === 0 && closed === 0 && failed === 0) return;
+    key.paidC2S += c2s;
+    key.paidS2C += s2c;
+    key.paidRetrans += retrans;
+    key.paidOpened += opened;
+
+    let target = key.lastGoneLink;
+    if (target === undefined || !target.live || this.batchNo - key.lastGoneBatch > 1) {
+      const ends: FlowEnds = {
+        family: totals.family,
+        clientAddr: totals.clientAddr,
+        clientPort: 0,
+        serverAddr: totals.serverAddr,
+        serverPort: totals.serverPort,
+        observer: totals.observer,
+        netns: totals.netns,
+        cgroupId: totals.cgroupId,
+        pid: 0,
+        comm: totals.comm,
+        atMs: now,
+      };
+      target = this.linkFor(resolve(ends), totals.serverPort, totals.family, totals.observer, now, sinceMs);
+    }
+    const link = target.link;
+    link.bytesClientToServer += c2s;
+    link.bytesServerToClient += s2c;
+    link.retransSegs += retrans;
+    link.connectionsOpened += opened;
+    link.connectionsClosed += closed;
+    link.connectionsFailed += failed;
+    link.lastActivityMs = now;
+  }
+
+  private linkFor(
+    resolved: ResolvedEnds,
+    serverPort: number,
+    family: AddressFamily,
+    observer: Role,
+    now: number,
+    sinceMs: number,
+  ): LinkState {
+    const networkType = family === 4 ? 'ipv4' : 'ipv6';
+    const id = `${identityKey(resolved.client)}${identityKey(resolved.server)}${serverPort}/${networkType}/${observer}`;
+    const existing = this.links.get(id);
+    if (existing !== undefined) {
+      if (resolved.server.backing !== undefined) existing.link.server.backing = resolved.server.backing;
+      return existing;
+    }
+    if (this.links.size >= this.options.maxLinks) {
+      this.stats.overflowAssignments++;
+      return this.overflowLink(networkType, observer, now, sinceMs);
+    }
+    const state: LinkState = {
+      link: {
+        id,
+        client: { ...resolved.client },
+        server: { ...resolved.server },
+        serverPort,
+        transport: 'tcp',
+        networkType,
+        observer,
+        bytesClientToServer: 0,
+        bytesServerToClient: 0,
+        connectionsOpened: 0,
+        connectionsClosed: 0,
+        connectionsFailed: 0,
+        activeConnections: 0,
+        retransSegs: 0,
+        startTimeMs: sinceMs,
+        lastActivityMs: now,
+      },
+      sockets: 0,
+      live: true,
+      overflow: false,
+    };
+    this.links.set(id, state);
+    this.stats.linksCreated++;
+    return state;
+  }
+
+  private overflowLink(
+    networkType: Link['networkType'],
+    observer: Role,
+    now: number,
+    sinceMs: number,
+  ): LinkState {
+    const id = `${OVERFLOW_NAME}/${networkType}/${observer}`;
+    let state = this.overflowLinks.get(id);
+    if (state === undefined) {
+      const overflow: Identity = { name: OVERFLOW_NAME, kind: OVERFLOW_KIND, namespace: '' };
+      state = {
+        link: {
+          id,
+          client: overflow,
+          server: { ...overflow },
+          serverPort: 0,
+          transport: 'tcp',
+          networkType,
+          observer,
+          bytesClientToServer: 0,
+          bytesServerToClient: 0,
+          connectionsOpened: 0,
+          connectionsClosed: 0,
+          connectionsFailed: 0,
+          activeConnections: 0,
+          retransSegs: 0,
+          startTimeMs: sinceMs,
+          lastActivityMs: now,
+        },
+        sockets: 0,
+        live: true,
+        overflow: true,
+      };
+      this.overflowLinks.set(id, state);
+    }
+    return state;
+  }
+
+  private expire(now: number): void {
+    const idle = this.options.linkIdleTimeoutMs;
+    for (const map of [this.links, this.overflowLinks]) {
+      for (const [id, state] of map) {
+        if (state.sockets === 0 && now - state.link.lastActivityMs >= idle) {
+          state.live = false;
+          map.delete(id);
+          this.stats.linksExpired++;
+        }
+      }
+    }
+  }
+}
