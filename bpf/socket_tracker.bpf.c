@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * loggerhead socket tracker: exact per-socket TCP byte counters.
+ *
+ * - Per-socket state lives in socket-local storage (freed with the socket), so
+ *   a new connection costs one storage allocation and no global hash insert or
+ *   delete.
+ * - tp_btf/inet_sock_set_state starts tracking (SYN_SENT: client, in connect()
+ *   so the pid is the caller's; LISTEN->SYN_RECV: server child) and, at CLOSE,
+ *   folds the socket's final delta into the per-link `links` table.
+ * - tp_btf/sock_recv_length fills the pid of sockets that did not get one at
+ *   creation (servers), from the first receive syscall.
+ * - tp_btf/tcp_destroy_sock folds a tracked socket that never reached CLOSE.
+ * - iter/tcp adopts sockets that existed before start-up, with baselines.
+ * - iter/bpf_sk_storage_map reads every tracked socket's live counters at poll
+ *   time and writes a record only for sockets that are new or changed.
+ *
+ * Counters: tx = bytes_sent - bytes_retrans; rx = bytes_received - 1 once the
+ * peer's FIN was consumed (SOCK_DONE).
+ */
+#include "kernel_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "socket_tracker.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile struct tracker_config cfg = {
+	.max_sockets = 131072,
+	.filter_netns = 0,
+	.include_loopback = 1,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_state);
+} socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, struct link_key);
+	__type(value, struct link_value);
+} links SEC(".maps");
+
+/* Cookies of reported sockets that closed since the last poll -> their start_ns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 131072);
+	__type(key, __u64);
+	__type(value, __u64);
+} gone SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tracker_stats);
+} stats SEC(".maps");
+
+/* Number of sockets tracked right now (one shared counter, updated atomically). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tracked SEC(".maps");
+
+/* Network namespace inodes to track when cfg.filter_netns is set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} netns_filter SEC(".maps");
+
+static __always_inline void stat_add(int idx, __u64 n)
+{
+	__u32 zero = 0;
+	struct tracker_stats *s = bpf_map_lookup_elem(&stats, &zero);
+
+	if (s && idx >= 0 && idx < STAT_COUNT)
+		s->v[idx] += n;
+}
+
+static __always_inline __u64 *tracked_count(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tracked, &zero);
+}
+
+struct counters {
+	__u64 tx;
+	__u64 rx;
+	__u32 retrans;
+	__u32 srtt_us;
+};
+
+static __always_inline unsigned long sock_flags_of(struct sock *sk)
+{
+	if (bpf_core_field_exists(sk->__sk_common.skc_flags))
+		return sk->__sk_common.skc_flags;
+	return sk->sk_flags;
+}
+
+static __always_inline bool read_counters(struct sock *sk, struct counters *c)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	__u64 received;
+
+	if (!tp)
+		return false;
+	c->tx = tp->bytes_sent - tp->bytes_retrans;
+	received = tp->bytes_received;
+	if (received > 0 && (sock_flags_of(sk) & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))))
+		received -= 1;
+	c->rx = received;
+	c->retrans = tp->total_retrans;
+	c->srtt_us = tp->srtt_us >> 3;
+	return true;
+}
+
+struct endpoints {
+	__u8 local[16];
+	__u8 remote[16];
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 family;
+};
+
+/* Reads both addresses; v4-mapped IPv6 (dual-stack sockets) becomes family 4. */
+static __always_inline void read_endpoints(struct sock *sk, struct endpoints *e)
+{
+	struct sock_common *skc = &sk->__sk_common;
+	__u32 *l = (__u32 *)e->local;
+	__u32 *r = (__u32 *)e->remote;
+
+	/* inet_sport, not skc_num: the port is released (skc_num = 0) before the CLOSE transition. */
+	e->local_port = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	e->remote_port = bpf_ntohs(skc->skc_dport);
+	if (skc->skc_family == AF_INET) {
+		e->family = 4;
+		l[0] = skc->skc_rcv_saddr;
+		r[0] = skc->skc_daddr;
+		return;
+	}
+	r[0] = skc->skc_v6_daddr.in6_u.u6_addr32[0];
+	r[1] = skc->skc_v6_daddr.in6_u.u6_addr32[1];
+	r[2] = skc->skc_v6_daddr.in6_u.u6_addr32[2];
+	r[3] = skc->skc_v6_daddr.in6_u.u6_addr32[3];
+	l[0] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[0];
+	l[1] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[1];
+	l[2] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[2];
+	l[3] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[3];
+	if (r[0] == 0 && r[1] == 0 && r[2] == bpf_htonl(0xffff)) {
+		e->family = 4;
+		r[0] = r[3];
+		r[2] = 0;
+		r[3] = 0;
+		l[0] = l[3];
+		l[1] = 0;
+		l[2] = 0;
+		l[3] = 0;
+		return;
+	}
+	e->family = 6;
+}
+
+static __always_inline bool remote_is_loopback(struct sock *sk)
+{
+	struct endpoints e = {};
+
+	read_endpoints(sk, &e);
+	if (e.family == 4)
+		return e.remote[0] == 127;
+	return ((__u32 *)e.remote)[0] == 0 && ((__u32 *)e.remote)[1] == 0 && ((__u32 *)e.remote)[2] == 0 &&
+	       ((__u32 *)e.remote)[3] == bpf_htonl(1);
+}
+
+static __always_inline __u32 netns_of(struct sock *sk)
+{
+	return sk->__sk_common.skc_net.net->ns.inum;
+}
+
+static __always_inline __u64 cgroup_of(struct sock *sk)
+{
+	return sk->sk_cgrp_data.cgroup->kn->id;
+}
+
+static __always_inline bool wanted(struct sock *sk)
+{
+	__u32 ns;
+
+	if (cfg.filter_netns) {
+		ns = netns_of(sk);
+		if (!bpf_map_lookup_elem(&netns_filter, &ns))
+			return false;
+	}
+	return true;
+}
+
+/* The current process: its pid and its name (the thread group leader's comm, not the thread's). */
+static __always_inline void set_owner(struct sock_state *st)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	st->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_probe_read_kernel(st->comm, sizeof(st->comm), task->group_leader->comm);
+}
+
+/* Storage for a socket about to be tracked, or NULL (counted) when over max_sockets or out of memory. */
+static __always_inline struct sock_state *new_state(struct sock *sk, __u64 *count)
+{
+	struct sock_state *st;
+
+	if (*count >= cfg.max_sockets) {
+		stat_add(STAT_SOCKETS_FULL, 1);
+		return NULL;
+	}
+	st = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		stat_add(STAT_STORAGE_FAILED, 1);
+		return NULL;
+	}
+	__sync_fetch_and_add(count, 1);
+	return st;
+}
+
+/* Starts tracking a socket at its creation (client connect or server child). */
+static __always_inline void track_new(struct sock *sk, __u8 role)
+{
+	struct sock_state *st;
+	struct counters c = {};
+	__u64 *count;
+
+	if (!wanted(sk))
+		return;
+	if (!cfg.include_loopback && role == ROLE_CLIENT && remote_is_loopback(sk))
+		return;
+	count = tracked_count();
+	if (!count)
+		return;
+	st = bpf_sk_storage_get(&socks, sk, 0, 0);
+	if (st) {
+		/* Reconnect of a disconnected socket: same cookie, new incarnation. */
+		if (!(st->flags & SF_CLOSED))
+			return;
+		__sync_fetch_and_add(count, 1);
+		read_counters(sk, &c);
+	} else {
+		st = new_state(sk, count);
+		if (!st)
+			return;
+	}
+	st->start_ns = bpf_ktime_get_ns();
+	st->base_tx = c.tx;
+	st->base_rx = c.rx;
+	st->base_retrans = c.retrans;
+	st->rep_tx = 0;
+	st->rep_rx = 0;
+	st->rep_retrans = 0;
+	st->rep_state = 0;
+	st->role = role;
+	st->cgroup_id = cgroup_of(sk);
+	if (role == ROLE_CLIENT) {
+		set_owner(st);
+	} else {
+		st->pid = 0;
+		__builtin_memset(st->comm, 0, sizeof(st->comm));
+	}
+	st->flags = 0;
+	stat_add(STAT_CREATED, 1);
+}
+
+/* Stops tracking without folding (a socket the configuration excludes). */
+static __always_inline void untrack(struct sock *sk, struct sock_state *st)
+{
+	__u64 *count;
+
+	if (__sync_fetch_and_or(&st->flags, SF_CLOSED) & SF_CLOSED)
+		return;
+	count = tracked_count();
+	if (count)
+		__sync_fetch_and_add(count, -1);
+	bpf_sk_storage_delete(&socks, sk);
+}
+
+/* Adds a closing socket's final delta to its link and queues its cookie if userspace knows it. */
+static __always_inline void fold(struct sock *sk, int oldstate)
+{
+	struct sock_state *st = bpf_sk_storage_get(&socks, sk, 0, 0);
+	struct link_value zero = {}, *v;
+	struct link_key key = {};
+	struct endpoints e = {};
+	struct counters c = {};
+	__u64 *count, tx, rx, cookie;
+	__u32 old;
+
+	if (!st)
+		return;
+	old = __sync_fetch_and_or(&st->flags, SF_CLOSED);
+	if (old & SF_CLOSED)
+		return;
+	count = tracked_count();
+	if (count)
+		__sync_fetch_and_add(count, -1);
+
+	read_counters(sk, &c);
+	read_endpoints(sk, &e);
+	tx = c.tx - st->base_tx;
+	rx = c.rx - st->base_rx;
+	key.family = e.family;
+	key.observer = st->role;
+	key.netns = netns_of(sk);
+	key.cgroup_id = st->cgroup_id;
+	__builtin_memcpy(key.comm, st->comm, sizeof(key.comm));
+	if (st->role == ROLE_CLIENT) {
+		__builtin_memcpy(key.client_addr, e.local, 16);
+		__builtin_memcpy(key.server_addr, e.remote, 16);
+		key.server_port = e.remote_port;
+	} else {
+		__builtin_memcpy(key.client_addr, e.remote, 16);
+		__builtin_memcpy(key.server_addr, e.local, 16);
+		key.server_port = e.local_port;
+	}
+
+	v = bpf_map_lookup_elem(&links, &key);
+	if (!v) {
+		bpf_map_update_elem(&links, &key, &zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&links, &key);
+	}
+	if (v) {
+		if (st->role == ROLE_CLIENT) {
+			__sync_fetch_and_add(&v->bytes_c2s, tx);
+			__sync_fetch_and_add(&v->bytes_s2c, rx);
+		} else {
+			__sync_fetch_and_add(&v->bytes_c2s, rx);
+			__sync_fetch_and_add(&v->bytes_s2c, tx);
+		}
+		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)
+			__sync_fetch_and_add(&v->failed, 1);
+		else
+			__sync_fetch_and_add(&v->closed, 1);
+		__sync_fetch_and_add(&v->retrans, c.retrans - st->base_retrans);
+	} else {
+		stat_add(STAT_LINKS_FULL, 1);
+		stat_add(STAT_LOST_BYTES, tx + rx);
+	}
+
+	if (old & SF_REPORTED) {
+		cookie = bpf_get_socket_cookie(sk);
+		if (bpf_map_update_elem(&gone, &cookie, &st->start_ns, BPF_ANY))
+			stat_add(STAT_GONE_FULL, 1);
+	}
+	stat_add(STAT_CLOSED, 1);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state, const struct sock *csk, const int oldstate, const int newstate)
+{
+	struct sock *sk = (struct sock *)csk;
+	struct sock_state *st;
+
+	stat_add(STAT_HIT_STATE, 1);
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	switch (newstate) {
+	case TCP_SYN_SENT:
+		track_new(sk, ROLE_CLIENT);
+		break;
+	case TCP_SYN_RECV:
+		if (oldstate == TCP_LISTEN)
+			track_new(sk, ROLE_SERVER);
+		break;
+	case TCP_ESTABLISHED:
+		/* A server child has its addresses only from here on. */
+		if (!cfg.include_loopback && oldstate == TCP_SYN_RECV && remote_is_loopback(sk)) {
+			st = bpf_sk_storage_get(&socks, sk, 0, 0);
+			if (st)
+				untrack(sk, st);
+		}
+		break;
+	case TCP_CLOSE:
+		fold(sk, oldstate);
+		break;
+	}
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
+{
+	struct sock_state *st;
+
+	stat_add(STAT_HIT_RECV, 1);
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	st = bpf_sk_storage_get(&socks, sk, 0, 0);
+	if (!st || st->pid != 0)
+		return 0;
+	set_owner(st);
+	return 0;
+}
+
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(on_destroy, struct sock *sk)
+{
+	int state;
+
+	stat_add(STAT_HIT_DESTROY, 1);
+	state = sk->__sk_common.skc_state;
+	if (state == TCP_CLOSE)
+		return 0;
+	if (bpf_sk_storage_get(&socks, sk, 0, 0)) {
+		stat_add(STAT_HIT_DESTROY_FOLD, 1);
+		fold(sk, state);
+	}
+	return 0;
+}
+
+SEC("iter/tcp")
+int adopt(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct sock_state *st;
+	struct counters c = {};
+	struct tcp_sock *tp;
+	struct sock *sk;
+	__u64 *count;
+	int state;
+
+	if (!skc)
+		return 0;
+	state = skc->skc_state;
+	if (state == TCP_LISTEN || state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV || state == TCP_CLOSE)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	sk = (struct sock *)tp;
+	if (!wanted(sk))
+		return 0;
+	if (!cfg.include_loopback && remote_is_loopback(sk))
+		return 0;
+	if (bpf_sk_storage_get(&socks, sk, 0, 0))
+		return 0;
+	count = tracked_count();
+	if (!count)
+		return 0;
+	st = new_state(sk, count);
+	if (!st)
+		return 0;
+	read_counters(sk, &c);
+	st->start_ns = bpf_ktime_get_ns();
+	st->base_tx = c.tx;
+	st->base_rx = c.rx;
+	st->base_retrans = c.retrans;
+	/* The creation transition was missed: a child of a listener keeps the listener's backlog. */
+	st->role = (state != TCP_SYN_SENT && sk->sk_max_ack_backlog != 0) ? ROLE_SERVER : ROLE_CLIENT;
+	st->cgroup_id = cgroup_of(sk);
+	st->flags = SF_PREEXISTING;
+	stat_add(STAT_ADOPTED, 1);
+	return 0;
+}
+
+/* A separate function so that struct sock_record is in the object's BTF, where the loader checks its size. */
+static __noinline int emit(struct seq_file *seq, struct sock_record *r)
+{
+	return bpf_seq_write(seq, r, sizeof(*r));
+}
+
+SEC("iter/bpf_sk_storage_map")
+int dump(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct sock_state *st = ctx->value;
+	struct sock *sk = ctx->sk;
+	struct sock_record r = {};
+	struct endpoints e = {};
+	struct counters c = {};
+	__u32 old;
+	__u8 state;
+
+	if (!sk || !st)
+		return 0;
+	if (st->flags & SF_CLOSED)
+		return 0;
+	if (!read_counters(sk, &c))
+		return 0;
+	state = sk->__sk_common.skc_state;
+	if ((st->flags & SF_REPORTED) && c.tx == st->rep_tx && c.rx == st->rep_rx &&
+	    c.retrans == st->rep_retrans && state == st->rep_state)
+		return 0;
+	old = __sync_fetch_and_or(&st->flags, SF_REPORTED);
+	if (old & SF_CLOSED)
+		return 0;
+	st->rep_tx = c.tx;
+	st->rep_rx = c.rx;
+	st->rep_retrans = c.retrans;
+	st->rep_state = state;
+
+	read_endpoints(sk, &e);
+	r.cookie = bpf_get_socket_cookie(sk);
+	r.start_ns = st->start_ns;
+	r.tx = c.tx - st->base_tx;
+	r.rx = c.rx - st->base_rx;
+	r.base_tx = st->base_tx;
+	r.base_rx = st->base_rx;
+	r.cgroup_id = st->cgroup_id;
+	__builtin_memcpy(r.local_addr, e.local, 16);
+	__builtin_memcpy(r.remote_addr, e.remote, 16);
+	r.netns = netns_of(sk);
+	r.pid = st->pid;
+	r.retrans = c.retrans - st->base_retrans;
+	r.srtt_us = c.srtt_us;
+	r.local_port = e.local_port;
+	r.remote_port = e.remote_port;
+	r.family = e.family;
+	r.role = st->role;
+	r.state = state;
+	r.flags = old & 0xff;
+	__builtin_memcpy(r.comm, st->comm, sizeof(r.comm));
+	emit(ctx->meta->seq, &r);
+	return 0;
+}
