@@ -4,5 +4,6 @@
  */
 import type { Factory } from '../core/component.ts';
 import { debugExporterFactory } from '../exporters/debug/debug.ts';
+import { prometheusExporterFactory } from '../exporters/prometheus/factory.ts';
 
-export const builtinFactories: Factory[] = [debugExporterFactory];
+export const builtinFactories: Factory[] = [debugExporterFactory, prometheusExporterFactory];
