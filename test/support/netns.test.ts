@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { after, describe, test } from 'node:test';
@@ -168,6 +168,27 @@ void describe('netns topologies (real kernel, needs root)', () => {
     await a.unshape();
     assert.doesNotMatch((await a.exec('tc', ['qdisc', 'show', 'dev', 'eth0'])).stdout, /tbf/);
     await assert.rejects(a.shape({ rateKbit: 0 }), /rateKbit must be a positive integer, got 0/);
+    await assert.rejects(
+      a.shape({ direction: 'ingress', rateKbit: 1000 }),
+      /shaping a on ingress needs the bridge layout/,
+    );
+  });
+
+  void test('ingress shaping puts the tbf on the bridge port toward the host', async () => {
+    const topo = await createTopology({ prefix: 'lht', hosts: ['a', 'b'], bridge: true });
+    after(() => topo.destroy());
+    await topo.host('b').shape({ direction: 'ingress', rateKbit: 1000 });
+    const sw = `${topo.id}-sw`;
+    const port1 = execFileSync('tc', ['-n', sw, 'qdisc', 'show', 'dev', 'p1'], { encoding: 'utf8' });
+    assert.match(port1, /tbf .*rate 1Mbit burst 16Kb/);
+    const port0 = execFileSync('tc', ['-n', sw, 'qdisc', 'show', 'dev', 'p0'], { encoding: 'utf8' });
+    assert.doesNotMatch(port0, /tbf/);
+    assert.doesNotMatch((await topo.host('b').exec('tc', ['qdisc', 'show', 'dev', 'eth0'])).stdout, /tbf/);
+    await topo.host('b').unshape('ingress');
+    assert.doesNotMatch(
+      execFileSync('tc', ['-n', sw, 'qdisc', 'show', 'dev', 'p1'], { encoding: 'utf8' }),
+      /tbf/,
+    );
   });
 
   void test('bad options fail with the field and value', async () => {
@@ -192,7 +213,10 @@ void describe('netns topologies (real kernel, needs root)', () => {
     after(() => topo.destroy());
     const child = topo.host('a').spawn('sleep', ['30']);
     await once(child, 'spawn');
-    // `ip netns exec` execs the command in place: the child pid is `sleep` inside the namespace.
+    // `ip netns exec` enters the namespace, then execs the command in place: same pid, now `sleep`.
+    while (readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim() !== 'sleep') {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     const link = execFileSync('readlink', [`/proc/${child.pid}/ns/net`], { encoding: 'utf8' }).trim();
     assert.equal(link, `net:[${netnsInode(topo.host('a').netns)}]`);
   });
