@@ -3,8 +3,9 @@
  * fragments so that every panel deduplicates links the same way.
  *
  * Run `npx node deploy/dashboards/dashboards.ts` to rewrite the JSON files in
- * deploy/kustomize/components/dashboards/ (the Helm chart links to the same
- * files); a test fails when the committed files differ from what this builds.
+ * deploy/kustomize/components/dashboards/ and deploy/helm/loggerhead/dashboards/
+ * (kustomize reads files only under its own tree, Helm only inside the chart);
+ * a test fails when the committed files differ from what this builds.
  *
  * Deduplication: a connection between two workloads whose sockets are both on
  * watched nodes is counted by both ends, once per `link_observer`. Bytes,
@@ -415,8 +416,11 @@ export const DASHBOARDS: Readonly<Record<string, Record<string, unknown>>> = {
   ),
 };
 
-/** Where the JSON files live (kustomize needs them under its own tree; the Helm chart links here). */
-export const DASHBOARD_DIR = join(import.meta.dirname, '..', 'kustomize', 'components', 'dashboards');
+/** Where the JSON files live: the kustomize component and the Helm chart each hold a copy. */
+export const DASHBOARD_DIRS = [
+  join(import.meta.dirname, '..', 'kustomize', 'components', 'dashboards'),
+  join(import.meta.dirname, '..', 'helm', 'loggerhead', 'dashboards'),
+] as const;
 
 /** The file text of one dashboard, as committed. */
 export function dashboardText(file: string): string {
@@ -426,5 +430,7 @@ export function dashboardText(file: string): string {
 }
 
 if (import.meta.main) {
-  for (const file of Object.keys(DASHBOARDS)) writeFileSync(join(DASHBOARD_DIR, file), dashboardText(file));
+  for (const dir of DASHBOARD_DIRS) {
+    for (const file of Object.keys(DASHBOARDS)) writeFileSync(join(dir, file), dashboardText(file));
+  }
 }

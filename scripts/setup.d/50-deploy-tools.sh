@@ -4,7 +4,8 @@
 #   helm and kustomize binaries, the Kubernetes OpenAPI v3 schemas (from the
 #   k8s.io/kubernetes module) and the prometheus-operator CRDs (PodMonitor,
 #   ServiceMonitor), so no schema is ever downloaded at test time;
-#   Prometheus from apt (the dashboards' PromQL runs against it);
+#   Prometheus from apt (the dashboards' PromQL runs against it) and VictoriaMetrics (its
+#   dry run checks the bundled scrape config);
 #   setpriv and capsh (the capability test drops capabilities with them).
 set -euo pipefail
 
@@ -59,6 +60,7 @@ copy_from_module github.com/prometheus-operator/prometheus-operator "$PROMETHEUS
 
 need_apt=()
 command -v prometheus >/dev/null || need_apt+=(prometheus)
+command -v victoria-metrics >/dev/null || need_apt+=(victoria-metrics)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v capsh >/dev/null || need_apt+=(libcap2-bin)
 if ((${#need_apt[@]} > 0)); then
