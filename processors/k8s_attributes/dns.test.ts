@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { PtrServer } from '../../test/support/ptr-dns.ts';
+import { startPtrServer } from '../../test/support/ptr-dns.ts';
+import { ReverseDns, reverseName } from './dns.ts';
+
+describe('reverseName', () => {
+  it('builds in-addr.arpa and ip6.arpa names', () => {
+    assert.equal(reverseName('192.0.2.7'), '7.2.0.192.in-addr.arpa');
+    assert.equal(reverseName('not an ip'), undefined);
+    assert.equal(
+      reverseName('2001:db8::1'),
+      '1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa',
+    );
+  });
+});
+
+describe('ReverseDns against a real DNS server on 127.0.0.1', () => {
+  let server: PtrServer;
+  before(async () => {
+    server = await startPtrServer({
+      '192.0.2.7': 'db.example.test.',
+      '2001:db8::1': 'v6.example.test',
+      '192.0.2.8': 'UPPER.Example.TEST',
+    });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  function dns(over: Partial<ConstructorParameters<typeof ReverseDns>[0]> = {}): ReverseDns {
+    return new ReverseDns({
+      ttlMs: 60_000,
+      maxEntries: 100,
+      timeoutMs: 500,
+      maxQueue: 100,
+      servers: [server.address],
+      ...over,
+    });
+  }
+
+  it('answers from the cache at once: the IP first, the name once resolved', async () => {
+    const d = dns();
+    assert.deepEqual(d.lookup('192.0.2.7'), { name: undefined, pending: true });
+    assert.equal(d.stats().inFlight + d.stats().queueDepth, 1);
+    await d.idle();
+    assert.deepEqual(d.lookup('192.0.2.7'), { name: 'db.example.test', pending: false });
+    assert.deepEqual(d.lookup('192.0.2.8'), { name: undefined, pending: true });
+    d.lookup('2001:db8::1');
+    await d.idle();
+    assert.equal(d.lookup('192.0.2.8').name, 'upper.example.test');
+    assert.equal(d.lookup('2001:db8::1').name, 'v6.example.test');
+    assert.equal(d.stats().resolved, 3);
+    d.close();
+  });
+
+  it('caches "no such name" for the TTL and asks again after it', async () => {
+    let now = 1000;
+    const d = dns({ ttlMs: 5000, now: () => now });
+    d.lookup('192.0.2.99');
+    await d.idle();
+    assert.deepEqual(d.lookup('192.0.2.99'), { name: undefined, pending: false });
+    assert.equal(server.queryCount('192.0.2.99'), 1);
+    now += 6000;
+    server.set('192.0.2.99', 'late.example.test');
+    assert.deepEqual(d.lookup('192.0.2.99'), { name: undefined, pending: true });
+    await d.idle();
+    assert.equal(d.lookup('192.0.2.99').name, 'late.example.test');
+    assert.equal(server.queryCount('192.0.2.99'), 2);
+    assert.equal(d.stats().notFound, 1);
+    d.close();
+  });
+
+  it('serves a stale name while refreshing it', async () => {
+    let now = 1000;
+    const d = dns({ ttlMs: 5000, now: () => now });
+    d.lookup('192.0.2.7');
+    await d.idle();
+    now += 6000;
+    assert.deepEqual(d.lookup('192.0.2.7'), { name: 'db.example.test', pending: false });
+    await d.idle();
+    assert.equal(d.stats().queries, 2);
+    d.close();
+  });
+
+  it('times out a silent server without blocking, counts the error, keeps the IP', async () => {
+    server.silence('192.0.2.66');
+    const d = dns({ timeoutMs: 200 });
+    const started = performance.now();
+    assert.deepEqual(d.lookup('192.0.2.66'), { name: undefined, pending: true });
+    assert.ok(performance.now() - started < 50, 'lookup returns at once');
+    await d.idle();
+    assert.equal(d.stats().errors, 1);
+    assert.deepEqual(d.lookup('192.0.2.66'), { name: undefined, pending: false });
+    d.close();
+  });
+
+  it('bounds the queue and the cache, and counts what it drops', async () => {
+    const d = dns({ maxQueue: 3, concurrency: 1, maxEntries: 2 });
+    for (let i = 1; i <= 10; i++) d.lookup(`198.51.100.${i}`);
+    const s = d.stats();
+    assert.equal(s.inFlight, 1);
+    assert.equal(s.queueDepth, 3);
+    assert.equal(s.dropped, 6);
+    await d.idle();
+    assert.equal(d.stats().queries, 4);
+    assert.equal(d.stats().cacheSize, 2);
+    d.close();
+  });
+
+  it('asks once for an address looked up many times while pending', async () => {
+    const d = dns();
+    for (let i = 0; i < 50; i++) d.lookup('203.0.113.5');
+    await d.idle();
+    assert.equal(server.queryCount('203.0.113.5'), 1);
+    d.close();
+  });
+
+  it('close cancels queries in flight and is safe twice', async () => {
+    server.silence('192.0.2.67');
+    const d = dns({ timeoutMs: 5000 });
+    d.lookup('192.0.2.67');
+    d.close();
+    d.close();
+    await d.idle();
+    assert.deepEqual(d.lookup('192.0.2.68'), { name: undefined, pending: false });
+  });
+
+  it('rejects invalid options, naming the field', () => {
+    assert.throws(() => dns({ maxQueue: 0 }), /dns maxQueue must be greater than 0, got 0/);
+  });
+});
