@@ -404,7 +404,11 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	st = bpf_sk_storage_get(&socks, sk, 0, 0);
-	if (!st || st->pid != 0)
+	/*
+	 * Once reported, the owner is frozen: a closed socket is folded under the
+	 * comm userspace last saw it with, so its bytes land in one link key only.
+	 */
+	if (!st || st->pid != 0 || (st->flags & SF_REPORTED))
 		return 0;
 	set_owner(st);
 	return 0;

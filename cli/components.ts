@@ -5,5 +5,10 @@
 import type { Factory } from '../core/component.ts';
 import { debugExporterFactory } from '../exporters/debug/debug.ts';
 import { prometheusExporterFactory } from '../exporters/prometheus/factory.ts';
+import { ebpfSocketReceiverFactory } from '../receivers/ebpf_socket/factory.ts';
 
-export const builtinFactories: Factory[] = [debugExporterFactory, prometheusExporterFactory];
+export const builtinFactories: Factory[] = [
+  debugExporterFactory,
+  prometheusExporterFactory,
+  ebpfSocketReceiverFactory,
+];

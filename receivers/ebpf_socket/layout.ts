@@ -1,0 +1,155 @@
+/**
+ * Byte layouts shared with `bpf/socket_tracker.h`. Sizes are checked against
+ * the object's BTF when it is loaded (`SocketTracker.open`); offsets follow
+ * the header's explicit padding. Change both sides together.
+ */
+
+/** Struct names and sizes, as `_Static_assert`ed in the C header. */
+export const STRUCT_SIZES: Readonly<Record<string, number>> = {
+  tracker_config: 16,
+  sock_state: 88,
+  sock_record: 128,
+  link_key: 64,
+  link_value: 40,
+  tracker_stats: 128,
+};
+
+export const ROLE_CLIENT = 1;
+export const ROLE_SERVER = 2;
+
+export const SF_PREEXISTING = 0x1;
+
+/** `struct tracker_config`, the object's `.rodata`. */
+export const CONFIG = { size: 16, maxSockets: 0, filterNetns: 8, includeLoopback: 9 } as const;
+
+/** `struct sock_record`: one open socket written by the storage iterator. */
+export const RECORD = {
+  size: 128,
+  cookie: 0,
+  startNs: 8,
+  tx: 16,
+  rx: 24,
+  baseTx: 32,
+  baseRx: 40,
+  cgroupId: 48,
+  localAddr: 56,
+  remoteAddr: 72,
+  netns: 88,
+  pid: 92,
+  retrans: 96,
+  srttUs: 100,
+  localPort: 104,
+  remotePort: 106,
+  family: 108,
+  role: 109,
+  state: 110,
+  flags: 111,
+  comm: 112,
+  commLength: 16,
+} as const;
+
+/** `struct link_key` and `struct link_value`: totals of closed sockets per link. */
+export const LINK_KEY = {
+  size: 64,
+  clientAddr: 0,
+  serverAddr: 16,
+  cgroupId: 32,
+  netns: 40,
+  serverPort: 44,
+  family: 46,
+  observer: 47,
+  comm: 48,
+  commLength: 16,
+} as const;
+export const LINK_VALUE = {
+  size: 40,
+  bytesC2s: 0,
+  bytesS2c: 8,
+  closed: 16,
+  failed: 24,
+  retrans: 32,
+} as const;
+
+/** Indexes into `struct tracker_stats` (enum tracker_stat). */
+export const STAT = {
+  created: 0,
+  adopted: 1,
+  closed: 2,
+  socketsFull: 3,
+  storageFailed: 4,
+  linksFull: 5,
+  lostBytes: 6,
+  goneFull: 7,
+  hitState: 8,
+  hitRecv: 9,
+  hitDestroy: 10,
+  hitDestroyFold: 11,
+} as const;
+export const STAT_COUNT = 12;
+export const STATS_SIZE = 128;
+
+export type StatName = keyof typeof STAT;
+
+/** TCP state names by number (include/net/tcp_states.h). */
+export const TCP_STATES: readonly string[] = [
+  'UNKNOWN',
+  'ESTABLISHED',
+  'SYN_SENT',
+  'SYN_RECV',
+  'FIN_WAIT1',
+  'FIN_WAIT2',
+  'TIME_WAIT',
+  'CLOSE',
+  'CLOSE_WAIT',
+  'LAST_ACK',
+  'LISTEN',
+  'CLOSING',
+  'NEW_SYN_RECV',
+];
+
+/** Reads a u64 as a number (exact below 2^53, which byte counters and cookies stay under). */
+export function u64(buf: Buffer, offset: number): number {
+  return buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * 0x1_0000_0000;
+}
+
+/** Formats a 16-byte address field: family 4 uses the first 4 bytes. */
+export function formatAddress(buf: Buffer, offset: number, family: number): string {
+  if (family === 4) {
+    return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
+  }
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(offset + 2 * i));
+  return formatIpv6(groups);
+}
+
+/** RFC 5952 text of eight 16-bit groups: lowercase, longest run (≥2) of zero groups as `::`. */
+function formatIpv6(groups: readonly number[]): string {
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  const head = hex.slice(0, bestStart).join(':');
+  const tail = hex.slice(bestStart + bestLength).join(':');
+  return `${head}::${tail}`;
+}
+
+/** Reads a NUL-padded kernel `comm`. */
+export function readComm(buf: Buffer, offset: number, length: number): string {
+  let end = offset;
+  const limit = offset + length;
+  while (end < limit && buf[end] !== 0) end++;
+  return buf.toString('utf8', offset, end);
+}

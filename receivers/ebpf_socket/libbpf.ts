@@ -1,0 +1,536 @@
+/**
+ * The typed loader: the only module that calls libbpf (`libbpf.so.1`, through
+ * koffi) and the only one that holds pointers. Everything it returns is plain
+ * data or a Buffer in the layouts of `layout.ts`.
+ *
+ * libbpf's messages, verifier logs included, go to the logger of the tracker
+ * that is calling libbpf at the time.
+ */
+import fs from 'node:fs';
+import koffi from 'koffi';
+import type { Logger } from '../../core/logger.ts';
+import { CONFIG, LINK_KEY, LINK_VALUE, RECORD, STAT_COUNT, STATS_SIZE, STRUCT_SIZES } from './layout.ts';
+
+/** A libbpf or system call failed; `errno` is the positive error number. */
+export class BpfError extends Error {
+  readonly errno: number;
+  constructor(message: string, errno: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'BpfError';
+    this.errno = errno;
+  }
+}
+
+type Pointer = bigint;
+
+interface Libbpf {
+  openFile(path: string, opts: null): Pointer | null;
+  objectClose(obj: Pointer): void;
+  objectLoad(obj: Pointer): number;
+  objectBtf(obj: Pointer): Pointer | null;
+  btfFindByNameKind(btf: Pointer, name: string, kind: number): number;
+  btfResolveSize(btf: Pointer, id: number): number;
+  findMap(obj: Pointer, name: string): Pointer | null;
+  findProgram(obj: Pointer, name: string): Pointer | null;
+  mapSetMaxEntries(map: Pointer, n: number): number;
+  mapSetInitialValue(map: Pointer, data: Buffer, size: number): number;
+  mapValueSize(map: Pointer): number;
+  mapKeySize(map: Pointer): number;
+  mapFd(map: Pointer): number;
+  programSetAutoload(prog: Pointer, on: boolean): number;
+  programAttach(prog: Pointer): Pointer | null;
+  programAttachIter(prog: Pointer, opts: IterAttachOpts | null): Pointer | null;
+  linkFd(link: Pointer): number;
+  linkDestroy(link: Pointer): number;
+  iterCreate(linkFd: number): number;
+  lookupBatch(
+    fd: number,
+    inBatch: Buffer | null,
+    outBatch: Buffer,
+    keys: Buffer,
+    values: Buffer,
+    count: Buffer,
+    opts: null,
+  ): number;
+  lookupAndDeleteBatch(
+    fd: number,
+    inBatch: Buffer | null,
+    outBatch: Buffer,
+    keys: Buffer,
+    values: Buffer,
+    count: Buffer,
+    opts: null,
+  ): number;
+  lookupElem(fd: number, key: Buffer, value: Buffer): number;
+  updateElem(fd: number, key: Buffer, value: Buffer, flags: bigint): number;
+  numPossibleCpus(): number;
+  setns(fd: number, nstype: number): number;
+}
+
+interface IterAttachOpts {
+  sz: number;
+  link_info: { map_fd: number; pad: number[] };
+  link_info_len: number;
+}
+
+const BTF_KIND_STRUCT = 4;
+const CLONE_NEWNET = 0x40000000;
+const ENOENT = 2;
+
+let loaded: Libbpf | undefined;
+/** Logger of the tracker calling into libbpf right now; libbpf prints only from the calling thread. */
+let printTarget: { logger: Logger; warnings: string[] } | undefined;
+
+function libbpf(): Libbpf {
+  if (loaded !== undefined) return loaded;
+  const lib = koffi.load('libbpf.so.1');
+  const libc = koffi.load('libc.so.6');
+  koffi.opaque('bpf_object');
+  koffi.opaque('bpf_map');
+  koffi.opaque('bpf_program');
+  koffi.opaque('bpf_link');
+  koffi.opaque('btf');
+  const linkInfo = koffi.struct('lh_bpf_iter_link_info', {
+    map_fd: 'uint32_t',
+    pad: koffi.array('uint8_t', 12),
+  });
+  koffi.struct('lh_bpf_iter_attach_opts', {
+    sz: 'size_t',
+    link_info: koffi.pointer(linkInfo),
+    link_info_len: 'uint32_t',
+  });
+  const vsnprintf = libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t n, const char *fmt, void *ap)');
+  const printProto = koffi.proto('int lh_libbpf_print_fn(int level, const char *fmt, void *ap)');
+  const line = Buffer.alloc(1 << 18);
+  const print = koffi.register((level: number, fmt: string, ap: unknown) => {
+    const n = vsnprintf(line, line.length, fmt, ap) as number;
+    const text = line.toString('utf8', 0, Math.max(0, Math.min(n, line.length - 1))).trimEnd();
+    const target = printTarget;
+    if (target === undefined || text === '') return 0;
+    if (level === 0) {
+      target.warnings.push(text);
+      target.logger.warn('libbpf', { message: text });
+    } else if (level === 1) target.logger.info('libbpf', { message: text });
+    else target.logger.debug('libbpf', { message: text });
+    return 0;
+  }, koffi.pointer(printProto));
+  lib.func('void *libbpf_set_print(lh_libbpf_print_fn *fn)')(print);
+
+  loaded = {
+    openFile: lib.func('bpf_object *bpf_object__open_file(const char *path, void *opts)'),
+    objectClose: lib.func('void bpf_object__close(bpf_object *obj)'),
+    objectLoad: lib.func('int bpf_object__load(bpf_object *obj)'),
+    objectBtf: lib.func('btf *bpf_object__btf(bpf_object *obj)'),
+    btfFindByNameKind: lib.func('int btf__find_by_name_kind(btf *btf, const char *name, uint32_t kind)'),
+    btfResolveSize: lib.func('int64_t btf__resolve_size(btf *btf, uint32_t id)'),
+    findMap: lib.func('bpf_map *bpf_object__find_map_by_name(bpf_object *obj, const char *name)'),
+    findProgram: lib.func('bpf_program *bpf_object__find_program_by_name(bpf_object *obj, const char *name)'),
+    mapSetMaxEntries: lib.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t n)'),
+    mapSetInitialValue: lib.func(
+      'int bpf_map__set_initial_value(bpf_map *map, const void *data, size_t size)',
+    ),
+    mapValueSize: lib.func('uint32_t bpf_map__value_size(bpf_map *map)'),
+    mapKeySize: lib.func('uint32_t bpf_map__key_size(bpf_map *map)'),
+    mapFd: lib.func('int bpf_map__fd(bpf_map *map)'),
+    programSetAutoload: lib.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
+    programAttach: lib.func('bpf_link *bpf_program__attach(bpf_program *prog)'),
+    programAttachIter: lib.func(
+      'bpf_link *bpf_program__attach_iter(bpf_program *prog, const lh_bpf_iter_attach_opts *opts)',
+    ),
+    linkFd: lib.func('int bpf_link__fd(bpf_link *link)'),
+    linkDestroy: lib.func('int bpf_link__destroy(bpf_link *link)'),
+    iterCreate: lib.func('int bpf_iter_create(int link_fd)'),
+    lookupBatch: lib.func(
+      'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, void *count, void *opts)',
+    ),
+    lookupAndDeleteBatch: lib.func(
+      'int bpf_map_lookup_and_delete_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, void *count, void *opts)',
+    ),
+    lookupElem: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
+    updateElem: lib.func(
+      'int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)',
+    ),
+    numPossibleCpus: lib.func('int libbpf_num_possible_cpus()'),
+    setns: libc.func('int setns(int fd, int nstype)'),
+  };
+  return loaded;
+}
+
+/** Runs `fn` with libbpf's messages going to `logger`; returns what libbpf warned about too. */
+function withLog<T>(logger: Logger, fn: () => T): T {
+  const previous = printTarget;
+  printTarget = { logger, warnings: [] };
+  try {
+    return fn();
+  } finally {
+    printTarget = previous;
+  }
+}
+
+function lastWarnings(): string {
+  const w = printTarget?.warnings ?? [];
+  return w.slice(-3).join(' | ');
+}
+
+/** Negative-errno return of a libbpf 1.x call turned into a BpfError. */
+function check(ret: number, what: string): number {
+  if (ret < 0) {
+    const detail = lastWarnings();
+    throw new BpfError(`${what} failed: errno ${-ret}${detail === '' ? '' : ` (libbpf: ${detail})`}`, -ret);
+  }
+  return ret;
+}
+
+function checkPointer(ptr: Pointer | null, what: string): Pointer {
+  if (ptr === null) {
+    const errno = koffi.errno();
+    const detail = lastWarnings();
+    throw new BpfError(`${what} failed: errno ${errno}${detail === '' ? '' : ` (libbpf: ${detail})`}`, errno);
+  }
+  return ptr;
+}
+
+export interface TrackerOptions {
+  maxSockets: number;
+  maxLinks: number;
+  /** Network namespace inodes to track; null tracks every namespace. */
+  netnsFilter: readonly number[] | null;
+  includeLoopback: boolean;
+  /** Tracepoint programs to load and attach (names of programs in the object). */
+  tracepoints: readonly string[];
+}
+
+/** Every tracepoint program in the object, by program name, with its tracepoint. */
+export const TRACEPOINT_PROGRAMS: Readonly<Record<string, string>> = {
+  on_state: 'inet_sock_set_state',
+  on_recv: 'sock_recv_length',
+  on_destroy: 'tcp_destroy_sock',
+};
+
+/** Raw kernel-folded link totals: `count` entries of `LINK_KEY.size` and `LINK_VALUE.size` bytes. */
+export interface LinkTable {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+}
+
+/**
+ * The loaded socket tracker object: maps, attached programs, iterators.
+ *
+ * @example
+ * const t = SocketTracker.open('bpf/socket_tracker.bpf.o', options, logger);
+ * t.attach();
+ * t.adopt('/proc/1/ns/net');
+ * const records = t.readSockets(); // RECORD.size bytes per changed socket
+ * t.close();
+ */
+export class SocketTracker {
+  private readonly lib: Libbpf;
+  private readonly logger: Logger;
+  private obj: Pointer | null;
+  private readonly links: Pointer[] = [];
+  private readonly fds: { links: number; gone: number; stats: number; tracked: number; socks: number };
+  private readonly mapFds: number[];
+  private readonly cpus: number;
+  private readonly maxLinks: number;
+  private readonly maxGone: number;
+  private adoptLinkFd = -1;
+  private dumpLinkFd = -1;
+  private readonly tracepoints: readonly string[];
+  private readBuffer = Buffer.allocUnsafe(1 << 16);
+  private linkKeys: Buffer;
+  private linkValues: Buffer;
+  private goneKeys: Buffer;
+  private goneValues: Buffer;
+  private readonly batchIn = Buffer.alloc(8);
+  private readonly batchOut = Buffer.alloc(8);
+  private readonly batchCount = Buffer.alloc(4);
+  private readonly statsValue: Buffer;
+  private readonly zeroKey = Buffer.alloc(4);
+  private readonly trackedValue = Buffer.alloc(8);
+
+  private constructor(lib: Libbpf, obj: Pointer, logger: Logger, options: TrackerOptions) {
+    this.lib = lib;
+    this.obj = obj;
+    this.logger = logger;
+    this.tracepoints = options.tracepoints;
+    this.maxLinks = options.maxLinks;
+    this.maxGone = options.maxSockets;
+    this.cpus = lib.numPossibleCpus();
+    const fd = (name: string): number => check(lib.mapFd(this.map(name)), `bpf_map__fd(${name})`);
+    this.fds = {
+      links: fd('links'),
+      gone: fd('gone'),
+      stats: fd('stats'),
+      tracked: fd('tracked'),
+      socks: fd('socks'),
+    };
+    this.mapFds = [...Object.values(this.fds), fd('netns_filter')];
+    this.statsValue = Buffer.alloc(STATS_SIZE * this.cpus);
+    this.linkKeys = Buffer.alloc(0);
+    this.linkValues = Buffer.alloc(0);
+    this.goneKeys = Buffer.alloc(0);
+    this.goneValues = Buffer.alloc(0);
+  }
+
+  /**
+   * Opens the object, sizes its maps, writes its load-time configuration,
+   * checks the shared struct sizes against the object's BTF and loads it.
+   * Throws a BpfError naming the step and libbpf's last warnings.
+   */
+  static open(objectPath: string, options: TrackerOptions, logger: Logger): SocketTracker {
+    const lib = libbpf();
+    return withLog(logger, () => {
+      const obj = checkPointer(lib.openFile(objectPath, null), `bpf_object__open_file(${objectPath})`);
+      try {
+        checkLayout(lib, obj);
+        const map = (name: string) => checkPointer(lib.findMap(obj, name), `find map ${name}`);
+        check(lib.mapSetMaxEntries(map('links'), options.maxLinks), 'set links max_entries');
+        check(lib.mapSetMaxEntries(map('gone'), options.maxSockets), 'set gone max_entries');
+        const rodata = map('.rodata');
+        const size = lib.mapValueSize(rodata);
+        if (size !== CONFIG.size) {
+          throw new BpfError(`.rodata is ${size} bytes, expected struct tracker_config (${CONFIG.size})`, 0);
+        }
+        const config = Buffer.alloc(CONFIG.size);
+        config.writeBigUInt64LE(BigInt(options.maxSockets), CONFIG.maxSockets);
+        config[CONFIG.filterNetns] = options.netnsFilter === null ? 0 : 1;
+        config[CONFIG.includeLoopback] = options.includeLoopback ? 1 : 0;
+        check(lib.mapSetInitialValue(rodata, config, config.length), 'set .rodata');
+        for (const name of Object.keys(TRACEPOINT_PROGRAMS)) {
+          const prog = checkPointer(lib.findProgram(obj, name), `find program ${name}`);
+          check(lib.programSetAutoload(prog, options.tracepoints.includes(name)), `autoload ${name}`);
+        }
+        check(lib.objectLoad(obj), 'bpf_object__load');
+        const tracker = new SocketTracker(lib, obj, logger, options);
+        if (options.netnsFilter !== null) {
+          const key = Buffer.alloc(4);
+          const one = Buffer.from([1]);
+          for (const inode of options.netnsFilter) {
+            key.writeUInt32LE(inode);
+            check(lib.updateElem(tracker.fdOf('netns_filter'), key, one, 0n), 'fill netns_filter');
+          }
+        }
+        return tracker;
+      } catch (error) {
+        lib.objectClose(obj);
+        throw error;
+      }
+    });
+  }
+
+  private map(name: string): Pointer {
+    if (this.obj === null) throw new BpfError('socket tracker is closed', 0);
+    return checkPointer(this.lib.findMap(this.obj, name), `find map ${name}`);
+  }
+
+  private fdOf(name: string): number {
+    return check(this.lib.mapFd(this.map(name)), `bpf_map__fd(${name})`);
+  }
+
+  private program(name: string): Pointer {
+    if (this.obj === null) throw new BpfError('socket tracker is closed', 0);
+    return checkPointer(this.lib.findProgram(this.obj, name), `find program ${name}`);
+  }
+
+  /** Attaches the tracepoint programs and creates the two iterator links. */
+  attach(): void {
+    withLog(this.logger, () => {
+      for (const name of this.tracepoints) {
+        this.links.push(checkPointer(this.lib.programAttach(this.program(name)), `attach ${name}`));
+      }
+      const adoptLink = checkPointer(
+        this.lib.programAttachIter(this.program('adopt'), null),
+        'attach iter/tcp',
+      );
+      this.links.push(adoptLink);
+      this.adoptLinkFd = check(this.lib.linkFd(adoptLink), 'bpf_link__fd(adopt)');
+      const dumpLink = checkPointer(
+        this.lib.programAttachIter(this.program('dump'), {
+          sz: 24,
+          link_info: { map_fd: this.fds.socks, pad: new Array<number>(12).fill(0) },
+          link_info_len: 16,
+        }),
+        'attach iter/bpf_sk_storage_map',
+      );
+      this.links.push(dumpLink);
+      this.dumpLinkFd = check(this.lib.linkFd(dumpLink), 'bpf_link__fd(dump)');
+    });
+  }
+
+  /**
+   * Adopts the sockets open in the network namespace at `netnsPath`
+   * (`/proc/PID/ns/net`, `/run/netns/NAME`): the calling thread enters it
+   * only to create the iterator, then returns to its own namespace.
+   */
+  adopt(netnsPath: string): void {
+    const target = fs.openSync(netnsPath, 'r');
+    const home = fs.openSync('/proc/thread-self/ns/net', 'r');
+    let iterFd = -1;
+    try {
+      if (this.lib.setns(target, CLONE_NEWNET) !== 0) {
+        throw new BpfError(`setns(${netnsPath}) failed: errno ${koffi.errno()}`, koffi.errno());
+      }
+      iterFd = this.lib.iterCreate(this.adoptLinkFd);
+      if (this.lib.setns(home, CLONE_NEWNET) !== 0) {
+        // The thread would stay in another namespace: nothing this process did after would be right.
+        throw new Error(`setns back to the agent's network namespace failed: errno ${koffi.errno()}`);
+      }
+      check(iterFd, `bpf_iter_create(iter/tcp in ${netnsPath})`);
+      this.drain(iterFd);
+    } finally {
+      if (iterFd >= 0) fs.closeSync(iterFd);
+      fs.closeSync(home);
+      fs.closeSync(target);
+    }
+  }
+
+  /** Reads an iterator to its end into the shared read buffer; returns the byte count. */
+  private drain(fd: number): number {
+    let length = 0;
+    for (;;) {
+      if (this.readBuffer.length - length < 1 << 15) {
+        const bigger = Buffer.allocUnsafe(this.readBuffer.length * 2);
+        this.readBuffer.copy(bigger, 0, 0, length);
+        this.readBuffer = bigger;
+      }
+      const n = fs.readSync(fd, this.readBuffer, length, this.readBuffer.length - length, null);
+      if (n === 0) return length;
+      length += n;
+    }
+  }
+
+  /**
+   * Runs the storage iterator: one `RECORD.size` record per tracked socket
+   * that is new or changed since the previous call. The returned view is
+   * valid until the next call.
+   */
+  readSockets(): { records: Buffer; count: number } {
+    const fd = check(this.lib.iterCreate(this.dumpLinkFd), 'bpf_iter_create(iter/bpf_sk_storage_map)');
+    try {
+      const length = this.drain(fd);
+      return { records: this.readBuffer.subarray(0, length), count: Math.floor(length / RECORD.size) };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Reads the whole links table by batch. The returned views are valid until the next call. */
+  readLinks(): LinkTable {
+    if (this.linkKeys.length === 0) {
+      this.linkKeys = Buffer.alloc(this.maxLinks * LINK_KEY.size);
+      this.linkValues = Buffer.alloc(this.maxLinks * LINK_VALUE.size);
+    }
+    const count = this.batch(this.lib.lookupBatch, this.fds.links, this.linkKeys, this.linkValues, {
+      keySize: LINK_KEY.size,
+      valueSize: LINK_VALUE.size,
+      capacity: this.maxLinks,
+    });
+    return { keys: this.linkKeys, values: this.linkValues, count };
+  }
+
+  /** Takes (reads and deletes) the cookies of reported sockets that closed since the last call. */
+  takeGone(): { cookies: Buffer; count: number } {
+    if (this.goneKeys.length === 0) {
+      this.goneKeys = Buffer.alloc(this.maxGone * 8);
+      this.goneValues = Buffer.alloc(this.maxGone * 8);
+    }
+    const count = this.batch(this.lib.lookupAndDeleteBatch, this.fds.gone, this.goneKeys, this.goneValues, {
+      keySize: 8,
+      valueSize: 8,
+      capacity: this.maxGone,
+    });
+    return { cookies: this.goneKeys, count };
+  }
+
+  private batch(
+    op: Libbpf['lookupBatch'],
+    fd: number,
+    keys: Buffer,
+    values: Buffer,
+    sizes: { keySize: number; valueSize: number; capacity: number },
+  ): number {
+    const chunk = 4096;
+    let total = 0;
+    let first = true;
+    let inBatch = this.batchIn;
+    let outBatch = this.batchOut;
+    while (total < sizes.capacity) {
+      const want = Math.min(chunk, sizes.capacity - total);
+      this.batchCount.writeUInt32LE(want);
+      const ret = op(
+        fd,
+        first ? null : inBatch,
+        outBatch,
+        keys.subarray(total * sizes.keySize),
+        values.subarray(total * sizes.valueSize),
+        this.batchCount,
+        null,
+      );
+      if (ret < 0 && ret !== -ENOENT) check(ret, 'bpf_map_lookup_batch');
+      total += this.batchCount.readUInt32LE();
+      if (ret === -ENOENT) break;
+      first = false;
+      [inBatch, outBatch] = [outBatch, inBatch];
+    }
+    return total;
+  }
+
+  /** The per-CPU statistics summed over CPUs, indexed by `STAT`. */
+  readStats(): number[] {
+    check(this.lib.lookupElem(this.fds.stats, this.zeroKey, this.statsValue), 'read stats');
+    const sums = new Array<number>(STAT_COUNT).fill(0);
+    for (let cpu = 0; cpu < this.cpus; cpu++) {
+      for (let i = 0; i < STAT_COUNT; i++) {
+        const at = cpu * STATS_SIZE + i * 8;
+        sums[i]! += this.statsValue.readUInt32LE(at) + this.statsValue.readUInt32LE(at + 4) * 0x1_0000_0000;
+      }
+    }
+    return sums;
+  }
+
+  /** Sockets tracked right now. */
+  trackedSockets(): number {
+    check(this.lib.lookupElem(this.fds.tracked, this.zeroKey, this.trackedValue), 'read tracked');
+    return Number(this.trackedValue.readBigInt64LE());
+  }
+
+  /**
+   * Kernel memory charged to the maps (`memlock` in /proc/self/fdinfo).
+   * Socket-local storage elements are charged to each socket instead and not
+   * included.
+   */
+  mapMemoryBytes(): number {
+    let total = 0;
+    for (const fd of this.mapFds) {
+      const m = /^memlock:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+      if (m !== null) total += Number(m[1]);
+    }
+    return total;
+  }
+
+  /** Detaches every program and frees every map. Safe to call twice. */
+  close(): void {
+    withLog(this.logger, () => {
+      for (const link of this.links.splice(0)) this.lib.linkDestroy(link);
+      if (this.obj !== null) this.lib.objectClose(this.obj);
+      this.obj = null;
+    });
+  }
+}
+
+/** Compares the shared struct sizes with the object's BTF. */
+function checkLayout(lib: Libbpf, obj: Pointer): void {
+  const btf = checkPointer(lib.objectBtf(obj), 'bpf_object__btf');
+  for (const [name, size] of Object.entries(STRUCT_SIZES)) {
+    const id = lib.btfFindByNameKind(btf, name, BTF_KIND_STRUCT);
+    if (id < 0) throw new BpfError(`struct ${name} is missing from the object's BTF`, -id);
+    const actual = Number(lib.btfResolveSize(btf, id));
+    if (actual !== size) {
+      throw new BpfError(
+        `struct ${name} is ${actual} bytes in the object but ${size} in layout.ts: rebuild both from bpf/socket_tracker.h`,
+        0,
+      );
+    }
+  }
+}
