@@ -1,0 +1,372 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { FlowEnds } from './aggregate.ts';
+import { CidrTable } from './cidr.ts';
+import type { ClusterMetadata, IpOwner, PodRecord, ServiceRecord } from './metadata.ts';
+import type { DnsAnswer, HostLookup, ResolveContext } from './resolve.ts';
+import { LocalPeers, containerFromCgroup, podUidFromCgroup, resolveEnds } from './resolve.ts';
+
+const T = 1_700_000_000_000;
+
+/** A table-backed cluster (the edge fake; the real store is tested against the API emulator). */
+class TableCluster implements ClusterMetadata {
+  readonly ips: Array<{ ip: string; owner: IpOwner; fromMs: number; untilMs: number }> = [];
+  readonly pods = new Map<string, PodRecord>();
+  isSynced = true;
+  readonly asked: string[] = [];
+
+  addPod(pod: PodRecord, fromMs = 0, untilMs = Infinity): void {
+    this.pods.set(pod.uid, pod);
+    if (!pod.hostNetwork)
+      for (const ip of pod.ips) this.ips.push({ ip, owner: { kind: 'pod', pod }, fromMs, untilMs });
+  }
+  lookupIp(ip: string, timeMs: number): IpOwner | undefined {
+    this.asked.push(ip);
+    return this.ips.find((e) => e.ip === ip && e.fromMs <= timeMs && timeMs < e.untilMs)?.owner;
+  }
+  podByUid(uid: string): PodRecord | undefined {
+    return this.pods.get(uid);
+  }
+  synced(): boolean {
+    return this.isSynced;
+  }
+  watchStates() {
+    return [];
+  }
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+}
+
+function pod(name: string, ip: string, workload: string, over: Partial<PodRecord> = {}): PodRecord {
+  return {
+    uid: `00000000-0000-4000-8000-${name
+      .padStart(12, '0')
+      .slice(-12)
+      .replace(/[^0-9a-f]/g, 'a')}`,
+    name,
+    namespace: 'shop',
+    nodeName: 'node-1',
+    hostNetwork: false,
+    ips: [ip],
+    workload: { kind: 'Deployment', name: workload, namespace: 'shop' },
+    ...over,
+  };
+}
+
+class TableHost implements HostLookup {
+  readonly paths: Record<number, string>;
+  readonly comms: Record<number, string>;
+  constructor(paths: Record<number, string> = {}, comms: Record<number, string> = {}) {
+    this.paths = paths;
+    this.comms = comms;
+  }
+  cgroupPath(id: number): string | undefined {
+    return this.paths[id];
+  }
+  commOf(pid: number): string | undefined {
+    return this.comms[pid];
+  }
+}
+
+function ends(over: Partial<FlowEnds>): FlowEnds {
+  return {
+    family: 4,
+    clientAddr: '10.0.0.5',
+    clientPort: 40000,
+    serverAddr: '10.0.0.9',
+    serverPort: 8080,
+    observer: 'client',
+    netns: 1,
+    cgroupId: 0,
+    pid: 0,
+    comm: '',
+    atMs: T,
+    ...over,
+  };
+}
+
+function dnsTable(names: Record<string, string>, pending: string[] = []): (ip: string) => DnsAnswer {
+  return (ip) => ({ name: names[ip], pending: pending.includes(ip) });
+}
+
+function ctx(over: Partial<ResolveContext>): ResolveContext {
+  return {
+    mode: 'kubernetes',
+    cluster: undefined,
+    host: new TableHost(),
+    peers: new LocalPeers(),
+    cidr: new CidrTable({}),
+    dns: undefined,
+    hostName: 'node-1',
+    ...over,
+  };
+}
+
+describe('cgroup paths', () => {
+  const uid = '1b2c3d4e-0000-4000-8000-00000000000a';
+  const podCases: Array<[string, string | undefined]> = [
+    [
+      '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1b2c3d4e_0000_4000_8000_00000000000a.slice/cri-containerd-0123456789ab.scope',
+      uid,
+    ],
+    [`/kubepods/besteffort/pod${uid}/0123456789abcdef`, uid],
+    [`/kubepods.slice/kubepods-pod${uid.toUpperCase().replaceAll('-', '_')}.slice`, uid],
+    ['/system.slice/docker-0123.scope', undefined],
+    ['/user.slice/pod-not-a-uid', undefined],
+    [`/kubepods/pod${uid}0`, undefined],
+  ];
+  for (const [path, expected] of podCases) {
+    it(`pod UID of ${path.slice(0, 70)}`, () => assert.equal(podUidFromCgroup(path), expected));
+  }
+  const id = '3f2a9c1b0d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8';
+  const containerCases: Array<[string, string | undefined]> = [
+    [`/system.slice/docker-${id}.scope`, '3f2a9c1b0d4e'],
+    [`/docker/${id}`, '3f2a9c1b0d4e'],
+    [`/machine.slice/libpod-${id}.scope/container`, '3f2a9c1b0d4e'],
+    [`/kubepods.slice/kubepods-besteffort.slice/x.slice/cri-containerd-${id}.scope`, '3f2a9c1b0d4e'],
+    [`/kubepods.slice/crio-${id}.scope`, '3f2a9c1b0d4e'],
+    ['/machine.slice/systemd-nspawn@build\\x2dbox.service', 'build-box'],
+    ['/machine.slice/machine-web1.scope', 'web1'],
+    ['/lxc.payload.mybox/init.scope', 'mybox'],
+    ['/lxc/old-box', 'old-box'],
+    ['/user.slice/user-1000.slice/session-3.scope', undefined],
+    ['/system.slice/nginx.service', undefined],
+    ['/', undefined],
+    ['/system.slice/docker-xyz.scope', undefined],
+  ];
+  for (const [path, expected] of containerCases) {
+    it(`container of ${path.slice(0, 70)}`, () => assert.equal(containerFromCgroup(path), expected));
+  }
+});
+
+describe('resolveEnds in Kubernetes mode', () => {
+  const cluster = new TableCluster();
+  const checkout = pod('checkout-7d9f-abcde', '10.0.0.5', 'checkout');
+  const catalogOld = pod('catalog-old', '10.0.0.9', 'catalog-v1');
+  const catalogNew = pod('catalog-new', '10.0.0.9', 'catalog-v2');
+  cluster.addPod(checkout);
+  cluster.addPod(catalogOld, 0, T + 1000);
+  cluster.addPod(catalogNew, T + 1000);
+  const agent = pod('agent-xyz', '192.168.0.1', 'loggerhead', {
+    hostNetwork: true,
+    uid: '1b2c3d4e-0000-4000-8000-00000000000a',
+    workload: { kind: 'DaemonSet', name: 'loggerhead', namespace: 'monitoring' },
+  });
+  cluster.addPod(agent);
+  const service: ServiceRecord = {
+    name: 'catalog',
+    namespace: 'shop',
+    clusterIPs: ['10.96.0.20', 'fd00:96::20'],
+    backing: { kind: 'Deployment', name: 'catalog-v2', namespace: 'shop' },
+  };
+  for (const ip of service.clusterIPs) {
+    cluster.ips.push({ ip, owner: { kind: 'service', service }, fromMs: 0, untilMs: Infinity });
+  }
+  cluster.ips.push({
+    ip: '192.168.0.1',
+    owner: { kind: 'node', node: { name: 'node-1', addresses: ['192.168.0.1'] } },
+    fromMs: 0,
+    untilMs: Infinity,
+  });
+  const host = new TableHost({
+    42: '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1b2c3d4e_0000_4000_8000_00000000000a.slice/cri-containerd-0123456789ab.scope',
+    43: '/system.slice/kubelet.service',
+  });
+  const c = ctx({
+    cluster,
+    host,
+    cidr: new CidrTable({ '203.0.113.0/24': 'partner-api' }),
+    dns: dnsTable({ '198.51.100.7': 'db.example.com' }, ['198.51.100.8']),
+  });
+
+  it('pod -> pod: both workloads', () => {
+    const r = resolveEnds(ends({}), c);
+    assert.deepEqual(r.client, { name: 'checkout', kind: 'Deployment', namespace: 'shop' });
+    assert.deepEqual(r.server, { name: 'catalog-v1', kind: 'Deployment', namespace: 'shop' });
+    assert.equal(r.provisional, false);
+  });
+
+  it('a reused pod IP names the pod that owned it when the connection opened', () => {
+    assert.equal(resolveEnds(ends({ atMs: T + 999 }), c).server.name, 'catalog-v1');
+    assert.equal(resolveEnds(ends({ atMs: T + 1000 }), c).server.name, 'catalog-v2');
+  });
+
+  it('the server side of the same connection names the same ends', () => {
+    const r = resolveEnds(ends({ observer: 'server' }), c);
+    assert.equal(r.client.name, 'checkout');
+    assert.equal(r.server.name, 'catalog-v1');
+  });
+
+  it('a Service ClusterIP names the Service and its backing workload (v4 and v6)', () => {
+    for (const ip of ['10.96.0.20', 'fd00:96::20', 'FD00:96:0::20']) {
+      const r = resolveEnds(ends({ serverAddr: ip, family: ip.includes(':') ? 6 : 4 }), c);
+      assert.deepEqual(r.server, {
+        name: 'catalog',
+        kind: 'Service',
+        namespace: 'shop',
+        backing: { name: 'catalog-v2', kind: 'Deployment', namespace: 'shop' },
+      });
+    }
+  });
+
+  it('a v4-mapped address resolves like its IPv4 form', () => {
+    assert.equal(resolveEnds(ends({ serverAddr: '::ffff:10.0.0.9' }), c).server.name, 'catalog-v1');
+  });
+
+  it('a node IP names the node', () => {
+    assert.deepEqual(resolveEnds(ends({ serverAddr: '192.168.0.1' }), c).server, {
+      name: 'node-1',
+      kind: 'Node',
+      namespace: '',
+    });
+  });
+
+  it('a hostNetwork pod local socket is named by its cgroup, not by the node IP', () => {
+    const r = resolveEnds(ends({ clientAddr: '192.168.0.1', cgroupId: 42 }), c);
+    assert.deepEqual(r.client, { name: 'loggerhead', kind: 'DaemonSet', namespace: 'monitoring' });
+  });
+
+  it('a host process on the node is the Node', () => {
+    const r = resolveEnds(ends({ clientAddr: '192.168.0.1', cgroupId: 43, comm: 'kubelet' }), c);
+    assert.deepEqual(r.client, { name: 'node-1', kind: 'Node', namespace: '' });
+  });
+
+  it('a connection to a node IP served by a hostNetwork pod of this node names the pod', () => {
+    const peers = new LocalPeers();
+    peers.learnAddress(1, '192.168.0.1');
+    peers.learnServer(1, 9100, { cgroupId: 42, pid: 7, comm: 'agent' });
+    const r = resolveEnds(ends({ serverAddr: '192.168.0.1', serverPort: 9100 }), { ...c, peers });
+    assert.equal(r.server.name, 'loggerhead');
+    assert.equal(r.server.kind, 'DaemonSet');
+  });
+
+  it('loopback inside a pod stays the pod', () => {
+    const r = resolveEnds(ends({ clientAddr: '127.0.0.1', serverAddr: '127.0.0.1', cgroupId: 42 }), c);
+    assert.equal(r.client.name, 'loggerhead');
+    assert.equal(r.server.name, 'loggerhead');
+  });
+
+  it('externals: CIDR table, then DNS, then the IP; a pending DNS answer is provisional', () => {
+    assert.deepEqual(resolveEnds(ends({ serverAddr: '203.0.113.9' }), c).server, {
+      name: 'partner-api',
+      kind: 'external',
+      namespace: '',
+    });
+    assert.equal(resolveEnds(ends({ serverAddr: '198.51.100.7' }), c).server.name, 'db.example.com');
+    const pending = resolveEnds(ends({ serverAddr: '198.51.100.8' }), c);
+    assert.equal(pending.server.name, '198.51.100.8');
+    assert.equal(pending.provisional, true);
+    const none = resolveEnds(ends({ serverAddr: '198.51.100.9' }), c);
+    assert.equal(none.server.name, '198.51.100.9');
+    assert.equal(none.provisional, false);
+  });
+
+  it('before the cluster is synced, unknown ends are provisional', () => {
+    cluster.isSynced = false;
+    try {
+      assert.equal(resolveEnds(ends({ serverAddr: '10.0.0.77' }), c).provisional, true);
+      assert.equal(
+        resolveEnds(ends({ clientAddr: '10.0.0.78', serverAddr: '10.0.0.9' }), c).provisional,
+        true,
+      );
+      assert.equal(resolveEnds(ends({}), c).provisional, false);
+    } finally {
+      cluster.isSynced = true;
+    }
+  });
+
+  it('hostile addresses neither crash nor reach the cluster or DNS', () => {
+    const asked = cluster.asked.length;
+    let dnsAsked = 0;
+    const guarded = {
+      ...c,
+      dns: (ip: string) => {
+        dnsAsked++;
+        return { name: `x.${ip}`, pending: false };
+      },
+    };
+    for (const addr of ['', 'not-an-ip', 'a'.repeat(5000), '10.0.0.9\u0000', '10.0.0.9 ', '../../etc']) {
+      const r = resolveEnds(ends({ serverAddr: addr }), guarded);
+      assert.equal(r.server.kind, 'external');
+      assert.ok(r.server.name.length <= 253);
+      assert.notEqual(r.server.name, 'catalog-v1');
+    }
+    assert.equal(cluster.asked.length, asked + 6, 'only the valid client address was looked up');
+    assert.equal(dnsAsked, 0);
+    const zoned = resolveEnds(ends({ serverAddr: 'fe80::1%eth0', family: 6 }), guarded);
+    assert.equal(zoned.server.name, 'x.fe80::1');
+  });
+});
+
+describe('resolveEnds in host mode', () => {
+  const dockerId = '3f2a9c1b0d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8';
+  const host = new TableHost(
+    { 5: `/system.slice/docker-${dockerId}.scope`, 6: '/user.slice/user-1000.slice/session-2.scope' },
+    { 321: 'psql' },
+  );
+  const base = (): ResolveContext =>
+    ctx({ mode: 'host', host, hostName: 'laptop', dns: dnsTable({ '93.184.215.14': 'example.org' }) });
+
+  it('names the local end by process, the remote by DNS', () => {
+    const r = resolveEnds(
+      ends({ cgroupId: 6, comm: 'curl', serverAddr: '93.184.215.14', serverPort: 443 }),
+      base(),
+    );
+    assert.deepEqual(r.client, { name: 'curl', kind: 'process', namespace: '' });
+    assert.deepEqual(r.server, { name: 'example.org', kind: 'external', namespace: '' });
+  });
+
+  it('names a containerised local end by its container', () => {
+    const r = resolveEnds(ends({ cgroupId: 5, comm: 'nginx', observer: 'server' }), base());
+    assert.deepEqual(r.server, { name: '3f2a9c1b0d4e', kind: 'container', namespace: '' });
+  });
+
+  it('falls back to /proc for the comm of a pid, else the host (provisional)', () => {
+    assert.equal(resolveEnds(ends({ pid: 321 }), base()).client.name, 'psql');
+    const unknown = resolveEnds(ends({}), base());
+    assert.deepEqual(unknown.client, { name: 'laptop', kind: 'host', namespace: '' });
+    assert.equal(unknown.provisional, true);
+  });
+
+  it('names loopback peers by the process that owns the other socket', () => {
+    const c = base();
+    c.peers.learnServer(9, 5432, { cgroupId: 6, pid: 10, comm: 'postgres' });
+    c.peers.learnClient(9, 41000, '127.0.0.1', '127.0.0.1', 5432, { cgroupId: 6, pid: 11, comm: 'psql' });
+    const loop = { netns: 9, clientAddr: '127.0.0.1', serverAddr: '127.0.0.1', serverPort: 5432 };
+    const fromClient = resolveEnds(ends({ ...loop, comm: 'psql', clientPort: 41000 }), c);
+    assert.deepEqual([fromClient.client.name, fromClient.server.name], ['psql', 'postgres']);
+    const fromServer = resolveEnds(
+      ends({ ...loop, observer: 'server', comm: 'postgres', clientPort: 41000 }),
+      c,
+    );
+    assert.deepEqual([fromServer.client.name, fromServer.server.name], ['psql', 'postgres']);
+    // Closed totals have no client port: the flow (addresses + server port) names the client.
+    const closedKey = resolveEnds(ends({ ...loop, observer: 'server', comm: 'postgres', clientPort: 0 }), c);
+    assert.equal(closedKey.client.name, 'psql');
+    // The same port in another network namespace is someone else.
+    const elsewhere = resolveEnds(ends({ ...loop, netns: 10, comm: 'psql' }), c);
+    assert.deepEqual(elsewhere.server, { name: 'laptop', kind: 'host', namespace: '' });
+    assert.equal(elsewhere.provisional, true);
+  });
+
+  it('names a peer in another local network namespace through the address it owns', () => {
+    const c = base();
+    c.peers.learnAddress(20, '10.202.0.2');
+    c.peers.learnServer(20, 8080, { cgroupId: 0, pid: 0, comm: 'api' });
+    const r = resolveEnds(
+      ends({ netns: 21, comm: 'worker', serverAddr: '10.202.0.2', clientAddr: '10.202.0.1' }),
+      c,
+    );
+    assert.deepEqual([r.client.name, r.server.name, r.server.kind], ['worker', 'api', 'process']);
+  });
+
+  it('LocalPeers is bounded and ignores sockets with no owner information', () => {
+    const peers = new LocalPeers(3);
+    for (let p = 1; p <= 10; p++) peers.learnServer(1, p, { cgroupId: 0, pid: 0, comm: `s${p}` });
+    peers.learnServer(1, 99, { cgroupId: 0, pid: 0, comm: '' });
+    assert.equal(peers.server(1, 1), undefined);
+    assert.equal(peers.server(1, 10)?.comm, 's10');
+    assert.equal(peers.server(1, 99), undefined);
+    assert.equal(peers.size, 3);
+  });
+});

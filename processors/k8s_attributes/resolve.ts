@@ -1,0 +1,369 @@
+/**
+ * Identity resolution: the two ends of a connection -> who they are. Pure:
+ * every lookup (cluster metadata, cgroup paths, reverse DNS cache, learned
+ * local processes) is injected, and nothing here does I/O or reads a clock.
+ *
+ * Kubernetes mode: a local end is named by its cgroup (the pod UID in the
+ * cgroup path, which also finds hostNetwork pods), else by its IP; a remote
+ * end by its IP at the connection's open time (pod -> workload, Service
+ * ClusterIP -> Service + backing workload, node IP -> Node), else external.
+ * Host mode: a local end is named by container (cgroup) or process (comm); a
+ * remote end on this machine by the process that owns the port, anything else
+ * external. Externals are named by the user's CIDR table, else reverse DNS,
+ * else their IP.
+ */
+import type { Identity } from '../../core/signals.ts';
+import type { FlowEnds, ResolvedEnds } from './aggregate.ts';
+import type { CidrTable, ParsedIp } from './cidr.ts';
+import { isLoopback, isUnspecified, parseIp } from './cidr.ts';
+import type { ClusterMetadata, PodRecord, WorkloadRef } from './metadata.ts';
+
+export type Mode = 'kubernetes' | 'host';
+
+/** What a reverse DNS cache knows about an address right now. */
+export interface DnsAnswer {
+  /** The PTR name, when one is known. */
+  name: string | undefined;
+  /** True while a lookup is queued or in flight: a name may come later. */
+  pending: boolean;
+}
+
+/** The process that owns one local socket. */
+export interface LocalProcess {
+  cgroupId: number;
+  pid: number;
+  comm: string;
+}
+
+/** Host lookups resolution needs (implemented in host.ts, over /sys and /proc). */
+export interface HostLookup {
+  /** cgroup v2 path of a cgroup id (`/system.slice/docker-<id>.scope`), when known. */
+  cgroupPath(cgroupId: number): string | undefined;
+  /** Command name of a pid, for sockets whose comm the kernel did not capture. */
+  commOf(pid: number): string | undefined;
+}
+
+export interface ResolveContext {
+  mode: Mode;
+  /** Required in Kubernetes mode. */
+  cluster: ClusterMetadata | undefined;
+  host: HostLookup;
+  peers: LocalPeers;
+  cidr: CidrTable;
+  /** Reverse DNS cache; `undefined` when DNS is disabled. */
+  dns: ((ip: string) => DnsAnswer) | undefined;
+  /** Name of this machine (host mode) or this node (Kubernetes mode), for local ends nothing else names. */
+  hostName: string;
+}
+
+const MAX_NAME = 253;
+
+function cap(text: string): string {
+  return text.length <= MAX_NAME ? text : text.slice(0, MAX_NAME);
+}
+
+export function workloadIdentity(w: WorkloadRef): Identity {
+  return { name: w.name, kind: w.kind, namespace: w.namespace };
+}
+
+const POD_UID = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(?![0-9a-f])/gi;
+
+/**
+ * The pod UID in a cgroup path (`kubepods-burstable-pod<uid>.slice` with the
+ * systemd driver, `/kubepods/burstable/pod<uid>/` with cgroupfs), if any.
+ *
+ * @example
+ * podUidFromCgroup('/kubepods.slice/kubepods-pod1b2c3d4e_0000_4000_8000_00000000000a.slice/cri-containerd-ab.scope');
+ * // '1b2c3d4e-0000-4000-8000-00000000000a'
+ */
+export function podUidFromCgroup(path: string): string | undefined {
+  let last: string | undefined;
+  for (const m of path.matchAll(POD_UID)) last = m[1];
+  return last?.replaceAll('_', '-').toLowerCase();
+}
+
+const RUNTIME_SCOPE = /^(docker|cri-containerd|crio|libpod|containerd)-([0-9a-f]{12,64})\.scope$/;
+const HEX_ID = /^[0-9a-f]{64}$/;
+const NSPAWN_SERVICE = /^systemd-nspawn@(.+)\.service$/;
+const MACHINE_SCOPE = /^machine-(.+)\.scope$/;
+
+/** Undoes systemd unit-name escaping (`\x2d` -> `-`). */
+function unescapeUnit(text: string): string {
+  return text.replace(/\\x([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/**
+ * The container a cgroup path belongs to: docker, containerd, CRI-O and podman
+ * scopes give the first 12 hex digits of the container id; systemd-nspawn and
+ * LXC give the machine name.
+ *
+ * @example
+ * containerFromCgroup('/system.slice/docker-3f2a9c1b0d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8.scope');
+ * // '3f2a9c1b0d4e'
+ */
+export function containerFromCgroup(path: string): string | undefined {
+  const parts = path.split('/').filter((p) => p !== '');
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const part = parts[i] as string;
+    const scope = RUNTIME_SCOPE.exec(part);
+    if (scope) return (scope[2] as string).slice(0, 12);
+    if (
+      HEX_ID.test(part) &&
+      i > 0 &&
+      ['docker', 'containerd', 'libpod', 'crio'].includes(parts[i - 1] as string)
+    ) {
+      return part.slice(0, 12);
+    }
+    const nspawn = NSPAWN_SERVICE.exec(part) ?? MACHINE_SCOPE.exec(part);
+    if (nspawn && (i === 0 || parts[i - 1] === 'machine.slice'))
+      return cap(unescapeUnit(nspawn[1] as string));
+    if (part.startsWith('lxc.payload.') && part.length > 'lxc.payload.'.length) {
+      return cap(part.slice('lxc.payload.'.length));
+    }
+    if (i > 0 && parts[i - 1] === 'lxc' && !part.startsWith('lxc.')) return cap(part);
+  }
+  return undefined;
+}
+
+interface BoundedMap<V> {
+  map: Map<string, V>;
+  max: number;
+}
+
+function remember<V>(b: BoundedMap<V>, key: string, value: V): void {
+  b.map.delete(key);
+  b.map.set(key, value);
+  if (b.map.size > b.max) {
+    const oldest = b.map.keys().next();
+    if (oldest.done !== true) b.map.delete(oldest.value);
+  }
+}
+
+/**
+ * What this machine's sockets tell about each other, learned from every
+ * batch: which addresses are local to which network namespace, which process
+ * serves each local port, and which process owns each client port and flow.
+ * Lets a connection to 127.0.0.1:5432 be named by the process listening on
+ * 5432 rather than by the address. Bounded (least recently learned first out).
+ */
+export class LocalPeers {
+  private readonly addrNetns: BoundedMap<number>;
+  private readonly servers: BoundedMap<LocalProcess>;
+  private readonly clientPorts: BoundedMap<LocalProcess>;
+  private readonly flows: BoundedMap<LocalProcess>;
+
+  constructor(maxEntries = 65_536) {
+    this.addrNetns = { map: new Map(), max: maxEntries };
+    this.servers = { map: new Map(), max: maxEntries };
+    this.clientPorts = { map: new Map(), max: maxEntries };
+    this.flows = { map: new Map(), max: maxEntries };
+  }
+
+  get size(): number {
+    return this.addrNetns.map.size + this.servers.map.size + this.clientPorts.map.size + this.flows.map.size;
+  }
+
+  /** Records that `addr` is a local address of `netns`. */
+  learnAddress(netns: number, addr: string): void {
+    const ip = parseIp(addr);
+    if (ip === undefined || isLoopback(ip) || isUnspecified(ip)) return;
+    if (this.addrNetns.map.get(ip.text) !== netns) remember(this.addrNetns, ip.text, netns);
+  }
+
+  /** Records the process serving `port` in `netns`. */
+  learnServer(netns: number, port: number, proc: LocalProcess): void {
+    if (proc.comm === '' && proc.cgroupId === 0 && proc.pid === 0) return;
+    remember(this.servers, `${netns}/${port}`, proc);
+  }
+
+  /** Records the process owning the client socket on local `port`, for a flow to `serverAddr:serverPort`. */
+  learnClient(
+    netns: number,
+    port: number,
+    clientAddr: string,
+    serverAddr: string,
+    serverPort: number,
+    proc: LocalProcess,
+  ): void {
+    if (proc.comm === '' && proc.cgroupId === 0 && proc.pid === 0) return;
+    if (port !== 0) remember(this.clientPorts, `${netns}/${port}`, proc);
+    remember(this.flows, JSON.stringify([netns, clientAddr, serverAddr, serverPort]), proc);
+  }
+
+  /** The network namespace `ip` is local to, as seen last. */
+  netnsOf(ip: ParsedIp): number | undefined {
+    return this.addrNetns.map.get(ip.text);
+  }
+
+  server(netns: number, port: number): LocalProcess | undefined {
+    return this.servers.map.get(`${netns}/${port}`);
+  }
+
+  client(netns: number, port: number, clientAddr: string, serverAddr: string, serverPort: number) {
+    return (
+      (port !== 0 ? this.clientPorts.map.get(`${netns}/${port}`) : undefined) ??
+      this.flows.map.get(JSON.stringify([netns, clientAddr, serverAddr, serverPort]))
+    );
+  }
+}
+
+interface Named {
+  identity: Identity;
+  provisional: boolean;
+}
+
+function external(text: string, ip: ParsedIp | undefined, ctx: ResolveContext): Named {
+  if (ip === undefined)
+    return { identity: { name: cap(text), kind: 'external', namespace: '' }, provisional: false };
+  const fromTable = ctx.cidr.lookup(ip);
+  if (fromTable !== undefined)
+    return { identity: { name: fromTable, kind: 'external', namespace: '' }, provisional: false };
+  if (ctx.dns !== undefined && !isLoopback(ip) && !isUnspecified(ip)) {
+    const answer = ctx.dns(ip.text);
+    if (answer.name !== undefined) {
+      return { identity: { name: cap(answer.name), kind: 'external', namespace: '' }, provisional: false };
+    }
+    return { identity: { name: ip.text, kind: 'external', namespace: '' }, provisional: answer.pending };
+  }
+  return { identity: { name: ip.text, kind: 'external', namespace: '' }, provisional: false };
+}
+
+function hostIdentity(ctx: ResolveContext): Identity {
+  return ctx.mode === 'kubernetes'
+    ? { name: ctx.hostName, kind: 'Node', namespace: '' }
+    : { name: ctx.hostName, kind: 'host', namespace: '' };
+}
+
+function podOfProcess(proc: LocalProcess, ctx: ResolveContext): PodRecord | undefined {
+  if (ctx.cluster === undefined || proc.cgroupId === 0) return undefined;
+  const path = ctx.host.cgroupPath(proc.cgroupId);
+  const uid = path === undefined ? undefined : podUidFromCgroup(path);
+  return uid === undefined ? undefined : ctx.cluster.podByUid(uid);
+}
+
+/** Names a process of this machine: its pod (Kubernetes), container or command. */
+function processIdentity(proc: LocalProcess, ctx: ResolveContext): Named {
+  const pod = podOfProcess(proc, ctx);
+  if (pod !== undefined) return { identity: workloadIdentity(pod.workload), provisional: false };
+  const path = proc.cgroupId === 0 ? undefined : ctx.host.cgroupPath(proc.cgroupId);
+  if (ctx.mode === 'host') {
+    const container = path === undefined ? undefined : containerFromCgroup(path);
+    if (container !== undefined)
+      return { identity: { name: container, kind: 'container', namespace: '' }, provisional: false };
+    const comm = proc.comm !== '' ? proc.comm : proc.pid !== 0 ? ctx.host.commOf(proc.pid) : undefined;
+    if (comm !== undefined && comm !== '') {
+      return { identity: { name: comm, kind: 'process', namespace: '' }, provisional: false };
+    }
+  }
+  // Nothing names the process (yet): the socket is resolved again once its comm or cgroup is known.
+  return { identity: hostIdentity(ctx), provisional: proc.comm === '' && proc.cgroupId === 0 };
+}
+
+function clusterOwner(ip: ParsedIp, atMs: number, ctx: ResolveContext): Identity | undefined {
+  const owner = ctx.cluster?.lookupIp(ip.text, atMs);
+  if (owner === undefined) return undefined;
+  switch (owner.kind) {
+    case 'pod':
+      return workloadIdentity(owner.pod.workload);
+    case 'service': {
+      const s = owner.service;
+      const id: Identity = { name: s.name, kind: 'Service', namespace: s.namespace };
+      if (s.backing !== undefined) id.backing = workloadIdentity(s.backing);
+      return id;
+    }
+    case 'node':
+      return { name: owner.node.name, kind: 'Node', namespace: '' };
+  }
+}
+
+function notSynced(ctx: ResolveContext): boolean {
+  return ctx.mode === 'kubernetes' && ctx.cluster !== undefined && !ctx.cluster.synced();
+}
+
+function resolveLocal(addr: string, proc: LocalProcess, atMs: number, ctx: ResolveContext): Named {
+  if (ctx.mode === 'kubernetes') {
+    const pod = podOfProcess(proc, ctx);
+    if (pod !== undefined) return { identity: workloadIdentity(pod.workload), provisional: false };
+    const ip = parseIp(addr);
+    const owner = ip === undefined || isLoopback(ip) ? undefined : clusterOwner(ip, atMs, ctx);
+    if (owner !== undefined && owner.kind !== 'Service') return { identity: owner, provisional: false };
+    return { identity: hostIdentity(ctx), provisional: notSynced(ctx) };
+  }
+  return processIdentity(proc, ctx);
+}
+
+interface RemoteEnd {
+  addr: string;
+  /** Finds the local process at the remote end, given the netns it lives in. */
+  peer: (netns: number) => LocalProcess | undefined;
+}
+
+function resolveRemote(remote: RemoteEnd, ends: FlowEnds, local: Named, ctx: ResolveContext): Named {
+  const ip = parseIp(remote.addr);
+  if (ip === undefined) return external(remote.addr, undefined, ctx);
+  const loopback = isLoopback(ip);
+  const peerNetns = loopback ? ends.netns : ctx.peers.netnsOf(ip);
+  const peer = peerNetns === undefined ? undefined : remote.peer(peerNetns);
+  if (ctx.mode === 'kubernetes') {
+    const owner = loopback ? undefined : clusterOwner(ip, ends.atMs, ctx);
+    if (owner !== undefined && owner.kind !== 'Node') return { identity: owner, provisional: false };
+    if (peer !== undefined) {
+      const pod = podOfProcess(peer, ctx);
+      if (pod !== undefined) return { identity: workloadIdentity(pod.workload), provisional: false };
+    }
+    if (owner !== undefined) return { identity: owner, provisional: false };
+    // Loopback stays inside the network namespace: a pod talking to itself.
+    if (loopback) return local;
+    const named = external(remote.addr, ip, ctx);
+    return notSynced(ctx) ? { identity: named.identity, provisional: true } : named;
+  }
+  if (peer !== undefined) return processIdentity(peer, ctx);
+  if (loopback || peerNetns !== undefined) return { identity: hostIdentity(ctx), provisional: true };
+  return external(remote.addr, ip, ctx);
+}
+
+/**
+ * Names both ends of a connection (or of a kernel key of closed totals).
+ *
+ * @example
+ * resolveEnds(
+ *   { family: 4, clientAddr: '10.0.0.5', clientPort: 40000, serverAddr: '10.96.0.10', serverPort: 53,
+ *     observer: 'client', netns: 1, cgroupId: 0, pid: 0, comm: '', atMs: Date.now() },
+ *   ctx,
+ * );
+ * // { client: { name: 'checkout', kind: 'Deployment', namespace: 'shop' },
+ * //   server: { name: 'kube-dns', kind: 'Service', namespace: 'kube-system', backing: {...} }, provisional: false }
+ */
+export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
+  const proc: LocalProcess = { cgroupId: ends.cgroupId, pid: ends.pid, comm: ends.comm };
+  if (ends.observer === 'client') {
+    const local = resolveLocal(ends.clientAddr, proc, ends.atMs, ctx);
+    const remote = resolveRemote(
+      { addr: ends.serverAddr, peer: (netns) => ctx.peers.server(netns, ends.serverPort) },
+      ends,
+      local,
+      ctx,
+    );
+    return {
+      client: local.identity,
+      server: remote.identity,
+      provisional: local.provisional || remote.provisional,
+    };
+  }
+  const local = resolveLocal(ends.serverAddr, proc, ends.atMs, ctx);
+  const remote = resolveRemote(
+    {
+      addr: ends.clientAddr,
+      peer: (netns) =>
+        ctx.peers.client(netns, ends.clientPort, ends.clientAddr, ends.serverAddr, ends.serverPort),
+    },
+    ends,
+    local,
+    ctx,
+  );
+  return {
+    client: remote.identity,
+    server: local.identity,
+    provisional: local.provisional || remote.provisional,
+  };
+}
