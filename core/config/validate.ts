@@ -8,6 +8,7 @@ import { isAlias, isMap, isScalar, isSeq } from 'yaml';
 import { BYTES_HINT, parseBytes } from '../bytes.ts';
 import { DURATION_HINT, formatDuration, parseDuration } from '../duration.ts';
 import type { ConfigIssue, Position } from './issues.ts';
+import { sortIssues } from './issues.ts';
 import type { BytesField, DurationField, FieldSchema, ObjectSchema } from './schema.ts';
 import { closest } from './suggest.ts';
 
@@ -25,6 +26,7 @@ export interface ValidateOptions {
 export interface ValidationResult {
   /** The validated value with defaults merged in; meaningful only when `issues` is empty. */
   value: Record<string, unknown>;
+  /** Sorted by position. */
   issues: ConfigIssue[];
 }
 
@@ -49,6 +51,19 @@ function report(ctx: Context, path: string, message: string, position: Position 
   const issue: ConfigIssue = { path, message };
   if (position !== undefined) issue.position = position;
   ctx.issues.push(issue);
+}
+
+/**
+ * The message for a key that is not in `known`, with a suggestion when one is close.
+ *
+ * @example
+ * unknownKeyMessage('verbosty', ['verbosity']); // 'unknown key "verbosty"; did you mean "verbosity"?'
+ */
+export function unknownKeyMessage(key: string, known: readonly string[]): string {
+  const suggestion = closest(key, known);
+  if (suggestion !== undefined) return `unknown key "${key}"; did you mean "${suggestion}"?`;
+  if (known.length === 0) return `unknown key "${key}": nothing is configurable here`;
+  return `unknown key "${key}" (valid keys: ${known.join(', ')})`;
 }
 
 /** Describes what the user wrote, for "got ..." messages. */
@@ -174,15 +189,7 @@ function checkObject(
       const key = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
       const keyAt = positionOf(ctx, keyNode, at);
       if (!Object.hasOwn(schema.fields, key)) {
-        const known = Object.keys(schema.fields);
-        const suggestion = closest(key, known);
-        const hint =
-          suggestion !== undefined
-            ? `; did you mean "${suggestion}"?`
-            : known.length === 0
-              ? ' (this component takes no settings)'
-              : ` (valid keys: ${known.join(', ')})`;
-        report(ctx, join(path, key), `unknown key "${key}"${hint}`, keyAt);
+        report(ctx, join(path, key), unknownKeyMessage(key, Object.keys(schema.fields)), keyAt);
         continue;
       }
       given.set(key, resolve(ctx, pair.value));
@@ -197,7 +204,9 @@ function checkObject(
     if (value !== undefined) out[key] = value;
   }
   for (const key of schema.required ?? []) {
-    if (out[key] === undefined) report(ctx, join(path, key), `missing required key "${key}"`, objectAt);
+    if (out[key] === undefined && isNull(given.get(key))) {
+      report(ctx, join(path, key), `missing required key "${key}"`, objectAt);
+    }
   }
   return out;
 }
@@ -324,5 +333,5 @@ export function validateConfig(
 ): ValidationResult {
   const ctx: Context = { lineCounter: options.lineCounter, doc: options.doc, issues: [] };
   const value = checkObject(ctx, schema, resolve(ctx, node), options.path ?? '', options.position);
-  return { value, issues: ctx.issues };
+  return { value, issues: sortIssues(ctx.issues) };
 }
