@@ -4,6 +4,7 @@
  */
 import type { Factory } from '../core/component.ts';
 import { debugExporterFactory } from '../exporters/debug/debug.ts';
+import { otlpExporterFactory } from '../exporters/otlp/factory.ts';
 import { prometheusExporterFactory } from '../exporters/prometheus/factory.ts';
 import { ebpfSocketReceiverFactory } from '../receivers/ebpf_socket/factory.ts';
 
@@ -11,4 +12,5 @@ export const builtinFactories: Factory[] = [
   debugExporterFactory,
   prometheusExporterFactory,
   ebpfSocketReceiverFactory,
+  otlpExporterFactory,
 ];

@@ -1,0 +1,229 @@
+/**
+ * Sends encoded OTLP requests over the official OpenTelemetry JS transports
+ * (`@opentelemetry/otlp-grpc-exporter-base` for gRPC, `otlp-exporter-base` for
+ * HTTP/protobuf: the same channel, TLS, compression, timeout and HTTP retry
+ * code as the SDK's OTLPMetricExporter, with our serializer plugged in), and
+ * classifies their errors into retryable or not, after the OTLP specification.
+ */
+import { ExportResultCode } from '@opentelemetry/core';
+import type { CompressionAlgorithm, IOtlpExportDelegate } from '@opentelemetry/otlp-exporter-base';
+import {
+  convertLegacyHttpOptions,
+  createOtlpHttpExportDelegate,
+} from '@opentelemetry/otlp-exporter-base/node-http';
+import {
+  convertLegacyOtlpGrpcOptions,
+  createEmptyMetadata,
+  createInsecureCredentials,
+  createOtlpGrpcExportDelegate,
+  createSslCredentials,
+} from '@opentelemetry/otlp-grpc-exporter-base';
+
+type Compression = CompressionAlgorithm;
+
+export type OtlpProtocol = 'grpc' | 'http/protobuf';
+
+export interface TransportOptions {
+  protocol: OtlpProtocol;
+  /** Full URL: `http(s)://host:port` for gRPC, `http(s)://host:port/v1/metrics` for HTTP. */
+  url: string;
+  headers: Readonly<Record<string, string>>;
+  compression: 'gzip' | 'none';
+  timeoutMs: number;
+  /** PEM contents; only used with an `https` URL. */
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  /** Most requests in flight at once. */
+  concurrency: number;
+}
+
+/** Why an export failed, as counted in self-telemetry and logged on state changes. */
+export class ExportError extends Error {
+  /** Short machine-readable kind: a gRPC status name, `http_<status>`, a socket error code... */
+  readonly errorType: string;
+  /** True when the OTLP spec says to retry (UNAVAILABLE, 429/502/503/504, connection refused...). */
+  readonly retryable: boolean;
+
+  constructor(message: string, errorType: string, retryable: boolean, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'ExportError';
+    this.errorType = errorType;
+    this.retryable = retryable;
+  }
+}
+
+/** gRPC status codes, by number (grpc-js `status`). */
+const GRPC_STATUS_NAMES = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+] as const;
+
+/** Retryable gRPC codes in the OTLP specification. */
+const GRPC_RETRYABLE = new Set([
+  'CANCELLED',
+  'DEADLINE_EXCEEDED',
+  'RESOURCE_EXHAUSTED',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+]);
+
+const NETWORK_RETRYABLE = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+]);
+
+/**
+ * Classifies an error of the official exporters.
+ *
+ * - gRPC errors carry a numeric `code` and `metadata`: retryable per the OTLP spec list.
+ * - HTTP errors carry the status as `code`: the exporter reports retryable statuses
+ *   (429/502/503/504) after its own bounded retries without a code, so a code here is final.
+ * - Socket errors carry a string `code` (`ECONNREFUSED`...).
+ * - Anything else (timeouts, "retryable status") is retryable.
+ *
+ * @example
+ * classifyExportError(Object.assign(new Error('x'), { code: 14, metadata: {} })).errorType; // 'UNAVAILABLE'
+ */
+export function classifyExportError(error: unknown): ExportError {
+  if (error instanceof ExportError) return error;
+  const e = error as { code?: unknown; metadata?: unknown; message?: unknown } | undefined;
+  const message = typeof e?.message === 'string' ? e.message : String(error);
+  if (typeof e?.code === 'number' && e.metadata !== undefined) {
+    const name = GRPC_STATUS_NAMES[e.code] ?? `grpc_${e.code}`;
+    return new ExportError(message, name, GRPC_RETRYABLE.has(name), error);
+  }
+  if (typeof e?.code === 'number') {
+    const retryable = e.code === 429 || e.code === 502 || e.code === 503 || e.code === 504;
+    return new ExportError(`HTTP ${e.code}: ${message}`, `http_${e.code}`, retryable, error);
+  }
+  if (typeof e?.code === 'string') {
+    return new ExportError(
+      message,
+      e.code,
+      NETWORK_RETRYABLE.has(e.code) || !e.code.startsWith('ERR_'),
+      error,
+    );
+  }
+  if (/timed? ?out|deadline/i.test(message)) return new ExportError(message, 'timeout', true, error);
+  return new ExportError(message, 'retryable_status', true, error);
+}
+
+/** Sends one encoded request; resolves when the backend accepted it, rejects with an `ExportError`. */
+export interface MetricsSender {
+  send(body: Uint8Array): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** A request already encoded: the official transports send its bytes as they are. */
+interface EncodedRequest {
+  body: Uint8Array;
+}
+
+const passThrough = {
+  serializeRequest: (request: EncodedRequest): Uint8Array => request.body,
+  // Partial success is not read: the collector answers an empty response on full success.
+  deserializeResponse: (): Record<string, never> => ({}),
+};
+
+/** The SDK's own exporter metrics are not collected (no meter provider); ours are in exporter.ts. */
+const metricsHelper = { name: 'metric_data_point' as const, countItems: (): number => 0 };
+
+function createDelegate(options: TransportOptions): IOtlpExportDelegate<EncodedRequest> {
+  const compression = options.compression as Compression;
+  const secure = options.url.startsWith('https:');
+  if (options.protocol === 'grpc') {
+    const metadata = createEmptyMetadata();
+    for (const [k, v] of Object.entries(options.headers)) metadata.set(k, v);
+    const config = convertLegacyOtlpGrpcOptions(
+      {
+        url: options.url,
+        metadata,
+        compression,
+        timeoutMillis: options.timeoutMs,
+        concurrencyLimit: options.concurrency,
+        credentials: secure
+          ? createSslCredentials(options.ca, options.key, options.cert)
+          : createInsecureCredentials(),
+      },
+      'METRICS',
+    );
+    return createOtlpGrpcExportDelegate(
+      config,
+      passThrough,
+      'otlp_grpc_metric_exporter',
+      metricsHelper,
+      undefined,
+      'MetricsExportService',
+      '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
+    );
+  }
+  const config = convertLegacyHttpOptions(
+    {
+      url: options.url,
+      headers: { ...options.headers },
+      compression,
+      timeoutMillis: options.timeoutMs,
+      concurrencyLimit: options.concurrency,
+      httpAgentOptions: secure
+        ? { keepAlive: true, ca: options.ca, cert: options.cert, key: options.key }
+        : { keepAlive: true },
+    },
+    'METRICS',
+    'v1/metrics',
+    { 'Content-Type': 'application/x-protobuf' },
+  );
+  return createOtlpHttpExportDelegate(
+    config,
+    passThrough,
+    'otlp_http_metric_exporter',
+    metricsHelper,
+    undefined,
+  );
+}
+
+/**
+ * A sender over the official OTLP transport (one gRPC channel, or one HTTP
+ * agent with the SDK's bounded retry of 429/502/503/504 within the timeout).
+ *
+ * @example
+ * const sender = createSender({ protocol: 'grpc', url: 'http://127.0.0.1:4317', headers: {},
+ *   compression: 'none', timeoutMs: 10_000, concurrency: 64 });
+ * await sender.send(body);
+ */
+export function createSender(options: TransportOptions): MetricsSender {
+  const delegate = createDelegate(options);
+  return {
+    send: (body) =>
+      new Promise((resolve, reject) => {
+        delegate.export({ body }, (result) => {
+          if (result.code === ExportResultCode.SUCCESS) resolve();
+          else reject(classifyExportError(result.error ?? new Error('export failed without an error')));
+        });
+      }),
+    shutdown: () => delegate.shutdown(),
+  };
+}

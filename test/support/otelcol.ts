@@ -1,0 +1,335 @@
+/**
+ * A real OpenTelemetry Collector for tests: the binary that
+ * `scripts/setup.d/40-otelcol.sh --test` builds with the official builder
+ * (otlp receiver -> file exporter), started on 127.0.0.1 with its own ports
+ * and a temporary output file, and a parser for what it wrote.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const OTELCOL_VERSION = 'v0.161.0';
+export const OTELCOL_BINARY = `/var/cache/loggerhead/otelcol/${OTELCOL_VERSION}/otelcol-loggerhead`;
+
+/** The collector binary, or an error that says how to get it. */
+export function otelcolBinary(): string {
+  if (!existsSync(OTELCOL_BINARY)) {
+    throw new Error(
+      `the OpenTelemetry Collector is not built: ${OTELCOL_BINARY} is missing; run 'bash scripts/setup.d/40-otelcol.sh --test' (or scripts/setup.sh --test)`,
+    );
+  }
+  return OTELCOL_BINARY;
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released; the collector takes it right after). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port from listen(0)');
+  return address.port;
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** One data point as the file exporter wrote it, flattened with its metric and resource. */
+export interface CollectedPoint {
+  resource: Record<string, string | number | boolean>;
+  scope: string;
+  name: string;
+  unit: string;
+  description: string;
+  type: 'sum' | 'gauge' | 'histogram';
+  /** 1 delta, 2 cumulative; undefined for gauges. */
+  temporality?: number;
+  monotonic?: boolean;
+  attributes: Record<string, string | number | boolean>;
+  startTimeUnixNano: bigint;
+  timeUnixNano: bigint;
+  /** asInt / asDouble; for histograms the count. */
+  value: number;
+  /** True when the value came as `asInt`. */
+  isInt: boolean;
+  histogram?: { count: number; sum: number; bucketCounts: number[]; explicitBounds: number[] };
+}
+
+interface JsonAnyValue {
+  stringValue?: string;
+  intValue?: string | number;
+  doubleValue?: number;
+  boolValue?: boolean;
+}
+interface JsonKeyValue {
+  key: string;
+  value: JsonAnyValue;
+}
+interface JsonNumberPoint {
+  attributes?: JsonKeyValue[];
+  startTimeUnixNano?: string;
+  timeUnixNano?: string;
+  asInt?: string;
+  asDouble?: number;
+  count?: string;
+  sum?: number;
+  bucketCounts?: string[];
+  explicitBounds?: number[];
+}
+interface JsonMetric {
+  name: string;
+  unit?: string;
+  description?: string;
+  sum?: { dataPoints?: JsonNumberPoint[]; aggregationTemporality?: number; isMonotonic?: boolean };
+  gauge?: { dataPoints?: JsonNumberPoint[] };
+  histogram?: { dataPoints?: JsonNumberPoint[]; aggregationTemporality?: number };
+}
+interface JsonRequest {
+  resourceMetrics?: Array<{
+    resource?: { attributes?: JsonKeyValue[] };
+    scopeMetrics?: Array<{ scope?: { name?: string }; metrics?: JsonMetric[] }>;
+  }>;
+}
+
+function anyValue(v: JsonAnyValue): string | number | boolean {
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.intValue !== undefined) return Number(v.intValue);
+  if (v.doubleValue !== undefined) return v.doubleValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  return '';
+}
+
+function attributes(kvs: JsonKeyValue[] | undefined): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const kv of kvs ?? []) out[kv.key] = anyValue(kv.value);
+  return out;
+}
+
+/** Parses the file exporter's JSON lines (one ExportMetricsServiceRequest per line) into points. */
+export function parseCollectorOutput(text: string): CollectedPoint[] {
+  const out: CollectedPoint[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const request = JSON.parse(line) as JsonRequest;
+    for (const rm of request.resourceMetrics ?? []) {
+      const resource = attributes(rm.resource?.attributes);
+      for (const sm of rm.scopeMetrics ?? []) {
+        for (const m of sm.metrics ?? []) {
+          const base = {
+            resource,
+            scope: sm.scope?.name ?? '',
+            name: m.name,
+            unit: m.unit ?? '',
+            description: m.description ?? '',
+          };
+          const kinds: Array<[CollectedPoint['type'], JsonNumberPoint[] | undefined]> = [
+            ['sum', m.sum?.dataPoints],
+            ['gauge', m.gauge?.dataPoints],
+            ['histogram', m.histogram?.dataPoints],
+          ];
+          for (const [type, points] of kinds) {
+            for (const p of points ?? []) {
+              const point: CollectedPoint = {
+                ...base,
+                type,
+                attributes: attributes(p.attributes),
+                startTimeUnixNano: BigInt(p.startTimeUnixNano ?? '0'),
+                timeUnixNano: BigInt(p.timeUnixNano ?? '0'),
+                value: p.asInt !== undefined ? Number(p.asInt) : (p.asDouble ?? Number(p.count ?? 0)),
+                isInt: p.asInt !== undefined,
+              };
+              if (type === 'sum') {
+                point.temporality = m.sum?.aggregationTemporality ?? 0;
+                point.monotonic = m.sum?.isMonotonic ?? false;
+              }
+              if (type === 'histogram') {
+                point.temporality = m.histogram?.aggregationTemporality ?? 0;
+                point.histogram = {
+                  count: Number(p.count ?? 0),
+                  sum: p.sum ?? 0,
+                  bucketCounts: (p.bucketCounts ?? []).map(Number),
+                  explicitBounds: p.explicitBounds ?? [],
+                };
+              }
+              out.push(point);
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+export interface OtelcolOptions {
+  /** Echo the collector's own log to stderr. */
+  echo?: boolean;
+}
+
+/** A running collector: otlp receiver (gRPC + HTTP) on 127.0.0.1 -> file exporter. */
+export class Otelcol {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly dir: string;
+  readonly outputPath: string;
+  private readonly configPath: string;
+  private readonly options: OtelcolOptions;
+  private child: ChildProcess | undefined;
+  private log = '';
+
+  private constructor(grpcPort: number, httpPort: number, options: OtelcolOptions) {
+    this.grpcPort = grpcPort;
+    this.httpPort = httpPort;
+    this.options = options;
+    this.dir = mkdtempSync(join(tmpdir(), 'lho-otelcol-'));
+    this.outputPath = join(this.dir, 'metrics.jsonl');
+    this.configPath = join(this.dir, 'config.yaml');
+    writeFileSync(
+      this.configPath,
+      [
+        'receivers:',
+        '  otlp:',
+        '    protocols:',
+        '      grpc:',
+        `        endpoint: 127.0.0.1:${grpcPort}`,
+        '      http:',
+        `        endpoint: 127.0.0.1:${httpPort}`,
+        'exporters:',
+        '  file:',
+        `    path: ${this.outputPath}`,
+        '    flush_interval: 100ms',
+        'service:',
+        '  telemetry:',
+        '    logs:',
+        '      level: warn',
+        '    metrics:',
+        '      level: none',
+        '  pipelines:',
+        '    metrics:',
+        '      receivers: [otlp]',
+        '      exporters: [file]',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  /** Starts a collector on fresh ports and waits until both receivers accept connections. */
+  static async start(options: OtelcolOptions = {}): Promise<Otelcol> {
+    otelcolBinary();
+    const c = new Otelcol(await freePort(), await freePort(), options);
+    await c.resume();
+    return c;
+  }
+
+  /** `http://127.0.0.1:<grpc port>` */
+  get grpcEndpoint(): string {
+    return `http://127.0.0.1:${this.grpcPort}`;
+  }
+
+  /** `http://127.0.0.1:<http port>` (the exporter appends /v1/metrics) */
+  get httpEndpoint(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+
+  /** Pid of the running collector, or undefined when stopped. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** (Re)starts the collector process on the same ports and output file. */
+  async resume(timeoutMs = 30_000): Promise<void> {
+    if (this.child !== undefined) throw new Error('otelcol is already running');
+    const child = spawn(otelcolBinary(), ['--config', `file:${this.configPath}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    const onData = (d: Buffer): void => {
+      this.log += d.toString();
+      if (this.log.length > 1_000_000) this.log = this.log.slice(-500_000);
+      if (this.options.echo === true) process.stderr.write(d);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    let exited: string | undefined;
+    child.once('exit', (code, signal) => {
+      exited = `exited with ${signal ?? code}`;
+      if (this.child === child) this.child = undefined;
+    });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (exited !== undefined) throw new Error(`otelcol ${exited} during start-up:\n${this.log}`);
+      if ((await portOpen(this.grpcPort)) && (await portOpen(this.httpPort))) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `otelcol did not open ports ${this.grpcPort}/${this.httpPort} in ${timeoutMs} ms:\n${this.log}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Stops the collector (SIGTERM, SIGKILL after 10 s); the file exporter flushes on a clean stop. */
+  async pause(): Promise<void> {
+    const child = this.child;
+    if (child === undefined || child.exitCode !== null) {
+      this.child = undefined;
+      return;
+    }
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+    this.child = undefined;
+  }
+
+  /** Everything the collector wrote so far, parsed. */
+  points(): CollectedPoint[] {
+    if (!existsSync(this.outputPath)) return [];
+    return parseCollectorOutput(readFileSync(this.outputPath, 'utf8'));
+  }
+
+  /** Polls the output until `predicate` holds; rejects after `timeoutMs` with the collector's log. */
+  async waitFor(
+    predicate: (points: CollectedPoint[]) => boolean,
+    timeoutMs = 20_000,
+    what = 'condition',
+  ): Promise<CollectedPoint[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const points = this.points();
+      if (predicate(points)) return points;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `otelcol: ${what} not met within ${timeoutMs} ms (${points.length} points written); log:\n${this.log}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** The collector's own log so far. */
+  get logText(): string {
+    return this.log;
+  }
+
+  /** Stops the collector and removes its directory. */
+  async close(): Promise<void> {
+    await this.pause();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
