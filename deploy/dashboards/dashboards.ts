@@ -71,17 +71,22 @@ export const QUERIES = {
   /** Node Graph nodes: every workload at either end, mainstat = bytes it sent and received over the range. */
   mapNodes: ((): string => {
     const side = (end: 'client' | 'server'): string =>
-      `sum by (id, title, subtitle) (` +
-      `label_join(label_join(label_replace(` +
+      `sum by (id, title, subtitle, detail__namespace) (` +
+      `label_join(label_replace(label_replace(label_replace(` +
       `sum by (${end}_k8s_namespace_name, ${end}_workload_kind, ${end}_workload_name) ` +
       `(${perLinkMax(overRange, BYTES, '', 'direction')}), ` +
       `"title", "$1", "${end}_workload_name", "(.*)"), ` +
-      `"subtitle", " ", "${end}_workload_kind", "${end}_k8s_namespace_name"), ` +
+      `"subtitle", "$1", "${end}_workload_kind", "(.*)"), ` +
+      `"detail__namespace", "$1", "${end}_k8s_namespace_name", "(.*)"), ` +
       `"id", "/", "${end}_k8s_namespace_name", "${end}_workload_kind", "${end}_workload_name"))`;
     const client = side('client');
     const server = side('server');
     return `(${client} + ${server}) or ${client} or ${server}`;
   })(),
+  /** Every namespace at either end of a link (the `namespace` variable; Grafana keeps the `ns` values). */
+  namespaces:
+    `count by (ns) (label_replace(${BYTES}, "ns", "$1", "client_k8s_namespace_name", "(.+)") or ` +
+    `label_replace(${BYTES}, "ns", "$1", "server_k8s_namespace_name", "(.+)"))`,
   /** Top links by bytes over the range, both directions. */
   topLinks:
     `topk(20, sum by (client_k8s_namespace_name, client_workload_name, server_k8s_namespace_name, ` +
@@ -129,6 +134,8 @@ export const QUERIES = {
 } as const;
 
 export type QueryName = keyof typeof QUERIES;
+
+const QUERIES_NAMESPACES = QUERIES.namespaces;
 
 interface GridPos {
   x: number;
@@ -220,8 +227,9 @@ function dashboard(
           label: 'Namespace (either end)',
           type: 'query',
           datasource: DATASOURCE,
-          query: { query: `label_values(${BYTES}, server_k8s_namespace_name)`, refId: 'namespace' },
-          definition: `label_values(${BYTES}, server_k8s_namespace_name)`,
+          query: { query: `query_result(${QUERIES_NAMESPACES})`, refId: 'namespace' },
+          definition: `query_result(${QUERIES_NAMESPACES})`,
+          regex: '/ns="([^"]+)"/',
           refresh: 2,
           multi: true,
           includeAll: true,
@@ -257,7 +265,7 @@ export const DASHBOARDS: Readonly<Record<string, Record<string, unknown>>> = {
         type: 'nodeGraph',
         title: 'Service map',
         description:
-          'Nodes are workloads (namespace/kind/name); an edge goes from client to server. Main stat: bytes both ways over the range, counted once per link.',
+          'Nodes are workloads, Services, nodes and externals (title: name, subtitle: kind; the namespace is in the details); an edge goes from client to server. Main stat: bytes both ways over the range, counted once per link.',
         gridPos: { x: 0, y: 0, w: 24, h: 20 },
         targets: [
           { query: 'mapNodes', refId: 'nodes', instant: true },
