@@ -71,3 +71,17 @@ test('Registry reports every malformed factory at once', () => {
     },
   );
 });
+
+test('a required key without a default is not a registry problem', () => {
+  const registry = new Registry([
+    receiver('needs_endpoint', {
+      configSchema: {
+        type: 'object',
+        description: 'x',
+        required: ['endpoint'],
+        fields: { endpoint: { type: 'string', description: 'x' } },
+      },
+    }),
+  ]);
+  assert.deepEqual(registry.types('receiver'), ['needs_endpoint']);
+});

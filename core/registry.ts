@@ -53,7 +53,10 @@ export class Registry {
     exporter: new Map(),
   };
 
-  /** @throws RegistryError listing every malformed, duplicate or invalid-by-default factory. */
+  /**
+   * @throws RegistryError listing every malformed or duplicate factory, and every
+   *   invalid default value (required keys without a default are fine).
+   */
   constructor(factories: readonly Factory[]) {
     const problems: string[] = [];
     for (const factory of factories) {
@@ -73,7 +76,7 @@ export class Registry {
         continue;
       }
       problems.push(...signalProblems(factory));
-      const defaults = validateConfig(undefined, factory.configSchema);
+      const defaults = validateConfig(undefined, factory.configSchema, { checkRequired: false });
       for (const issue of defaults.issues) {
         problems.push(`${factory.kind} "${factory.type}": default config: ${issue.path}: ${issue.message}`);
       }

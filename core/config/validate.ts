@@ -21,6 +21,8 @@ export interface ValidateOptions {
   doc?: Document;
   /** Position used for problems of a value that is absent from the file. */
   position?: Position;
+  /** Report required keys that are missing. Off to check only a factory's defaults. @default true */
+  checkRequired?: boolean;
 }
 
 export interface ValidationResult {
@@ -31,6 +33,7 @@ export interface ValidationResult {
 }
 
 interface Context {
+  checkRequired: boolean;
   lineCounter: LineCounter | undefined;
   doc: Document | undefined;
   issues: ConfigIssue[];
@@ -204,7 +207,7 @@ function checkObject(
     if (value !== undefined) out[key] = value;
   }
   for (const key of schema.required ?? []) {
-    if (out[key] === undefined && isNull(given.get(key))) {
+    if (ctx.checkRequired && out[key] === undefined && isNull(given.get(key))) {
       report(ctx, join(path, key), `missing required key "${key}"`, objectAt);
     }
   }
@@ -331,7 +334,12 @@ export function validateConfig(
   schema: ObjectSchema,
   options: ValidateOptions = {},
 ): ValidationResult {
-  const ctx: Context = { lineCounter: options.lineCounter, doc: options.doc, issues: [] };
+  const ctx: Context = {
+    checkRequired: options.checkRequired ?? true,
+    lineCounter: options.lineCounter,
+    doc: options.doc,
+    issues: [],
+  };
   const value = checkObject(ctx, schema, resolve(ctx, node), options.path ?? '', options.position);
   return { value, issues: sortIssues(ctx.issues) };
 }
