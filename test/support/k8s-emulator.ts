@@ -273,8 +273,9 @@ export class KubeApiEmulator {
   }
 
   /**
-   * Creates an object (ADDED). Fills in kind, apiVersion, uid, creationTimestamp
-   * and resourceVersion when absent; keeps whatever else it is given, however odd.
+   * Creates an object (ADDED). Fills in kind, apiVersion, uid and
+   * creationTimestamp when absent (an explicit `null` stays), sets
+   * resourceVersion; keeps whatever else it is given, however odd.
    */
   create(resource: ResourceName, object: KubeObject): KubeObject {
     const obj = structuredClone(object);
@@ -285,10 +286,10 @@ export class KubeApiEmulator {
     if (store.has(keyOf(namespace, name))) {
       throw new Error(`${resource} ${keyOf(namespace, name)} already exists`);
     }
-    obj.kind ??= RESOURCES[resource].kind;
-    obj.apiVersion ??= apiVersionOf(resource);
-    meta.uid ??= randomUUID();
-    meta.creationTimestamp ??= apiTime(this.now());
+    if (!('kind' in obj)) obj.kind = RESOURCES[resource].kind;
+    if (!('apiVersion' in obj)) obj.apiVersion = apiVersionOf(resource);
+    if (!('uid' in meta)) meta.uid = randomUUID();
+    if (!('creationTimestamp' in meta)) meta.creationTimestamp = apiTime(this.now());
     this.commit(resource, 'ADDED', namespace, name, obj);
     return structuredClone(obj);
   }

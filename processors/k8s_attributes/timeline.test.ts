@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { IpTimeline, MAX_CLAIMS_PER_IP } from './timeline.ts';
+
+const limits = { maxTombstones: 100, tombstoneTtlMs: 60_000 };
+const A = { id: 'A' };
+const B = { id: 'B' };
+const C = { id: 'C' };
+
+describe('IpTimeline', () => {
+  it('a live claim answers from its start on, not before', () => {
+    const t = new IpTimeline<string>(limits);
+    t.claim('10.0.0.1', 'A', A, 1000, 5000);
+    assert.equal(t.lookup('10.0.0.1', 999), undefined);
+    assert.equal(t.lookup('10.0.0.1', 1000), 'A');
+    assert.equal(t.lookup('10.0.0.1', 1e12), 'A');
+    assert.equal(t.lookup('10.0.0.2', 1000), undefined);
+    assert.equal(t.live, 1);
+  });
+
+  it('a released claim answers only for times before its end', () => {
+    const t = new IpTimeline<string>(limits);
+    t.claim('ip', 'A', A, 1000, 1000);
+    t.release('ip', A, 2000);
+    assert.equal(t.lookup('ip', 1999), 'A');
+    assert.equal(t.lookup('ip', 2000), undefined);
+    assert.equal(t.current('ip'), undefined);
+    assert.deepEqual([t.live, t.tombstones], [0, 1]);
+  });
+
+  it('reuse: the new owner starts where the old one ended, even if it was created earlier', () => {
+    const t = new IpTimeline<string>(limits);
+    t.claim('ip', 'A', A, 1000, 1000);
+    t.release('ip', A, 3000);
+    t.claim('ip', 'B', B, 2500, 3100); // B was created while A still held the address
+    assert.equal(t.lookup('ip', 2600), 'A');
+    assert.equal(t.lookup('ip', 2999), 'A');
+    assert.equal(t.lookup('ip', 3000), 'B');
+    assert.equal(t.current('ip'), 'B');
+  });
+
+  it('reuse after a gap: nobody owns the gap', () => {
+    const t = new IpTimeline<string>(limits);
+    t.claim('ip', 'A', A, 1000, 1000);
+    t.release('ip', A, 2000);
+    t.claim('ip', 'B', B, 5000, 5000);
+    assert.equal(t.lookup('ip', 1500), 'A');
+    assert.equal(t.lookup('ip', 3000), undefined);
+    assert.equal(t.lookup('ip', 5000), 'B');
+  });
+
+  it('a takeover (the old owner not yet released) ends the old claim now', () => {
+    const t = new IpTimeline<string>(limits);
+    t.claim('ip', 'A', A, 1000, 1000);
+    t.claim('ip', 'B', B, 1500, 4000);
+    assert.equal(t.lookup('ip', 3999), 'A');
+    assert.equal(t.lookup('ip', 4000), 'B');
+    t.release('ip', A, 5000); // late release of A changes nothing
+    assert.equal(t.lookup('ip', 4500), 'B');
+    assert.equal(t.current('ip'), 'B');
+  });
+
+  it('claiming again as the same live holder only updates the owner value', () => {
+    const t = new IpTimeline<string>(limits);
+    t.claim('ip', 'A1', A, 1000, 1000);
+    t.claim('ip', 'A2', A, 9000, 9000);
+    assert.equal(t.lookup('ip', 1000), 'A2');
+    assert.deepEqual([t.live, t.tombstones], [1, 0]);
+  });
+
+  it('tombstones expire by age', () => {
+    const t = new IpTimeline<string>(limits);
+    t.claim('ip', 'A', A, 0, 0);
+    t.release('ip', A, 1000);
+    t.prune(1000 + limits.tombstoneTtlMs);
+    assert.equal(t.lookup('ip', 500), 'A');
+    t.prune(1001 + limits.tombstoneTtlMs);
+    assert.equal(t.lookup('ip', 500), undefined);
+    assert.equal(t.tombstones, 0);
+  });
+
+  it('tombstones are bounded in count, oldest dropped first; live claims are never dropped', () => {
+    const t = new IpTimeline<string>({ maxTombstones: 2, tombstoneTtlMs: 1e9 });
+    for (let i = 0; i < 5; i++) {
+      const holder = { i };
+      t.claim(`ip${i}`, `P${i}`, holder, i * 10, i * 10);
+      t.release(`ip${i}`, holder, i * 10 + 5);
+    }
+    t.claim('ip-live', 'L', C, 0, 0);
+    t.prune(100);
+    assert.equal(t.tombstones, 2);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4].map((i) => t.lookup(`ip${i}`, i * 10)),
+      [undefined, undefined, undefined, 'P3', 'P4'],
+    );
+    assert.equal(t.lookup('ip-live', 50), 'L');
+  });
+
+  it(`keeps at most ${MAX_CLAIMS_PER_IP} claims per address`, () => {
+    const t = new IpTimeline<number>({ maxTombstones: 1000, tombstoneTtlMs: 1e9 });
+    for (let i = 0; i < 20; i++) {
+      const holder = { i };
+      t.claim('ip', i, holder, i * 100, i * 100);
+      t.release('ip', holder, i * 100 + 50);
+    }
+    assert.equal(t.tombstones, MAX_CLAIMS_PER_IP);
+    assert.equal(t.lookup('ip', 1810), 18);
+    assert.equal(t.lookup('ip', (20 - MAX_CLAIMS_PER_IP) * 100), 20 - MAX_CLAIMS_PER_IP);
+    assert.equal(t.lookup('ip', (19 - MAX_CLAIMS_PER_IP) * 100), undefined);
+    t.prune(1e6);
+    assert.equal(t.tombstones, MAX_CLAIMS_PER_IP);
+  });
+});
