@@ -6,7 +6,16 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -185,19 +194,29 @@ export class Otelcol {
   readonly grpcPort: number;
   readonly httpPort: number;
   readonly dir: string;
-  readonly outputPath: string;
   private readonly configPath: string;
   private readonly options: OtelcolOptions;
   private child: ChildProcess | undefined;
   private log = '';
+  private readonly parsed: CollectedPoint[] = [];
+  private readOffset = 0;
+  private partial = '';
+  private runs = 0;
 
   private constructor(grpcPort: number, httpPort: number, options: OtelcolOptions) {
     this.grpcPort = grpcPort;
     this.httpPort = httpPort;
     this.options = options;
     this.dir = mkdtempSync(join(tmpdir(), 'lho-otelcol-'));
-    this.outputPath = join(this.dir, 'metrics.jsonl');
     this.configPath = join(this.dir, 'config.yaml');
+  }
+
+  /** The file the running (or next) collector process writes: the file exporter truncates its file at start, so each run gets its own. */
+  get outputPath(): string {
+    return join(this.dir, `metrics-${this.runs}.jsonl`);
+  }
+
+  private writeConfig(): void {
     writeFileSync(
       this.configPath,
       [
@@ -205,9 +224,9 @@ export class Otelcol {
         '  otlp:',
         '    protocols:',
         '      grpc:',
-        `        endpoint: 127.0.0.1:${grpcPort}`,
+        `        endpoint: 127.0.0.1:${this.grpcPort}`,
         '      http:',
-        `        endpoint: 127.0.0.1:${httpPort}`,
+        `        endpoint: 127.0.0.1:${this.httpPort}`,
         'exporters:',
         '  file:',
         `    path: ${this.outputPath}`,
@@ -253,6 +272,13 @@ export class Otelcol {
   /** (Re)starts the collector process on the same ports and output file. */
   async resume(timeoutMs = 30_000): Promise<void> {
     if (this.child !== undefined) throw new Error('otelcol is already running');
+    if (this.runs > 0) {
+      this.points();
+      this.readOffset = 0;
+      this.partial = '';
+    }
+    this.runs++;
+    this.writeConfig();
     const child = spawn(otelcolBinary(), ['--config', `file:${this.configPath}`], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -297,10 +323,27 @@ export class Otelcol {
     this.child = undefined;
   }
 
-  /** Everything the collector wrote so far, parsed. */
+  /** Everything the collector wrote so far, parsed (incrementally: only new lines are read). */
   points(): CollectedPoint[] {
-    if (!existsSync(this.outputPath)) return [];
-    return parseCollectorOutput(readFileSync(this.outputPath, 'utf8'));
+    if (!existsSync(this.outputPath)) return this.parsed;
+    const size = statSync(this.outputPath).size;
+    if (size < this.readOffset) {
+      throw new Error(`otelcol output ${this.outputPath} shrank from ${this.readOffset} to ${size} bytes`);
+    }
+    if (size === this.readOffset) return this.parsed;
+    const fd = openSync(this.outputPath, 'r');
+    try {
+      const chunk = Buffer.allocUnsafe(size - this.readOffset);
+      const n = readSync(fd, chunk, 0, chunk.length, this.readOffset);
+      const text = this.partial + chunk.subarray(0, n).toString('utf8');
+      this.readOffset += n;
+      const lastNewline = text.lastIndexOf('\n');
+      this.partial = text.slice(lastNewline + 1);
+      for (const p of parseCollectorOutput(text.slice(0, lastNewline + 1))) this.parsed.push(p);
+    } finally {
+      closeSync(fd);
+    }
+    return this.parsed;
   }
 
   /** Polls the output until `predicate` holds; rejects after `timeoutMs` with the collector's log. */
