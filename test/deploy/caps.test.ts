@@ -201,3 +201,31 @@ for (const missing of AGENT_CAPABILITIES) {
     }
   });
 }
+
+void test('as uid 65534 holding the same capabilities as ambient ones, the receiver counts exact bytes too', async () => {
+  // Measured for runAsNonRoot: the agent itself does not need uid 0. Kubernetes cannot hand a
+  // non-root container ambient capabilities, though (deploy/README.md, "Why uid 0").
+  const probe = await startProbe(AGENT_CAPABILITIES, procPaths(), 65534);
+  try {
+    assert.equal(probe.started.event, 'started', probe.started.message);
+    assert.equal(BigInt(`0x${probe.started.effectiveCaps}`), capMask(AGENT_CAPABILITIES));
+    await probe.poll();
+    const report = await runClient(topo.host('client'), {
+      mode: 'once',
+      host: topo.host('server').addr4,
+      port: server.port,
+      send: 2222,
+      recv: 3333,
+    });
+    const batch = await probe.poll();
+    const closed = batch.closed.filter(
+      (c) => c.netns === topo.host('client').inode && c.observer === 'client' && c.serverPort === server.port,
+    );
+    assert.deepEqual(
+      closed.map((c) => [c.bytesClientToServer, c.bytesServerToClient, c.connectionsClosed]),
+      [[report.bytesSent, report.bytesReceived, 1]],
+    );
+  } finally {
+    await probe.stop();
+  }
+});
