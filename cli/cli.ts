@@ -89,7 +89,8 @@ function parseOptions(argv: readonly string[]): Options {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    // node:util's messages go on with advice about `--` that does not apply here.
+    throw new UsageError((error as Error).message.split('. ')[0] ?? '');
   }
   const { values, positionals } = parsed;
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);

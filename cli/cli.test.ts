@@ -1,0 +1,278 @@
+/** The built `loggerhead` binary, run in child processes. */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { finished, REPO_ROOT, runLoggerhead, spawnLoggerhead } from '../test/support/cli.ts';
+import { USAGE } from './cli.ts';
+
+const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string })
+  .version;
+let dir = '';
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'loggerhead-cli-'));
+});
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** JSON log lines of a run, parsed. */
+function logLines(stderr: string): Array<Record<string, unknown>> {
+  return stderr
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+const RUNNABLE = `
+receivers:
+  fake_sockets:
+    interval: 50ms
+processors:
+  fake_linker:
+exporters:
+  debug:
+service:
+  pipelines:
+    links:
+      receivers: [fake_sockets]
+      processors: [fake_linker]
+      exporters: [debug]
+`;
+
+test('--version and --help print to stdout and exit 0', async () => {
+  assert.deepEqual(await runLoggerhead(['--version']), {
+    code: 0,
+    signal: null,
+    stdout: `loggerhead ${VERSION}\n`,
+    stderr: '',
+  });
+  assert.deepEqual(await runLoggerhead(['--help']), { code: 0, signal: null, stdout: USAGE, stderr: '' });
+});
+
+test('usage errors exit 2 with the reason and the usage', async () => {
+  const cases: Array<[string[], string]> = [
+    [[], 'loggerhead: missing command'],
+    [['serve'], 'loggerhead: unknown command "serve"'],
+    [
+      ['run', '--log-level', 'loud'],
+      'loggerhead: --log-level must be one of debug, info, warn, error, got "loud"',
+    ],
+    [['run', '--log-format', 'xml'], 'loggerhead: --log-format must be one of json, text, got "xml"'],
+    [['run', '--bogus'], "loggerhead: Unknown option '--bogus'"],
+    [['validate', 'extra'], 'loggerhead: unexpected argument "extra"'],
+  ];
+  for (const [args, first] of cases) {
+    const { code, stdout, stderr } = await runLoggerhead(args);
+    assert.equal(code, 2, args.join(' '));
+    assert.equal(stdout, '');
+    assert.ok(stderr.startsWith(`${first}\n\n${USAGE.slice(0, 30)}`), `${args.join(' ')}: ${stderr}`);
+  }
+});
+
+test('validate reports the four classic mistakes exactly, exits 2 and starts nothing', async () => {
+  file(
+    'bad.yaml',
+    `receivers:
+  ebpf_socket:
+    poll_interval: 5 sec
+  ebpf_sockt:
+processors:
+  fake_linker:
+exporters:
+  prometheus:
+    endpont: 127.0.0.1:9464
+service:
+  pipelines:
+    links:
+      receivers: [ebpf_socket]
+      processors: [fake_linker]
+      exporters: [prometheus, otlp/backup]
+`,
+  );
+  const { code, stdout, stderr } = await runLoggerhead(['validate', '--config', 'bad.yaml'], {
+    cwd: dir,
+    fakes: true,
+  });
+  assert.equal(stdout, '');
+  assert.equal(
+    stderr,
+    [
+      'bad.yaml:3:20: receivers::ebpf_socket::poll_interval: invalid duration "5 sec": expected a number and a unit (ns, us, ms, s, m, h) such as "500ms", "5s" or "1m30s"',
+      'bad.yaml:4:3: receivers::ebpf_sockt: unknown receiver type "ebpf_sockt"; did you mean "ebpf_socket"?',
+      'bad.yaml:9:5: exporters::prometheus::endpont: unknown key "endpont"; did you mean "endpoint"?',
+      'bad.yaml:15:31: service::pipelines::links::exporters: references exporter "otlp/backup" which is not configured',
+      'loggerhead: bad.yaml is invalid: 4 errors',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(code, 2);
+  const ran = await runLoggerhead(['run', '--config', 'bad.yaml'], { cwd: dir, fakes: true });
+  assert.equal(ran.code, 2);
+  assert.equal(ran.stderr, stderr, 'run reports the same and starts nothing');
+});
+
+test('validate accepts a good config and reads ./pipeline.yaml by default', async () => {
+  file('pipeline.yaml', RUNNABLE);
+  assert.deepEqual(await runLoggerhead(['validate'], { cwd: dir, fakes: true }), {
+    code: 0,
+    signal: null,
+    stdout: 'pipeline.yaml: valid (pipelines: links)\n',
+    stderr: '',
+  });
+  rmSync(join(dir, 'pipeline.yaml'));
+});
+
+const DEFAULT_PIPELINE = join(REPO_ROOT, 'pipeline.yaml');
+if (existsSync(DEFAULT_PIPELINE)) {
+  test('the default pipeline.yaml validates, explicitly and as the built-in fallback', async () => {
+    const explicit = await runLoggerhead(['validate', '--config', DEFAULT_PIPELINE]);
+    assert.equal(explicit.stderr, '');
+    assert.equal(explicit.code, 0);
+    const fallback = await runLoggerhead(['validate'], { cwd: dir });
+    assert.equal(fallback.stderr, '');
+    assert.equal(fallback.code, 0);
+  });
+} else {
+  test('with no pipeline.yaml anywhere, run names every place it looked and exits 2', async () => {
+    const { code, stdout, stderr } = await runLoggerhead(['run'], { cwd: dir });
+    assert.equal(stdout, '');
+    assert.equal(
+      stderr,
+      `loggerhead: no configuration: no --config given, no pipeline.yaml in the working directory (${dir}), and no built-in default (${DEFAULT_PIPELINE})\n`,
+    );
+    assert.equal(code, 2);
+  });
+}
+
+test('an unset environment variable is a config error naming it', async () => {
+  file('env.yaml', RUNNABLE.replace('interval: 50ms', 'interval: ${env:LOGGERHEAD_TEST_INTERVAL}'));
+  const unset = await runLoggerhead(['validate', '-c', 'env.yaml'], { cwd: dir, fakes: true });
+  assert.equal(
+    unset.stderr,
+    'env.yaml:4:15: receivers::fake_sockets::interval: environment variable "LOGGERHEAD_TEST_INTERVAL" is not set (referenced as "${env:LOGGERHEAD_TEST_INTERVAL}")\nloggerhead: env.yaml is invalid: 1 error\n',
+  );
+  assert.equal(unset.code, 2);
+  const set = await runLoggerhead(['validate', '-c', 'env.yaml'], {
+    cwd: dir,
+    fakes: true,
+    env: { LOGGERHEAD_TEST_INTERVAL: '20ms' },
+  });
+  assert.equal(set.code, 0, set.stderr);
+});
+
+/** Waits until `stderr` of a running child contains `text`; rejects after `timeoutMs`. */
+function waitForOutput(
+  child: ReturnType<typeof spawnLoggerhead>,
+  text: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(
+      () => reject(new Error(`no "${text}" within ${timeoutMs} ms; got:\n${seen}`)),
+      timeoutMs,
+    );
+    child.stderr?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      if (seen.includes(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+/** Starts `run`, waits for data to flow, sends SIGTERM, and returns how it ended. */
+async function runUntilSigterm(options: { node?: string } = {}) {
+  const config = file('run.yaml', RUNNABLE);
+  const child = spawnLoggerhead(['run', '--config', config], { fakes: true, ...options });
+  const done = finished(child);
+  await waitForOutput(child, '"msg":"links"');
+  const sentAt = Date.now();
+  child.kill('SIGTERM');
+  const exited = await Promise.race([
+    done,
+    new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 5000).unref()),
+  ]);
+  if (exited === 'timeout') {
+    child.kill('SIGKILL');
+    assert.fail('loggerhead run did not exit within 5 s of SIGTERM');
+  }
+  return { ...exited, exitMs: Date.now() - sentAt };
+}
+
+test('run starts exporters, processors, receivers in that order; SIGTERM stops them in reverse and exits 0 within 5 s', async () => {
+  const { code, signal, stdout, stderr } = await runUntilSigterm();
+  assert.equal(signal, null);
+  assert.equal(code, 0, stderr);
+  assert.equal(stdout, '');
+  const logs = logLines(stderr);
+  const lifecycle = logs
+    .filter((l) =>
+      ['starting component', 'shutting down component', 'received signal, shutting down'].includes(
+        l.msg as string,
+      ),
+    )
+    .map((l) => [l.msg, l.component ?? l.signal, l.kind]);
+  assert.deepEqual(lifecycle, [
+    ['starting component', 'debug', 'exporter'],
+    ['starting component', 'fake_linker', 'processor'],
+    ['starting component', 'fake_sockets', 'receiver'],
+    ['received signal, shutting down', 'SIGTERM', undefined],
+    ['shutting down component', 'fake_sockets', 'receiver'],
+    ['shutting down component', 'fake_linker', 'processor'],
+    ['shutting down component', 'debug', 'exporter'],
+  ]);
+  assert.deepEqual(logs.at(-1), { ...logs.at(-1), level: 'info', msg: 'shutdown complete', errors: 0 });
+});
+
+test('a component that fails to start: exit 1 with its message, no stack trace', async () => {
+  const config = file(
+    'fail.yaml',
+    RUNNABLE.replace('interval: 50ms', 'fail_start: "cannot attach tracepoint: permission denied"'),
+  );
+  const { code, stderr } = await runLoggerhead(['run', '--config', config, '--log-format', 'text'], {
+    fakes: true,
+  });
+  assert.equal(code, 1, stderr);
+  assert.match(
+    stderr,
+    /ERROR loggerhead failed to start error="failed to start receiver \\"fake_sockets\\": cannot attach tracepoint: permission denied"\n$/,
+  );
+  assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+  assert.match(stderr, /INFO {2}shutting down component component=debug kind=exporter\n/);
+});
+
+/** A Node on PATH that is not the project's own (node_modules/.bin): the system's, e.g. Debian's Node 20. */
+function systemNode(): string {
+  const dirs = (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter((d) => d !== '' && !d.includes('node_modules'));
+  for (const d of dirs) {
+    const candidate = join(d, 'node');
+    if (existsSync(candidate)) return candidate;
+  }
+  assert.fail(
+    `no node outside node_modules on PATH (${process.env.PATH}): cannot test the bin shim on the system Node`,
+  );
+}
+
+test('bin/loggerhead.js works on the system Node (re-running itself on Node 24 when that Node is too old)', async () => {
+  const node = systemNode();
+  const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+  const result = await runLoggerhead(['--version'], { node });
+  assert.deepEqual(result, { code: 0, signal: null, stdout: `loggerhead ${VERSION}\n`, stderr: '' }, version);
+  const run = await runUntilSigterm({ node });
+  assert.equal(run.code, 0, `${version}: ${run.stderr}`);
+  assert.match(run.stderr, /"msg":"shutdown complete","errors":0/);
+});
