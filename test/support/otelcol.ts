@@ -187,6 +187,11 @@ export function parseCollectorOutput(text: string): CollectedPoint[] {
 export interface OtelcolOptions {
   /** Echo the collector's own log to stderr. */
   echo?: boolean;
+  /**
+   * `file` (default) writes every request as a JSON line for `points()`;
+   * `discard` sends them to the debug exporter at basic verbosity, for benchmarks.
+   */
+  output?: 'file' | 'discard';
 }
 
 /** A running collector: otlp receiver (gRPC + HTTP) on 127.0.0.1 -> file exporter. */
@@ -231,6 +236,8 @@ export class Otelcol {
         '  file:',
         `    path: ${this.outputPath}`,
         '    flush_interval: 100ms',
+        '  debug:',
+        '    verbosity: basic',
         'service:',
         '  telemetry:',
         '    logs:',
@@ -240,7 +247,7 @@ export class Otelcol {
         '  pipelines:',
         '    metrics:',
         '      receivers: [otlp]',
-        '      exporters: [file]',
+        `      exporters: [${this.options.output === 'discard' ? 'debug' : 'file'}]`,
         '',
       ].join('\n'),
     );
