@@ -73,6 +73,7 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
   /** A tick arrived while a snapshot was in flight or waiting to be retried. */
   private pending = false;
   private stopped = false;
+  private shutdownDone: Promise<void> | undefined;
   private backend: BackendState = 'unknown';
   private downSinceMs = 0;
   private failedAttempts = 0;
@@ -245,9 +246,13 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
     this.retryTimer.unref();
   }
 
-  /** Stops the timers and sends a last snapshot, giving up after the export timeout. */
-  async shutdown(): Promise<void> {
-    if (this.stopped) return;
+  /** Stops the timers and sends a last snapshot, giving up after the export timeout. Every call waits for the same flush. */
+  shutdown(): Promise<void> {
+    this.shutdownDone ??= this.flushAndClose();
+    return this.shutdownDone;
+  }
+
+  private async flushAndClose(): Promise<void> {
     this.stopped = true;
     clearInterval(this.intervalTimer);
     clearTimeout(this.retryTimer);
