@@ -5,7 +5,7 @@ import type { FieldSchema, ObjectSchema } from '../core/config/schema.ts';
 function typeOf(field: FieldSchema): string {
   switch (field.type) {
     case 'string':
-      return field.enum !== undefined ? field.enum.join(' | ') : (field.patternName ?? 'string');
+      return field.enum !== undefined ? field.enum.join(' | ') : 'string';
     case 'integer':
     case 'number': {
       const range =
@@ -23,7 +23,9 @@ function typeOf(field: FieldSchema): string {
 
 function defaultOf(field: FieldSchema): string {
   if (field.type === 'object' || field.default === undefined) return '-';
-  return typeof field.default === 'string' ? field.default : JSON.stringify(field.default);
+  return typeof field.default === 'string' && field.default !== ''
+    ? field.default
+    : JSON.stringify(field.default);
 }
 
 interface Row {
@@ -42,11 +44,13 @@ function rows(schema: ObjectSchema, prefix: string): Row[] {
       out.push({ key: name, type: 'object', default: '-', description: field.description + required });
       out.push(...rows(field, `${name}.`));
     } else {
+      const format =
+        field.type === 'string' && field.patternName !== undefined ? ` (format: ${field.patternName})` : '';
       out.push({
         key: name,
         type: typeOf(field),
         default: defaultOf(field),
-        description: field.description + required,
+        description: field.description + format + required,
       });
     }
   }
