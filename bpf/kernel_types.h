@@ -39,6 +39,7 @@ enum {
 };
 enum {
 	BPF_F_NO_PREALLOC = 1,
+	BPF_F_MMAPABLE = 1024,
 };
 enum {
 	BPF_SK_STORAGE_GET_F_CREATE = 1,

@@ -28,7 +28,8 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile struct tracker_config cfg = {
-	.max_sockets = 131072,
+	.max_sockets = 65536,
+	.out_capacity = 16384,
 	.filter_netns = 0,
 	.include_loopback = 1,
 };
@@ -71,6 +72,22 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } tracked SEC(".maps");
+
+/* Records of new or changed sockets from the storage iterator; userspace maps it read-only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct sock_record);
+} out SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct out_state);
+} out_len SEC(".maps");
 
 /* Network namespace inodes to track when cfg.filter_netns is set. */
 struct {
@@ -264,12 +281,8 @@ static __always_inline void track_new(struct sock *sk, __u8 role)
 	st->base_tx = c.tx;
 	st->base_rx = c.rx;
 	st->base_retrans = c.retrans;
-	st->rep_tx = 0;
-	st->rep_rx = 0;
-	st->rep_retrans = 0;
-	st->rep_state = 0;
+	st->rep_hash = 0;
 	st->role = role;
-	st->cgroup_id = cgroup_of(sk);
 	if (role == ROLE_CLIENT) {
 		set_owner(st);
 	} else {
@@ -320,7 +333,7 @@ static __always_inline void fold(struct sock *sk, int oldstate)
 	key.family = e.family;
 	key.observer = st->role;
 	key.netns = netns_of(sk);
-	key.cgroup_id = st->cgroup_id;
+	key.cgroup_id = cgroup_of(sk);
 	__builtin_memcpy(key.comm, st->comm, sizeof(key.comm));
 	if (st->role == ROLE_CLIENT) {
 		__builtin_memcpy(key.client_addr, e.local, 16);
@@ -469,27 +482,43 @@ int adopt(struct bpf_iter__tcp *ctx)
 	st->base_retrans = c.retrans;
 	/* The creation transition was missed: a child of a listener keeps the listener's backlog. */
 	st->role = (state != TCP_SYN_SENT && sk->sk_max_ack_backlog != 0) ? ROLE_SERVER : ROLE_CLIENT;
-	st->cgroup_id = cgroup_of(sk);
 	st->flags = SF_PREEXISTING;
 	stat_add(STAT_ADOPTED, 1);
 	return 0;
 }
 
-/* A separate function so that struct sock_record is in the object's BTF, where the loader checks its size. */
-static __noinline int emit(struct seq_file *seq, struct sock_record *r)
+/*
+ * What the storage iterator compares to decide whether a socket changed since
+ * it was last emitted. A collision (2^-32 per change) only delays a report to
+ * the socket's next change; closed totals never depend on it.
+ */
+static __always_inline __u32 change_hash(struct counters *c, __u8 state)
 {
-	return bpf_seq_write(seq, r, sizeof(*r));
+	__u64 x = c->tx * 0x9E3779B97F4A7C15ULL ^ c->rx;
+
+	x = (x ^ (x >> 29)) * 0xBF58476D1CE4E5B9ULL ^ (((__u64)c->retrans << 8) | state);
+	x = (x ^ (x >> 32)) * 0x94D049BB133111EBULL;
+	return (__u32)(x ^ (x >> 32));
 }
 
+/*
+ * Writes a record into `out` for every tracked socket that is new or changed
+ * since it was last written. Nothing goes to the seq file, so one read() walks
+ * the whole map (the storage map's seq iterator restarts its bucket walk on
+ * every read, which made seq output quadratic). When `out` is full the socket
+ * is left unmarked and `more` is set: userspace drains `out` and runs another
+ * pass, which skips what the first one already wrote.
+ */
 SEC("iter/bpf_sk_storage_map")
 int dump(struct bpf_iter__bpf_sk_storage_map *ctx)
 {
 	struct sock_state *st = ctx->value;
 	struct sock *sk = ctx->sk;
-	struct sock_record r = {};
 	struct endpoints e = {};
 	struct counters c = {};
-	__u32 old;
+	struct out_state *os;
+	struct sock_record *r;
+	__u32 zero = 0, old, hash, idx;
 	__u8 state;
 
 	if (!sk || !st)
@@ -499,38 +528,48 @@ int dump(struct bpf_iter__bpf_sk_storage_map *ctx)
 	if (!read_counters(sk, &c))
 		return 0;
 	state = sk->__sk_common.skc_state;
-	if ((st->flags & SF_REPORTED) && c.tx == st->rep_tx && c.rx == st->rep_rx &&
-	    c.retrans == st->rep_retrans && state == st->rep_state)
+	hash = change_hash(&c, state);
+	if ((st->flags & SF_REPORTED) && hash == st->rep_hash)
 		return 0;
+	os = bpf_map_lookup_elem(&out_len, &zero);
+	if (!os)
+		return 0;
+	idx = os->len;
+	if (idx >= cfg.out_capacity) {
+		os->more = 1;
+		return 0;
+	}
+	r = bpf_map_lookup_elem(&out, &idx);
+	if (!r) {
+		os->more = 1;
+		return 0;
+	}
 	old = __sync_fetch_and_or(&st->flags, SF_REPORTED);
 	if (old & SF_CLOSED)
 		return 0;
-	st->rep_tx = c.tx;
-	st->rep_rx = c.rx;
-	st->rep_retrans = c.retrans;
-	st->rep_state = state;
+	st->rep_hash = hash;
+	os->len = idx + 1;
 
 	read_endpoints(sk, &e);
-	r.cookie = bpf_get_socket_cookie(sk);
-	r.start_ns = st->start_ns;
-	r.tx = c.tx - st->base_tx;
-	r.rx = c.rx - st->base_rx;
-	r.base_tx = st->base_tx;
-	r.base_rx = st->base_rx;
-	r.cgroup_id = st->cgroup_id;
-	__builtin_memcpy(r.local_addr, e.local, 16);
-	__builtin_memcpy(r.remote_addr, e.remote, 16);
-	r.netns = netns_of(sk);
-	r.pid = st->pid;
-	r.retrans = c.retrans - st->base_retrans;
-	r.srtt_us = c.srtt_us;
-	r.local_port = e.local_port;
-	r.remote_port = e.remote_port;
-	r.family = e.family;
-	r.role = st->role;
-	r.state = state;
-	r.flags = old & 0xff;
-	__builtin_memcpy(r.comm, st->comm, sizeof(r.comm));
-	emit(ctx->meta->seq, &r);
+	r->cookie = bpf_get_socket_cookie(sk);
+	r->start_ns = st->start_ns;
+	r->tx = c.tx - st->base_tx;
+	r->rx = c.rx - st->base_rx;
+	r->base_tx = st->base_tx;
+	r->base_rx = st->base_rx;
+	r->cgroup_id = cgroup_of(sk);
+	__builtin_memcpy(r->local_addr, e.local, 16);
+	__builtin_memcpy(r->remote_addr, e.remote, 16);
+	r->netns = netns_of(sk);
+	r->pid = st->pid;
+	r->retrans = c.retrans - st->base_retrans;
+	r->srtt_us = c.srtt_us;
+	r->local_port = e.local_port;
+	r->remote_port = e.remote_port;
+	r->family = e.family;
+	r->role = st->role;
+	r->state = state;
+	r->flags = old & 0xff;
+	__builtin_memcpy(r->comm, st->comm, sizeof(r->comm));
 	return 0;
 }

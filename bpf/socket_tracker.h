@@ -11,9 +11,10 @@
 /* Load-time configuration: the `.rodata` section, set before load. */
 struct tracker_config {
 	__u64 max_sockets;      /* open sockets tracked at once; more are counted in STAT_SOCKETS_FULL */
+	__u32 out_capacity;     /* records the `out` array holds (its max_entries) */
 	__u8 filter_netns;      /* 1: track only network namespaces listed in the netns_filter map */
 	__u8 include_loopback;  /* 0: ignore sockets whose remote address is a loopback address */
-	__u8 pad[6];
+	__u8 pad[2];
 };
 _Static_assert(sizeof(struct tracker_config) == 16, "tracker_config size");
 
@@ -26,28 +27,36 @@ _Static_assert(sizeof(struct tracker_config) == 16, "tracker_config size");
 #define SF_REPORTED 0x2    /* emitted to userspace at least once (its close must be reported as gone) */
 #define SF_CLOSED 0x4      /* final counters folded into the links table */
 
-/* Per-socket state, in socket-local storage (freed with the socket). */
+/*
+ * Per-socket state, in socket-local storage (freed with the socket). 64 bytes
+ * so that a storage element (128-byte header + value) fits a 192-byte slab
+ * object: 384 bytes of kernel memory per tracked socket with the per-socket
+ * storage header.
+ */
 struct sock_state {
 	__u64 start_ns;     /* bpf_ktime_get_ns() at creation or adoption */
-	__u64 base_tx;      /* counters when tracking began (non-zero only for adopted sockets) */
+	__u64 base_tx;      /* counters when tracking began (non-zero only for adopted or reused sockets) */
 	__u64 base_rx;
-	__u64 rep_tx;       /* absolute counters last emitted to userspace */
-	__u64 rep_rx;
-	__u64 cgroup_id;
 	__u32 base_retrans;
-	__u32 rep_retrans;
+	__u32 rep_hash;     /* hash of (tx, rx, retransmits, state) last emitted to userspace */
 	__u32 pid;
 	__u32 flags;        /* SF_*, changed with atomic or */
 	__u8 role;
-	__u8 rep_state;
-	__u8 pad[6];
+	__u8 pad[7];
 	char comm[16];
 };
-_Static_assert(sizeof(struct sock_state) == 88, "sock_state size");
+_Static_assert(sizeof(struct sock_state) == 64, "sock_state size");
+
+/* Fill level of the `out` array, reset by userspace before each iterator pass. */
+struct out_state {
+	__u32 len;          /* records written */
+	__u32 more;         /* 1: some changed sockets did not fit; run another pass */
+};
+_Static_assert(sizeof(struct out_state) == 8, "out_state size");
 
 /*
- * One open socket, written by the storage iterator for each socket that is new
- * or changed since the previous poll. Addresses are network order; IPv4 (and
+ * One open socket, written by the storage iterator into the `out` array for
+ * each socket that is new or changed since the previous poll. Addresses are network order; IPv4 (and
  * v4-mapped IPv6, normalised) in the first 4 bytes with family 4.
  */
 struct sock_record {

@@ -7,7 +7,8 @@
 /** Struct names and sizes, as `_Static_assert`ed in the C header. */
 export const STRUCT_SIZES: Readonly<Record<string, number>> = {
   tracker_config: 16,
-  sock_state: 88,
+  out_state: 8,
+  sock_state: 64,
   sock_record: 128,
   link_key: 64,
   link_value: 40,
@@ -20,7 +21,13 @@ export const ROLE_SERVER = 2;
 export const SF_PREEXISTING = 0x1;
 
 /** `struct tracker_config`, the object's `.rodata`. */
-export const CONFIG = { size: 16, maxSockets: 0, filterNetns: 8, includeLoopback: 9 } as const;
+export const CONFIG = {
+  size: 16,
+  maxSockets: 0,
+  outCapacity: 8,
+  filterNetns: 12,
+  includeLoopback: 13,
+} as const;
 
 /** `struct sock_record`: one open socket written by the storage iterator. */
 export const RECORD = {

@@ -11,9 +11,9 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Component, CreateSettings, Host } from '../../core/component.ts';
-import type { Consumer, SocketBatch } from '../../core/signals.ts';
+import type { ClosedLinkTotals, Consumer, SocketBatch, SocketSample } from '../../core/signals.ts';
 import type { Counter, Gauge, Histogram } from '../../core/telemetry.ts';
-import { decodeCookies, decodeLinks, decodeSockets } from './decode.ts';
+import { decodeCookies, decodeLinks, SocketDecoder } from './decode.ts';
 import { STAT, STAT_COUNT } from './layout.ts';
 import type { StatName } from './layout.ts';
 import { SocketTracker } from './libbpf.ts';
@@ -34,6 +34,9 @@ export interface EbpfSocketConfig {
   /** Track connections to loopback addresses. @default true */
   include_loopback: boolean;
 }
+
+/** Records per iterator pass (the `out` array: 2 MiB). */
+const OUT_CAPACITY = 16384;
 
 /** Candidate locations of the compiled object: beside the sources, or beside dist/. */
 const OBJECT_CANDIDATES = ['../../bpf/socket_tracker.bpf.o', '../../../bpf/socket_tracker.bpf.o'];
@@ -77,7 +80,7 @@ export class EbpfSocketReceiver implements Component {
   private inFlight: Promise<void> | undefined;
   private host: Host | undefined;
   private startTimeMs = 0;
-  private bootToEpochMs = 0;
+  private decoder = new SocketDecoder(0);
   private previousStats: number[] = new Array<number>(STAT_COUNT).fill(0);
   private readonly loggedDrop = new Set<string>();
   private stopped = false;
@@ -173,6 +176,7 @@ export class EbpfSocketReceiver implements Component {
       {
         maxSockets: this.config.max_sockets,
         maxLinks: this.config.max_links,
+        outCapacity: Math.min(this.config.max_sockets, OUT_CAPACITY),
         netnsFilter: all ? null : namespaces.map((n) => n.inode),
         includeLoopback: this.config.include_loopback,
         tracepoints: plan.programs,
@@ -182,7 +186,7 @@ export class EbpfSocketReceiver implements Component {
     try {
       tracker.attach();
       this.startTimeMs = Date.now();
-      this.bootToEpochMs = this.startTimeMs - Number(process.hrtime.bigint()) / 1e6;
+      this.decoder = new SocketDecoder(this.startTimeMs - Number(process.hrtime.bigint()) / 1e6);
       const adoptionFailures: string[] = [];
       for (const ns of namespaces) {
         try {
@@ -232,12 +236,12 @@ export class EbpfSocketReceiver implements Component {
     if (tracker === undefined) throw new Error('ebpf_socket: poll before start');
     const cpu0 = process.cpuUsage();
     const wall0 = performance.now();
-    const links = tracker.readLinks();
-    const closed = decodeLinks(links.keys, links.values, links.count);
-    const gone = tracker.takeGone();
-    const goneCookies = decodeCookies(gone.cookies, gone.count);
-    const records = tracker.readSockets();
-    const sockets = decodeSockets(records.records, records.count, this.bootToEpochMs);
+    const closed: ClosedLinkTotals[] = [];
+    tracker.readLinks((keys, values, count) => decodeLinks(keys, values, count, closed));
+    const goneCookies: number[] = [];
+    tracker.takeGone((cookies, _values, count) => decodeCookies(cookies, count, goneCookies));
+    const sockets: SocketSample[] = [];
+    tracker.readSockets((records, count) => this.decoder.decode(records, count, sockets));
     const openSockets = tracker.trackedSockets();
     const batch: SocketBatch = {
       timeMs: Date.now(),
@@ -247,7 +251,7 @@ export class EbpfSocketReceiver implements Component {
       openSockets,
       closed,
     };
-    this.record(tracker, openSockets, links.count);
+    this.record(tracker, openSockets, closed.length);
     const cpu = process.cpuUsage(cpu0);
     this.instruments.pollDuration.record(performance.now() - wall0);
     this.instruments.pollCpu.record((cpu.user + cpu.system) / 1000);

@@ -61,6 +61,20 @@ async function startReceiver(config: Partial<EbpfSocketConfig> = {}): Promise<Ru
   };
 }
 
+/**
+ * Polls until `done` holds (at most 5 s): a peer's close completes in the
+ * kernel (LAST_ACK -> CLOSE on the final ACK) slightly after the application
+ * saw it.
+ */
+async function pollUntil(r: Running, done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  await r.poll();
+  while (!done() && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await r.poll();
+  }
+}
+
 interface LinkView {
   netns: number;
   observer: 'client' | 'server';
@@ -145,7 +159,13 @@ describe('ebpf_socket on the real kernel', { concurrency: false }, () => {
       concurrency: 4,
     });
     await server.waitForConnections(1000);
-    await r.poll();
+    const serverView = {
+      netns: srv.inode,
+      observer: 'server' as const,
+      serverAddr: srv.addr4,
+      serverPort: server.port,
+    };
+    await pollUntil(r, () => totals(r, serverView).closed === 1000);
     const fromClient = totals(r, {
       netns: client.inode,
       observer: 'client',
@@ -196,7 +216,12 @@ describe('ebpf_socket on the real kernel', { concurrency: false }, () => {
       seed: randomInt(1, 1_000_000),
       concurrency: 2,
     });
-    await r.poll();
+    await pollUntil(
+      r,
+      () =>
+        totals(r, { netns: srv.inode, observer: 'server', serverAddr: srv.addr6, serverPort: server.port })
+          .closed === 200,
+    );
     for (const observer of ['client', 'server'] as const) {
       const t = totals(r, {
         netns: observer === 'client' ? client.inode : srv.inode,
@@ -265,9 +290,9 @@ describe('ebpf_socket on the real kernel', { concurrency: false }, () => {
     assert.equal(r.open.get(s.cookie)?.rxBytes, more.bytesSent);
     assert.equal(r.open.get(s.cookie)?.txBytes, more.bytesReceived);
     const closed = await hold.close();
-    await r.poll();
-    const batch = r.sink.last()!;
-    assert.ok(batch.gone.includes(c.cookie) && batch.gone.includes(s.cookie), 'both cookies are gone');
+    await pollUntil(r, () => !r.open.has(c.cookie) && !r.open.has(s.cookie));
+    const gone = r.sink.batches.flatMap((b) => b.gone);
+    assert.ok(gone.includes(c.cookie) && gone.includes(s.cookie), 'both cookies are gone');
     for (const observer of ['client', 'server'] as const) {
       const t = totals(r, {
         netns: observer === 'client' ? client.inode : srv.inode,
