@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Document } from 'yaml';
 import { validateConfig } from '../../core/config/validate.ts';
 import type { LinkBatch } from '../../core/signals.ts';
 import { sampleBatch } from '../../test/support/lifecycle.ts';
@@ -108,4 +109,17 @@ test('verbosity defaults to basic and rejects anything else', () => {
   assert.deepEqual(validateConfig(undefined, debugExporterFactory.configSchema).value, {
     verbosity: 'basic',
   });
+  const { issues } = validateConfig(
+    new Document({ verbosity: 'normal' }).contents,
+    debugExporterFactory.configSchema,
+    {
+      path: 'exporters::debug',
+    },
+  );
+  assert.deepEqual(issues, [
+    {
+      path: 'exporters::debug::verbosity',
+      message: 'invalid value "normal": must be one of basic, detailed',
+    },
+  ]);
 });
