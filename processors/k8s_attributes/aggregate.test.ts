@@ -508,6 +508,52 @@ describe('Aggregator', () => {
     assert.equal(a.apply(batch(1, { sockets }), r).batch.links.length, names.length);
   });
 
+  it('lets the caller learn from every new socket and changed key before anything is resolved', () => {
+    const a = agg();
+    const events: string[] = [];
+    const r: Resolve = (ends) => {
+      events.push(`resolve ${ends.observer}`);
+      return tableResolve()(ends);
+    };
+    const learn = (ends: FlowEnds): void => {
+      events.push(`learn ${ends.observer} ${ends.comm}`);
+    };
+    const client = sample({ cookie: 1, txBytes: 1 });
+    const server = sample({ cookie: 2, role: 'server', comm: 'srv', localPort: 80, remotePort: 40001 });
+    const t = totals({ observer: 'server', comm: 'srv', connectionsClosed: 1 });
+    a.apply(batch(1, { sockets: [client, server], closed: [t] }), r, learn);
+    assert.deepEqual(events, [
+      'learn client curl',
+      'learn server srv',
+      'learn server srv',
+      'resolve client',
+      'resolve server',
+      'resolve server',
+    ]);
+    events.length = 0;
+    a.apply(batch(2, { sockets: [{ ...client, txBytes: 5 }], closed: [t] }), r, learn);
+    assert.deepEqual(events, [], 'nothing new: nothing to learn or resolve');
+    a.apply(batch(3, { sockets: [{ ...server, comm: 'srv2' }] }), r, learn);
+    assert.deepEqual(events, ['learn server srv2'], 'a changed owner is learned again');
+  });
+
+  it('a cookie twice in one batch is counted by its latest counters', () => {
+    const a = agg();
+    const links = a.apply(
+      batch(1, { sockets: [sample({ cookie: 1, txBytes: 5 }), sample({ cookie: 1, txBytes: 9 })] }),
+      tableResolve(),
+    ).batch.links;
+    assert.deepEqual(counters(only(links)), {
+      c2s: 9,
+      s2c: 0,
+      opened: 1,
+      closed: 0,
+      failed: 0,
+      active: 1,
+      retrans: 0,
+    });
+  });
+
   it('rejects invalid options with the value', () => {
     assert.throws(() => agg({ maxLinks: 0 }), /maxLinks must be an integer of at least 1, got 0/);
     assert.throws(() => agg({ linkIdleTimeoutMs: -1 }), /linkIdleTimeoutMs must be greater than 0, got -1/);

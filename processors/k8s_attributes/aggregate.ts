@@ -29,6 +29,7 @@
  */
 import type {
   AddressFamily,
+  ClosedLinkTotals,
   Identity,
   Link,
   LinkBatch,
@@ -154,6 +155,8 @@ interface SocketState {
   /** Counted in its link's activeConnections. */
   active: boolean;
   provisional: boolean;
+  /** No longer tracked (gone, or replaced by a new incarnation). */
+  released: boolean;
 }
 
 function newKeyState(): KeyState {
@@ -209,6 +212,23 @@ function sampleEnds(s: SocketSample): FlowEnds {
     pid: s.pid,
     comm: s.comm,
     atMs: s.openedAtMs,
+  };
+}
+
+/** The ends of a kernel key: no client port or pid; resolved as of the batch time. */
+function closedEnds(totals: ClosedLinkTotals, atMs: number): FlowEnds {
+  return {
+    family: totals.family,
+    clientAddr: totals.clientAddr,
+    clientPort: 0,
+    serverAddr: totals.serverAddr,
+    serverPort: totals.serverPort,
+    observer: totals.observer,
+    netns: totals.netns,
+    cgroupId: totals.cgroupId,
+    pid: 0,
+    comm: totals.comm,
+    atMs,
   };
 }
 
@@ -288,37 +308,69 @@ export class Aggregator {
    * Folds one socket batch in and returns every live link, cumulative. The
    * returned links are owned by the aggregator: valid until the next `apply`.
    */
-  apply(batch: SocketBatch, resolve: Resolve): { batch: LinkBatch; stats: AggregateStats } {
+  apply(
+    batch: SocketBatch,
+    resolve: Resolve,
+    learn?: (ends: FlowEnds) => void,
+  ): { batch: LinkBatch; stats: AggregateStats } {
     this.stats = Aggregator.zeroStats();
     this.batchNo++;
     const now = batch.timeMs;
     const sinceMs = this.lastTimeMs ?? batch.startTimeMs;
 
-    for (const sample of batch.sockets) this.applySample(sample, resolve, now, sinceMs);
+    // First pass: find what is new or changed, and let the caller learn from all of it before anything
+    // is resolved (a client socket to a local server is named by the server socket of the same batch).
+    const states: Array<SocketState | undefined> = new Array(batch.sockets.length);
+    for (let i = 0; i < batch.sockets.length; i++) {
+      const sample = batch.sockets[i] as SocketSample;
+      const s = this.sockets.get(sample.cookie);
+      states[i] = s;
+      if (
+        learn !== undefined &&
+        (s === undefined ||
+          s.openedAtMs !== sample.openedAtMs ||
+          s.comm !== sample.comm ||
+          s.cgroupId !== sample.cgroupId)
+      ) {
+        learn(sampleEnds(sample));
+      }
+    }
+    const keys: KeyState[] = new Array(batch.closed.length);
+    for (let i = 0; i < batch.closed.length; i++) {
+      const totals = batch.closed[i] as ClosedLinkTotals;
+      const key = this.keyFor(
+        kernelKeyId(
+          totals.family,
+          totals.clientAddr,
+          totals.serverAddr,
+          totals.serverPort,
+          totals.observer,
+          totals.netns,
+          totals.cgroupId,
+          totals.comm,
+        ),
+      );
+      keys[i] = key;
+      if (
+        learn !== undefined &&
+        (totals.connectionsClosed !== key.closedConnections ||
+          totals.connectionsFailed !== key.failedConnections)
+      ) {
+        learn(closedEnds(totals, now));
+      }
+    }
+
+    for (let i = 0; i < batch.sockets.length; i++) {
+      this.applySample(batch.sockets[i] as SocketSample, states[i], resolve, now, sinceMs);
+    }
     for (const cookie of batch.gone) {
       const s = this.sockets.get(cookie);
       if (s === undefined) this.stats.unknownGone++;
       else this.release(s, now);
     }
-    const present = new Set<KeyState>();
-    for (const totals of batch.closed) {
-      const id = kernelKeyId(
-        totals.family,
-        totals.clientAddr,
-        totals.serverAddr,
-        totals.serverPort,
-        totals.observer,
-        totals.netns,
-        totals.cgroupId,
-        totals.comm,
-      );
-      let key = this.keys.get(id);
-      if (key === undefined) {
-        key = newKeyState();
-        this.keys.set(id, key);
-      }
-      present.add(key);
-      this.applyClosed(key, totals, resolve, now, sinceMs);
+    const present = new Set<KeyState>(keys);
+    for (let i = 0; i < batch.closed.length; i++) {
+      this.applyClosed(keys[i] as KeyState, batch.closed[i] as ClosedLinkTotals, resolve, now, sinceMs);
     }
     for (const [id, key] of this.keys) {
       if (key.openSockets === 0 && !present.has(key) && this.batchNo - key.lastGoneBatch >= 2)
@@ -342,8 +394,15 @@ export class Aggregator {
     return key;
   }
 
-  private applySample(sample: SocketSample, resolve: Resolve, now: number, sinceMs: number): void {
-    let s = this.sockets.get(sample.cookie);
+  private applySample(
+    sample: SocketSample,
+    known: SocketState | undefined,
+    resolve: Resolve,
+    now: number,
+    sinceMs: number,
+  ): void {
+    // `known` was looked up in the first pass; a cookie twice in one batch may have changed since.
+    let s = known === undefined || known.released ? this.sockets.get(sample.cookie) : known;
     if (s !== undefined && s.openedAtMs !== sample.openedAtMs) {
       this.stats.replacedIncarnations++;
       this.release(s, now);
@@ -371,6 +430,7 @@ export class Aggregator {
         preexisting: sample.preexisting,
         active: false,
         provisional: resolved.provisional,
+        released: false,
       };
       this.sockets.set(sample.cookie, s);
     } else {
@@ -460,12 +520,13 @@ export class Aggregator {
     s.link.sockets--;
     if (s.active) s.link.link.activeConnections--;
     s.link.link.lastActivityMs = now;
+    s.released = true;
     this.sockets.delete(s.cookie);
   }
 
   private applyClosed(
     key: KeyState,
-    totals: SocketBatch['closed'][number],
+    totals: ClosedLinkTotals,
     resolve: Resolve,
     now: number,
     sinceMs: number,
@@ -493,20 +554,8 @@ export class Aggregator {
 
     let target = key.lastGoneLink;
     if (target === undefined || !target.live || this.batchNo - key.lastGoneBatch > 1) {
-      const ends: FlowEnds = {
-        family: totals.family,
-        clientAddr: totals.clientAddr,
-        clientPort: 0,
-        serverAddr: totals.serverAddr,
-        serverPort: totals.serverPort,
-        observer: totals.observer,
-        netns: totals.netns,
-        cgroupId: totals.cgroupId,
-        pid: 0,
-        comm: totals.comm,
-        atMs: now,
-      };
-      target = this.linkFor(resolve(ends), totals.serverPort, totals.family, totals.observer, now, sinceMs);
+      const resolved = resolve(closedEnds(totals, now));
+      target = this.linkFor(resolved, totals.serverPort, totals.family, totals.observer, now, sinceMs);
     }
     const link = target.link;
     link.bytesClientToServer += c2s;

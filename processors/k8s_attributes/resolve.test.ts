@@ -98,6 +98,8 @@ function ctx(over: Partial<ResolveContext>): ResolveContext {
     cidr: new CidrTable({}),
     dns: undefined,
     hostName: 'node-1',
+    nowMs: T + 3_600_000,
+    informerGraceMs: 30_000,
     ...over,
   };
 }
@@ -259,6 +261,13 @@ describe('resolveEnds in Kubernetes mode', () => {
     const none = resolveEnds(ends({ serverAddr: '198.51.100.9' }), c);
     assert.equal(none.server.name, '198.51.100.9');
     assert.equal(none.provisional, false);
+  });
+
+  it('a young connection to an address the cluster does not know yet is provisional', () => {
+    const young = { ...c, nowMs: T + 10_000 };
+    assert.equal(resolveEnds(ends({ serverAddr: '10.0.0.77' }), young).provisional, true);
+    assert.equal(resolveEnds(ends({ serverAddr: '10.0.0.77', atMs: T - 30_000 }), young).provisional, false);
+    assert.equal(resolveEnds(ends({}), young).provisional, false, 'known names are final at once');
   });
 
   it('before the cluster is synced, unknown ends are provisional', () => {

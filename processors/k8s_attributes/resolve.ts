@@ -54,6 +54,14 @@ export interface ResolveContext {
   dns: ((ip: string) => DnsAnswer) | undefined;
   /** Name of this machine (host mode) or this node (Kubernetes mode), for local ends nothing else names. */
   hostName: string;
+  /** Time of the batch being resolved, ms since the epoch. */
+  nowMs: number;
+  /**
+   * Kubernetes mode: for this long after a connection opened, an address the
+   * cluster does not know yet is named provisionally (by IP) and asked again,
+   * since watch events can arrive after a new pod's first connections.
+   */
+  informerGraceMs: number;
 }
 
 const MAX_NAME = 253;
@@ -102,6 +110,20 @@ function unescapeUnit(text: string): string {
  * // '3f2a9c1b0d4e'
  */
 export function containerFromCgroup(path: string): string | undefined {
+  if (containerMemo.has(path)) return containerMemo.get(path);
+  const found = parseContainer(path);
+  containerMemo.set(path, found);
+  if (containerMemo.size > MAX_MEMO) {
+    const oldest = containerMemo.keys().next();
+    if (oldest.done !== true) containerMemo.delete(oldest.value);
+  }
+  return found;
+}
+
+const MAX_MEMO = 16_384;
+const containerMemo = new Map<string, string | undefined>();
+
+function parseContainer(path: string): string | undefined {
   const parts = path.split('/').filter((p) => p !== '');
   for (let i = parts.length - 1; i >= 0; i--) {
     const part = parts[i] as string;
@@ -139,6 +161,15 @@ function remember<V>(b: BoundedMap<V>, key: string, value: V): void {
   }
 }
 
+/** Addresses are kernel-formatted IP text (never a space), so a space-joined key is unambiguous. */
+function flowKey(netns: number, clientAddr: string, serverAddr: string, serverPort: number): string {
+  return `${netns} ${clientAddr} ${serverAddr} ${serverPort}`;
+}
+
+function sameProcess(a: LocalProcess | undefined, b: LocalProcess): boolean {
+  return a !== undefined && a.comm === b.comm && a.cgroupId === b.cgroupId && a.pid === b.pid;
+}
+
 /**
  * What this machine's sockets tell about each other, learned from every
  * batch: which addresses are local to which network namespace, which process
@@ -165,6 +196,7 @@ export class LocalPeers {
 
   /** Records that `addr` is a local address of `netns`. */
   learnAddress(netns: number, addr: string): void {
+    if (this.addrNetns.map.get(addr) === netns) return;
     const ip = parseIp(addr);
     if (ip === undefined || isLoopback(ip) || isUnspecified(ip)) return;
     if (this.addrNetns.map.get(ip.text) !== netns) remember(this.addrNetns, ip.text, netns);
@@ -173,7 +205,8 @@ export class LocalPeers {
   /** Records the process serving `port` in `netns`. */
   learnServer(netns: number, port: number, proc: LocalProcess): void {
     if (proc.comm === '' && proc.cgroupId === 0 && proc.pid === 0) return;
-    remember(this.servers, `${netns}/${port}`, proc);
+    const key = `${netns}/${port}`;
+    if (!sameProcess(this.servers.map.get(key), proc)) remember(this.servers, key, proc);
   }
 
   /** Records the process owning the client socket on local `port`, for a flow to `serverAddr:serverPort`. */
@@ -186,8 +219,12 @@ export class LocalPeers {
     proc: LocalProcess,
   ): void {
     if (proc.comm === '' && proc.cgroupId === 0 && proc.pid === 0) return;
-    if (port !== 0) remember(this.clientPorts, `${netns}/${port}`, proc);
-    remember(this.flows, JSON.stringify([netns, clientAddr, serverAddr, serverPort]), proc);
+    if (port !== 0) {
+      const key = `${netns}/${port}`;
+      if (!sameProcess(this.clientPorts.map.get(key), proc)) remember(this.clientPorts, key, proc);
+    }
+    const flow = flowKey(netns, clientAddr, serverAddr, serverPort);
+    if (!sameProcess(this.flows.map.get(flow), proc)) remember(this.flows, flow, proc);
   }
 
   /** The network namespace `ip` is local to, as seen last. */
@@ -202,7 +239,7 @@ export class LocalPeers {
   client(netns: number, port: number, clientAddr: string, serverAddr: string, serverPort: number) {
     return (
       (port !== 0 ? this.clientPorts.map.get(`${netns}/${port}`) : undefined) ??
-      this.flows.map.get(JSON.stringify([netns, clientAddr, serverAddr, serverPort]))
+      this.flows.map.get(flowKey(netns, clientAddr, serverAddr, serverPort))
     );
   }
 }
@@ -276,8 +313,14 @@ function clusterOwner(ip: ParsedIp, atMs: number, ctx: ResolveContext): Identity
   }
 }
 
-function notSynced(ctx: ResolveContext): boolean {
-  return ctx.mode === 'kubernetes' && ctx.cluster !== undefined && !ctx.cluster.synced();
+/**
+ * Whether the cluster may still learn who `atMs`'s owner of an address was:
+ * before the first full list, or while the connection is younger than the
+ * informer grace (a pod's first connections often beat its watch event).
+ */
+function mayLearnMore(ctx: ResolveContext, atMs: number): boolean {
+  if (ctx.mode !== 'kubernetes' || ctx.cluster === undefined) return false;
+  return !ctx.cluster.synced() || ctx.nowMs - atMs < ctx.informerGraceMs;
 }
 
 function resolveLocal(addr: string, proc: LocalProcess, atMs: number, ctx: ResolveContext): Named {
@@ -287,7 +330,7 @@ function resolveLocal(addr: string, proc: LocalProcess, atMs: number, ctx: Resol
     const ip = parseIp(addr);
     const owner = ip === undefined || isLoopback(ip) ? undefined : clusterOwner(ip, atMs, ctx);
     if (owner !== undefined && owner.kind !== 'Service') return { identity: owner, provisional: false };
-    return { identity: hostIdentity(ctx), provisional: notSynced(ctx) };
+    return { identity: hostIdentity(ctx), provisional: mayLearnMore(ctx, atMs) };
   }
   return processIdentity(proc, ctx);
 }
@@ -315,7 +358,7 @@ function resolveRemote(remote: RemoteEnd, ends: FlowEnds, local: Named, ctx: Res
     // Loopback stays inside the network namespace: a pod talking to itself.
     if (loopback) return local;
     const named = external(remote.addr, ip, ctx);
-    return notSynced(ctx) ? { identity: named.identity, provisional: true } : named;
+    return mayLearnMore(ctx, ends.atMs) ? { identity: named.identity, provisional: true } : named;
   }
   if (peer !== undefined) return processIdentity(peer, ctx);
   if (loopback || peerNetns !== undefined) return { identity: hostIdentity(ctx), provisional: true };
