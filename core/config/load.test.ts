@@ -307,3 +307,28 @@ test('loadPipelineConfig names a file it cannot read', () => {
       error.message === '/nonexistent/pipeline.yaml: cannot read the config: no such file',
   );
 });
+
+test('anchors and aliases work for component settings and pipelines', () => {
+  const config = load(`
+exporters:
+  debug: &detailed
+    verbosity: detailed
+  debug/2: *detailed
+receivers:
+  fake_links:
+service:
+  pipelines:
+    links: &pipe
+      receivers: [fake_links]
+      exporters: [debug, debug/2]
+    links/2: *pipe
+`);
+  assert.deepEqual(config.components.exporter.get('debug/2')?.config, { verbosity: 'detailed' });
+  assert.deepEqual(
+    config.pipelines.map((p) => [p.name, p.exporters.map((r) => r.id)]),
+    [
+      ['links', ['debug', 'debug/2']],
+      ['links/2', ['debug', 'debug/2']],
+    ],
+  );
+});

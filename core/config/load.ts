@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Document, Node, Pair, Scalar } from 'yaml';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parse, parseDocument, visit } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parse, parseDocument, visit } from 'yaml';
 import type { ComponentId, ComponentKind, Factory } from '../component.ts';
 import { formatComponentId } from '../component.ts';
 import { checkPipelineSignals } from '../graph.ts';
@@ -151,6 +151,7 @@ class Loader {
     path: string,
     fallback?: Position,
   ): Array<{ key: string; keyNode: Node; value: unknown }> {
+    if (isAlias(node)) return this.entries(node.resolve(this.doc), path, fallback);
     if (node === undefined || node === null || (isScalar(node) && node.value === null)) return [];
     if (!isMap(node)) {
       this.report(path, `expected a map, got ${describeNode(node as Node)}`, this.at(node, fallback));
@@ -313,7 +314,7 @@ class Loader {
       return [];
     }
     const items = this.entries(node.value, 'service::pipelines', this.at(node.keyNode));
-    if (items.length === 0 && (isMap(node.value) || isMapLike(node.value))) {
+    if (items.length === 0 && (isMap(node.value) || isNullNode(node.value))) {
       this.report('service::pipelines', 'must define at least one pipeline', this.at(node.keyNode));
     }
     const out: PipelineSpec[] = [];
@@ -342,7 +343,7 @@ class Loader {
       if (position !== undefined) spec.position = position;
       for (const kind of ['receiver', 'exporter'] as const) {
         const list = lists.get(`${kind}s`)?.value;
-        if (list === undefined || isMapLike(list) || (isSeq(list) && list.items.length === 0)) {
+        if (list === undefined || isNullNode(list) || (isSeq(list) && list.items.length === 0)) {
           this.report(path, `must have at least one ${kind}`, position);
         }
       }
@@ -392,7 +393,8 @@ class Loader {
   }
 }
 
-function isMapLike(node: unknown): boolean {
+/** An absent value or an explicit null (`key:` with nothing after it). */
+function isNullNode(node: unknown): boolean {
   return node === null || node === undefined || (isScalar(node) && node.value === null);
 }
 
