@@ -87,7 +87,7 @@ test('validate reports the four classic mistakes exactly, exits 2 and starts not
     poll_interval: 5 sec
   ebpf_sockt:
 processors:
-  fake_linker:
+  k8s_attributes:
 exporters:
   prometheus:
     endpont: 127.0.0.1:9464
@@ -95,14 +95,11 @@ service:
   pipelines:
     links:
       receivers: [ebpf_socket]
-      processors: [fake_linker]
+      processors: [k8s_attributes]
       exporters: [prometheus, otlp/backup]
 `,
   );
-  const { code, stdout, stderr } = await runLoggerhead(['validate', '--config', 'bad.yaml'], {
-    cwd: dir,
-    fakes: true,
-  });
+  const { code, stdout, stderr } = await runLoggerhead(['validate', '--config', 'bad.yaml'], { cwd: dir });
   assert.equal(stdout, '');
   assert.equal(
     stderr,
@@ -116,7 +113,7 @@ service:
     ].join('\n'),
   );
   assert.equal(code, 2);
-  const ran = await runLoggerhead(['run', '--config', 'bad.yaml'], { cwd: dir, fakes: true });
+  const ran = await runLoggerhead(['run', '--config', 'bad.yaml'], { cwd: dir });
   assert.equal(ran.code, 2);
   assert.equal(ran.stderr, stderr, 'run reports the same and starts nothing');
 });
