@@ -100,7 +100,11 @@ function shortHash(value: string): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
-const CHUNK_CHARS = 1 << 16;
+/** Size of the Buffers an exposition is written into (and sent as). */
+export const CHUNK_BYTES = 1 << 18;
+
+const ASCII_0 = 0x30;
+const NEWLINE = 0x0a;
 
 export interface ExpositionWriterOptions {
   /**
@@ -109,39 +113,76 @@ export interface ExpositionWriterOptions {
    * values that share a prefix stay distinct series. 0 = no limit.
    */
   maxLabelValueLength: number;
+  /**
+   * Write OpenMetrics `_created` samples. Prometheus before 2.50 stores them as
+   * series of their own (`x_created`), doubling the series of every counter.
+   * @default true
+   */
+  createdLines?: boolean;
 }
 
 /**
- * Accumulates one exposition as text chunks of about 64 KiB.
+ * Writes one exposition straight into UTF-8 Buffers of `CHUNK_BYTES` (a line
+ * never spans two), so a scrape sends them as they are. Label sets shared by
+ * several samples are encoded once (`encodeLabels`) and copied per sample.
  *
  * @example
  * const w = new ExpositionWriter('text', { maxLabelValueLength: 0 });
  * w.family(prometheusNames('loggerhead.link.bytes', 'By', 'counter'), 'counter', 'Bytes.');
  * w.sample('loggerhead_link_bytes_total', w.labels([['direction', 'client_to_server']]), 42);
- * w.finish().join(''); // '# HELP loggerhead_link_bytes_total Bytes.\n# TYPE ...'
+ * Buffer.concat(w.finish()).toString(); // '# HELP loggerhead_link_bytes_total Bytes.\n# TYPE ...'
  */
 export class ExpositionWriter {
   readonly format: ExpositionFormat;
   private readonly maxLabelValueLength: number;
-  private readonly chunks: string[] = [];
-  private buffer = '';
+  private readonly createdLines: boolean;
+  private readonly chunks: Buffer[] = [];
+  private buf: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  private pos = 0;
   private readonly families = new Set<string>();
   /** Label values cut to `maxLabelValueLength` so far. */
   truncatedLabelValues = 0;
   /** Samples written so far (`_created`, `_bucket`... lines included). */
   samples = 0;
 
+  /** Whether `_created` samples are written. */
+  get writesCreated(): boolean {
+    return this.createdLines;
+  }
+
   constructor(format: ExpositionFormat, options: ExpositionWriterOptions) {
     this.format = format;
     this.maxLabelValueLength = options.maxLabelValueLength;
+    this.createdLines = format === 'openmetrics' && options.createdLines !== false;
   }
 
-  private write(text: string): void {
-    this.buffer += text;
-    if (this.buffer.length >= CHUNK_CHARS) {
-      this.chunks.push(this.buffer);
-      this.buffer = '';
+  /** Makes room for `bytes` more bytes in the current Buffer, starting a new one if needed. */
+  private reserve(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    if (this.pos > 0) this.chunks.push(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes));
+    this.pos = 0;
+  }
+
+  private put(text: string): void {
+    this.pos += this.buf.write(text, this.pos, 'utf8');
+  }
+
+  /** Writes a sample value: non-negative safe integers digit by digit, the rest as `formatValue` spells them. */
+  private putValue(value: number): void {
+    if (!(Number.isSafeInteger(value) && value >= 0)) {
+      this.put(formatValue(value));
+      return;
     }
+    let digits = 1;
+    for (let v = value; v >= 10; v = Math.floor(v / 10)) digits++;
+    let at = this.pos + digits - 1;
+    let v = value;
+    do {
+      this.buf[at--] = ASCII_0 + (v % 10);
+      v = Math.floor(v / 10);
+    } while (v > 0);
+    this.pos += digits;
   }
 
   /**
@@ -156,7 +197,8 @@ export class ExpositionWriter {
     this.families.add(names.family);
     let header = `# HELP ${typeName} ${escapeHelp(help, this.format)}\n# TYPE ${typeName} ${type}\n`;
     if (om && names.unit !== '') header += `# UNIT ${typeName} ${names.unit}\n`;
-    this.write(header);
+    this.reserve(Buffer.byteLength(header));
+    this.put(header);
     return true;
   }
 
@@ -184,25 +226,72 @@ export class ExpositionWriter {
 
   /** Writes `name{labels} value`; `labels` comes from `labels()` ('' for none). */
   sample(name: string, labels: string, value: number): void {
+    const line = labels === '' ? `${name} ` : `${name}{${labels}} `;
+    this.reserve(Buffer.byteLength(line) + 32);
+    this.put(line);
+    this.putValue(value);
+    this.buf[this.pos++] = NEWLINE;
     this.samples++;
-    this.write(
-      labels === '' ? `${name} ${formatValue(value)}\n` : `${name}{${labels}} ${formatValue(value)}\n`,
-    );
   }
 
-  /** Writes the `_created` sample of a counter or histogram series (OpenMetrics only; a no-op in text). */
+  /**
+   * The hot path: writes `head` `labels` `tail` value, where `head` is
+   * `name{`, `labels` an encoded label string and `tail` the rest up to the
+   * value (`,event="opened"} ` or `} `).
+   */
+  sampleEncoded(head: Uint8Array, labels: Uint8Array, tail: Uint8Array, value: number): void {
+    this.reserve(head.length + labels.length + tail.length + 32);
+    const buf = this.buf;
+    let pos = this.pos;
+    buf.set(head, pos);
+    pos += head.length;
+    buf.set(labels, pos);
+    pos += labels.length;
+    buf.set(tail, pos);
+    this.pos = pos + tail.length;
+    this.putValue(value);
+    buf[this.pos++] = NEWLINE;
+    this.samples++;
+  }
+
+  /** Writes the `_created` sample of a counter or histogram series (OpenMetrics with `createdLines` only; a no-op otherwise). */
   created(family: string, labels: string, startTimeMs: number): void {
-    if (this.format !== 'openmetrics') return;
-    this.samples++;
+    if (!this.createdLines) return;
     const v = formatSeconds(startTimeMs);
-    this.write(labels === '' ? `${family}_created ${v}\n` : `${family}_created{${labels}} ${v}\n`);
+    const line = labels === '' ? `${family}_created ${v}\n` : `${family}_created{${labels}} ${v}\n`;
+    this.reserve(Buffer.byteLength(line));
+    this.put(line);
+    this.samples++;
   }
 
-  /** Ends the exposition and returns its chunks. */
-  finish(): string[] {
-    if (this.format === 'openmetrics') this.buffer += '# EOF\n';
-    if (this.buffer !== '') this.chunks.push(this.buffer);
-    this.buffer = '';
+  /** `_created` on the hot path (see `sampleEncoded`); `value` is already formatted. */
+  createdEncoded(head: Uint8Array, labels: Uint8Array, tail: Uint8Array, value: Uint8Array): void {
+    if (!this.createdLines) return;
+    this.reserve(head.length + labels.length + tail.length + value.length + 1);
+    const buf = this.buf;
+    let pos = this.pos;
+    buf.set(head, pos);
+    pos += head.length;
+    buf.set(labels, pos);
+    pos += labels.length;
+    buf.set(tail, pos);
+    pos += tail.length;
+    buf.set(value, pos);
+    pos += value.length;
+    buf[pos++] = NEWLINE;
+    this.pos = pos;
+    this.samples++;
+  }
+
+  /** Ends the exposition and returns its Buffers. */
+  finish(): Buffer[] {
+    if (this.format === 'openmetrics') {
+      this.reserve(6);
+      this.put('# EOF\n');
+    }
+    if (this.pos > 0) this.chunks.push(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.alloc(0);
+    this.pos = 0;
     return this.chunks;
   }
 }

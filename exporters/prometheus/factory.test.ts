@@ -15,6 +15,7 @@ function config(overrides: Partial<PrometheusExporterConfig> = {}): PrometheusEx
     include_self_telemetry: true,
     max_label_value_length: 1024,
     compression: 'gzip',
+    openmetrics_created: true,
     ...overrides,
   };
 }

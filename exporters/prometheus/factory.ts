@@ -27,6 +27,8 @@ export interface PrometheusExporterConfig {
   max_label_value_length: number;
   /** gzip the exposition when the scraper accepts it. */
   compression: 'gzip' | 'none';
+  /** Write `_created` samples in OpenMetrics. */
+  openmetrics_created: boolean;
 }
 
 /** Scrapes served at once; more get 503 so memory stays bounded (each holds one exposition). */
@@ -197,6 +199,7 @@ export class PrometheusExporter implements Component {
           format,
           maxLabelValueLength: this.config.max_label_value_length,
           carettaCompatible: this.config.caretta_compatible,
+          createdLines: this.config.openmetrics_created,
         },
       );
       this.scrapeSamples.set(exposition.samples);
@@ -238,7 +241,7 @@ function acceptsGzip(header: string | undefined): boolean {
 }
 
 /** Writes the chunks with backpressure; resolves false if the client went away before the end. */
-async function send(res: http.ServerResponse, chunks: readonly string[], gzip: boolean): Promise<boolean> {
+async function send(res: http.ServerResponse, chunks: readonly Buffer[], gzip: boolean): Promise<boolean> {
   const closed = once(res, 'close').then(() => false);
   const out: NodeJS.WritableStream = gzip ? zlib.createGzip({ level: 1 }) : res;
   if (gzip) (out as zlib.Gzip).pipe(res);
@@ -294,6 +297,12 @@ export const prometheusExporterFactory: ExporterFactory<PrometheusExporterConfig
         description: 'gzip the exposition when the scraper sends Accept-Encoding: gzip',
         enum: ['gzip', 'none'],
         default: 'gzip',
+      },
+      openmetrics_created: {
+        type: 'boolean',
+        description:
+          'in OpenMetrics, write a _created sample (the start time) per counter series; Prometheus before 2.50 stores each as a series of its own',
+        default: true,
       },
     },
   },

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Link, LinkBatch } from '../../core/signals.ts';
 import { TelemetryRegistry } from '../../core/telemetry-registry.ts';
-import { serializeExposition } from './serialize.ts';
+import { CHUNK_BYTES } from './exposition.ts';
+import { expositionText, serializeExposition } from './serialize.ts';
 import type { SerializeOptions } from './serialize.ts';
 
 const START_MS = 1_700_000_000_500;
@@ -38,12 +39,14 @@ function text(
   options: Partial<SerializeOptions> = {},
   registry?: TelemetryRegistry,
 ): string {
-  return serializeExposition(b, registry?.collect() ?? [], {
-    format: 'text',
-    maxLabelValueLength: 0,
-    carettaCompatible: false,
-    ...options,
-  }).chunks.join('');
+  return expositionText(
+    serializeExposition(b, registry?.collect() ?? [], {
+      format: 'text',
+      maxLabelValueLength: 0,
+      carettaCompatible: false,
+      ...options,
+    }),
+  );
 }
 
 const L =
@@ -82,11 +85,13 @@ loggerhead_link_retransmits_total{${L}} 4
 });
 
 void test('OpenMetrics 1.0: family names without _total, UNIT, _created from Link.startTimeMs, # EOF', () => {
-  const om = serializeExposition(batch([link()]), [], {
-    format: 'openmetrics',
-    maxLabelValueLength: 0,
-    carettaCompatible: false,
-  }).chunks.join('');
+  const om = expositionText(
+    serializeExposition(batch([link()]), [], {
+      format: 'openmetrics',
+      maxLabelValueLength: 0,
+      carettaCompatible: false,
+    }),
+  );
   assert.equal(
     om,
     `# HELP loggerhead_link_bytes ${BYTES_HELP}
@@ -171,7 +176,7 @@ void test('max_label_value_length cuts long values, keeps a hash so long values 
     [],
     { format: 'text', maxLabelValueLength: 64, carettaCompatible: false },
   );
-  const out = result.chunks.join('');
+  const out = expositionText(result);
   const names = [...out.matchAll(/loggerhead_link_retransmits_total\{client_workload_name="([^"]*)"/g)].map(
     (m) => m[1],
   );
@@ -207,11 +212,13 @@ void test('self-telemetry: counters, gauges and histograms with component_id, in
   });
   h.record(0.005);
   h.record(2);
-  const textOut = serializeExposition(undefined, registry.collect(), {
-    format: 'text',
-    maxLabelValueLength: 0,
-    carettaCompatible: false,
-  }).chunks.join('');
+  const textOut = expositionText(
+    serializeExposition(undefined, registry.collect(), {
+      format: 'text',
+      maxLabelValueLength: 0,
+      carettaCompatible: false,
+    }),
+  );
   assert.ok(
     textOut.endsWith(`# HELP loggerhead_receiver_polls_total Polls done.
 # TYPE loggerhead_receiver_polls_total counter
@@ -230,11 +237,13 @@ loggerhead_receiver_poll_duration_seconds_count{component_id="ebpf_socket"} 2
 `),
     textOut,
   );
-  const omOut = serializeExposition(undefined, registry.collect(), {
-    format: 'openmetrics',
-    maxLabelValueLength: 0,
-    carettaCompatible: false,
-  }).chunks.join('');
+  const omOut = expositionText(
+    serializeExposition(undefined, registry.collect(), {
+      format: 'openmetrics',
+      maxLabelValueLength: 0,
+      carettaCompatible: false,
+    }),
+  );
   assert.ok(
     omOut.endsWith(`# HELP loggerhead_receiver_polls Polls done.
 # TYPE loggerhead_receiver_polls counter
@@ -269,7 +278,7 @@ void test('attribute keys that sanitise to one label name are joined; a telemetr
     maxLabelValueLength: 0,
     carettaCompatible: false,
   });
-  const out = result.chunks.join('');
+  const out = expositionText(result);
   assert.ok(out.includes('loggerhead_q{a_b="one;two",component_id="x"} 1\n'), out);
   assert.deepEqual(result.skippedFamilies, ['loggerhead.link.active_connections']);
   assert.equal(out.match(/# TYPE loggerhead_link_active_connections /g)?.length, 1);
@@ -299,21 +308,51 @@ void test('caretta_compatible adds caretta_links_observed as a gauge with the 12
   assert.ok(!text(batch([link()])).includes('caretta'));
 });
 
-void test('large expositions come out in chunks of about 64 KiB whose concatenation is the exposition', () => {
-  const links = Array.from({ length: 2000 }, (_, i) => link({ id: `l${i}`, serverPort: 1000 + i }));
-  const { chunks, samples } = serializeExposition(batch(links), [], {
+void test('large expositions come out in Buffers of CHUNK_BYTES (no line split) whose concatenation is the exposition', () => {
+  const links = Array.from({ length: 4000 }, (_, i) => link({ id: `l${i}`, serverPort: 1000 + i }));
+  const result = serializeExposition(batch(links), [], {
     format: 'text',
     maxLabelValueLength: 0,
     carettaCompatible: false,
   });
-  assert.ok(chunks.length > 10);
-  for (const c of chunks.slice(0, -1)) assert.ok(c.length >= 65_536 && c.length < 70_000, String(c.length));
-  assert.equal(samples, 2000 * 7);
-  assert.equal(
-    chunks
-      .join('')
-      .split('\n')
-      .filter((l) => l !== '' && !l.startsWith('#')).length,
-    14_000,
+  assert.ok(result.chunks.length > 4);
+  for (const c of result.chunks.slice(0, -1)) {
+    assert.ok(c.length <= CHUNK_BYTES && c.length > CHUNK_BYTES - 1024, String(c.length));
+    assert.equal(c[c.length - 1], 0x0a, 'each Buffer ends with a whole line');
+  }
+  assert.equal(result.samples, 4000 * 7);
+  const lines = expositionText(result).split('\n');
+  assert.equal(lines.filter((l) => l !== '' && !l.startsWith('#')).length, 28_000);
+  assert.ok(lines.includes(`loggerhead_link_retransmits_total{${L.replace('3550', '4999')}} 4`));
+});
+
+void test('values: large integers, floats and non-finite numbers in sample lines', () => {
+  const out = text(
+    batch([
+      link({ bytesClientToServer: Number.MAX_SAFE_INTEGER, bytesServerToClient: 2 ** 60, retransSegs: 0 }),
+    ]),
   );
+  assert.ok(out.includes(`direction="client_to_server"} 9007199254740991\n`));
+  assert.ok(out.includes(`direction="server_to_client"} 1152921504606847000\n`));
+  const registry = new TelemetryRegistry(0);
+  const g = registry.scoped({}).gauge('loggerhead.g', { description: 'g', unit: '1' });
+  g.set(-3.5, { k: 'a' });
+  g.set(NaN, { k: 'b' });
+  g.set(Infinity, { k: 'c' });
+  const t = text(undefined, {}, registry);
+  assert.ok(t.includes('loggerhead_g{k="a"} -3.5\nloggerhead_g{k="b"} NaN\nloggerhead_g{k="c"} +Inf\n'), t);
+});
+
+void test('createdLines: false leaves the _created samples out of OpenMetrics', () => {
+  const out = expositionText(
+    serializeExposition(batch([link()]), [], {
+      format: 'openmetrics',
+      maxLabelValueLength: 0,
+      carettaCompatible: false,
+      createdLines: false,
+    }),
+  );
+  assert.ok(!out.includes('_created'));
+  assert.ok(out.includes(`loggerhead_link_bytes_total{${L},direction="client_to_server"} 1200\n`));
+  assert.ok(out.endsWith('# EOF\n'));
 });

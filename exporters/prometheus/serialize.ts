@@ -1,7 +1,7 @@
 /**
  * What one scrape shows: the link families of the latest batch, the optional
  * Caretta family, and the agent's self-telemetry, in either format. Pure: a
- * batch and a telemetry snapshot in, text chunks out.
+ * batch and a telemetry snapshot in, UTF-8 Buffers out.
  */
 import type { Link, LinkBatch } from '../../core/signals.ts';
 import type { TelemetryMetric } from '../../core/telemetry.ts';
@@ -10,7 +10,7 @@ import type { LinkAttributeKey } from '../common/attributes.ts';
 import { LINK_METRICS } from '../common/link-metrics.ts';
 import { prometheusLabelName, prometheusNames } from '../common/naming.ts';
 import { CARETTA_METRIC, carettaSeries } from './caretta.ts';
-import { ExpositionWriter, formatBound } from './exposition.ts';
+import { ExpositionWriter, formatBound, formatSeconds } from './exposition.ts';
 import type { ExpositionFormat } from './exposition.ts';
 
 export interface SerializeOptions {
@@ -19,10 +19,13 @@ export interface SerializeOptions {
   maxLabelValueLength: number;
   /** Adds `caretta_links_observed`. */
   carettaCompatible: boolean;
+  /** OpenMetrics `_created` samples (see `ExpositionWriterOptions.createdLines`). @default true */
+  createdLines?: boolean;
 }
 
 export interface Exposition {
-  chunks: string[];
+  /** The exposition, UTF-8, in Buffers of about `CHUNK_BYTES`. */
+  chunks: Buffer[];
   /** Sample lines written. */
   samples: number;
   /** Label values cut to the length limit. */
@@ -35,36 +38,61 @@ const LABEL_NAMES: Readonly<Record<LinkAttributeKey, string>> = Object.fromEntri
   LINK_ATTRIBUTE_KEYS.map((k) => [k, prometheusLabelName(k)]),
 ) as Record<LinkAttributeKey, string>;
 
-/** The label string of each link (without braces), computed once and shared by every family. */
-function linkLabels(writer: ExpositionWriter, links: readonly Link[]): string[] {
-  const out = new Array<string>(links.length);
+/**
+ * The label set of every link, escaped and UTF-8 encoded once (into one arena)
+ * and shared by every sample of the link.
+ */
+function encodeLinkLabels(writer: ExpositionWriter, links: readonly Link[]): Uint8Array[] {
+  const strings = new Array<string>(links.length);
+  let total = 0;
   for (let i = 0; i < links.length; i++) {
     let labels = '';
     for (const [key, value] of linkAttributeEntries(links[i] as Link)) {
       labels += `${labels === '' ? '' : ','}${LABEL_NAMES[key]}="${writer.labelValue(String(value))}"`;
     }
-    out[i] = labels;
+    strings[i] = labels;
+    total += Buffer.byteLength(labels);
   }
-  return out;
+  const arena = Buffer.allocUnsafe(total);
+  const views = new Array<Uint8Array>(links.length);
+  let at = 0;
+  for (let i = 0; i < links.length; i++) {
+    const n = arena.write(strings[i] as string, at, 'utf8');
+    views[i] = arena.subarray(at, at + n);
+    at += n;
+  }
+  return views;
 }
 
 /** Writes the link families of METRICS.md for every link of the batch. */
 export function writeLinks(writer: ExpositionWriter, links: readonly Link[]): void {
-  const labels = linkLabels(writer, links);
+  const labels = encodeLinkLabels(writer, links);
+  const createdValues = new Map<number, Buffer>();
+  const createdValue = (ms: number): Buffer => {
+    let b = createdValues.get(ms);
+    if (b === undefined) {
+      b = Buffer.from(formatSeconds(ms));
+      createdValues.set(ms, b);
+    }
+    return b;
+  };
   for (const metric of LINK_METRICS) {
     const names = prometheusNames(metric.name, metric.unit, metric.type);
     writer.family(names, metric.type, metric.description);
+    const head = Buffer.from(`${names.sample}{`);
+    const createdHead = Buffer.from(`${names.family}_created{`);
+    const created = writer.writesCreated && metric.type === 'counter';
     for (const point of metric.points) {
       const extra =
         point.attribute === undefined
           ? ''
-          : `${prometheusLabelName(point.attribute.key)}="${writer.labelValue(point.attribute.value)}"`;
+          : `,${prometheusLabelName(point.attribute.key)}="${writer.labelValue(point.attribute.value)}"`;
+      const tail = Buffer.from(`${extra}} `);
       for (let i = 0; i < links.length; i++) {
         const link = links[i] as Link;
-        const base = labels[i] as string;
-        const all = extra === '' ? base : base === '' ? extra : `${base},${extra}`;
-        writer.sample(names.sample, all, point.value(link));
-        if (metric.type === 'counter') writer.created(names.family, all, link.startTimeMs);
+        const linkLabels = labels[i] as Uint8Array;
+        writer.sampleEncoded(head, linkLabels, tail, point.value(link));
+        if (created) writer.createdEncoded(createdHead, linkLabels, tail, createdValue(link.startTimeMs));
       }
     }
   }
@@ -149,7 +177,10 @@ export function serializeExposition(
   telemetry: readonly TelemetryMetric[],
   options: SerializeOptions,
 ): Exposition {
-  const writer = new ExpositionWriter(options.format, { maxLabelValueLength: options.maxLabelValueLength });
+  const writer = new ExpositionWriter(options.format, {
+    maxLabelValueLength: options.maxLabelValueLength,
+    createdLines: options.createdLines !== false,
+  });
   const links = batch?.links ?? [];
   writeLinks(writer, links);
   if (options.carettaCompatible) writeCaretta(writer, links);
@@ -161,4 +192,9 @@ export function serializeExposition(
     truncatedLabelValues: writer.truncatedLabelValues,
     skippedFamilies,
   };
+}
+
+/** The whole exposition as one string (tests, small expositions). */
+export function expositionText(exposition: Exposition): string {
+  return Buffer.concat(exposition.chunks).toString('utf8');
 }

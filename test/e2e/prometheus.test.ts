@@ -123,6 +123,7 @@ before(async () => {
     include_self_telemetry: true,
     max_label_value_length: 0,
     compression: 'gzip',
+    openmetrics_created: true,
   }) as PrometheusExporter;
   await exporter.start(testHost());
   target = `127.0.0.1:${exporter.boundEndpoint?.port}`;
