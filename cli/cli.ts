@@ -180,11 +180,15 @@ async function run(
     logger.error('loggerhead failed to start', { error: (error as Error).message });
     return EXIT_RUNTIME;
   }
+  // Components unref their timers and a signal handler does not hold the event loop open:
+  // this timer keeps the process alive until a signal asks it to stop.
+  const keepAlive = setInterval(() => {}, 60_000);
   const signal =
     signalled ??
     (await new Promise<string>((resolveSignal) => {
       onStop = resolveSignal;
     }));
+  clearInterval(keepAlive);
   logger.info('received signal, shutting down', { signal });
   const errors = await service.shutdown();
   if (errors.length > 0) {

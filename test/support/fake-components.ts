@@ -56,7 +56,7 @@ class FakeSource<S extends SignalType> implements Component {
       this.next.consume(emptyBatch(this.signal, Date.now())).catch((error: unknown) => {
         host.reportError(error as Error);
       });
-    }, this.config.interval);
+    }, this.config.interval).unref();
   }
 
   async shutdown(): Promise<void> {
