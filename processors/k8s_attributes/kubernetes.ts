@@ -203,6 +203,16 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
+/** Namespace strings shared by every cached object of a namespace. */
+const namespaces = new Map<string, string>();
+function sharedNamespace(ns: string): string {
+  const found = namespaces.get(ns);
+  if (found !== undefined) return found;
+  if (namespaces.size >= 65536) namespaces.clear();
+  namespaces.set(ns, ns);
+  return ns;
+}
+
 function reduce(spec: ResourceSpec, obj: unknown): Cached {
   const meta = (
     typeof obj === 'object' && obj !== null ? (obj as { metadata?: unknown }).metadata : undefined
@@ -210,7 +220,7 @@ function reduce(spec: ResourceSpec, obj: unknown): Cached {
   return {
     metadata: {
       name: str(meta?.name),
-      namespace: str(meta?.namespace),
+      namespace: sharedNamespace(str(meta?.namespace)),
       resourceVersion: str(meta?.resourceVersion),
       uid: str(meta?.uid),
     },

@@ -196,6 +196,12 @@ export function normalizeIp(text: string): string | undefined {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
+/** An array without the spare capacity `push` leaves (the store keeps these for the life of a record). */
+function exact<T>(items: T[]): T[] {
+  return items.length === 0 ? EMPTY : items.slice();
+}
+const EMPTY: never[] = [];
+
 /** Normalised, de-duplicated IPs from a list of candidates, non-IPs dropped. */
 function ipList(candidates: readonly unknown[]): string[] {
   const out: string[] = [];
@@ -204,7 +210,7 @@ function ipList(candidates: readonly unknown[]): string[] {
     const ip = normalizeIp(c);
     if (ip !== undefined && !out.includes(ip)) out.push(ip);
   }
-  return out;
+  return exact(out);
 }
 
 /**
@@ -358,8 +364,8 @@ export function endpointSliceInput(obj: unknown): Extracted<EndpointSliceInput> 
       uid: m.value.uid,
       namespace: m.value.namespace,
       serviceName: nameLike(service) ? service : '',
-      readyPodUids,
-      readyOtherIps,
+      readyPodUids: exact(readyPodUids),
+      readyOtherIps: exact(readyOtherIps),
     },
   };
 }

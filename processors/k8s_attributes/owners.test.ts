@@ -7,8 +7,6 @@ import { MAX_OWNER_DEPTH, podWorkload, resolveOwner } from './owners.ts';
 function lookupOf(nodes: ControllerNode[]): ControllerLookup {
   return {
     byUid: (uid) => nodes.find((n) => n.uid === uid),
-    byName: (kind, namespace, name) =>
-      nodes.find((n) => n.kind === kind && n.namespace === namespace && n.name === name),
   };
 }
 
@@ -103,9 +101,9 @@ describe('resolveOwner', () => {
       expected: 'ReplicaSet/x-1',
     },
     {
-      name: 'a reference without UID is matched by kind, namespace and name',
+      name: 'a reference without UID (refused by the API) is named as given, not followed',
       controller: link('ReplicaSet', 'web-7d9f', ''),
-      expected: 'Deployment/web',
+      expected: 'ReplicaSet/web-7d9f',
     },
     {
       name: 'ambiguous controllers higher up stop the chain there',

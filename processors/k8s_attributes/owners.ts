@@ -7,8 +7,9 @@
  * - Only `controller: true` references count. None: the pod is its own workload.
  *   Several on the pod, or a malformed one: the pod itself. Several (or a
  *   malformed one) on a controller higher up: the chain stops at that controller.
- * - A reference is followed only when the store holds an object of that kind,
- *   namespace, name and (when the reference carries one) UID. Otherwise the
+ * - A reference is followed only when the store holds an object of that UID,
+ *   kind, namespace and name (a reference without UID, which the API refuses,
+ *   is never followed). Otherwise the
  *   chain stops at the reference: its kind and name are the deepest certain
  *   owner (an owner of a kind not watched, e.g. an Argo `Rollout`, is named as
  *   such; a ReplicaSet not yet listed is named as the ReplicaSet).
@@ -33,14 +34,13 @@ export interface ControllerNode {
   controller: ControllerLink;
 }
 
-/** Finds a controller by UID, or by kind, namespace and name when the reference has no UID. */
+/** Finds a controller by UID. */
 export interface ControllerLookup {
   byUid(uid: string): ControllerNode | undefined;
-  byName(kind: string, namespace: string, name: string): ControllerNode | undefined;
 }
 
 function holds(lookup: ControllerLookup, link: OwnerLink, namespace: string): ControllerNode | undefined {
-  const node = link.uid !== '' ? lookup.byUid(link.uid) : lookup.byName(link.kind, namespace, link.name);
+  const node = link.uid !== '' ? lookup.byUid(link.uid) : undefined;
   if (node === undefined) return undefined;
   if (node.kind !== link.kind || node.name !== link.name || node.namespace !== namespace) return undefined;
   return node;

@@ -24,13 +24,14 @@ import type {
   ControllerLink,
   EndpointSliceInput,
   NodeInput,
+  OwnerLink,
   PodInput,
   ServiceInput,
 } from './objects.ts';
 import { normalizeIp } from './objects.ts';
 import type { ControllerLookup, ControllerNode, OwnerDepth } from './owners.ts';
 import { resolveOwner } from './owners.ts';
-import { IpTimeline } from './timeline.ts';
+import { ipKey, IpTimeline } from './timeline.ts';
 
 export interface StoreOptions {
   ownerDepth: OwnerDepth;
@@ -172,6 +173,7 @@ export class MetadataStore {
   private readonly tombstoneTtlMs: number;
   private readonly strings = new Interner(1 << 18);
   private workloads = new Map<string, WorkloadRef>();
+  private links = new Map<string, OwnerLink>();
 
   private readonly pods = new Map<string, PodEntry>();
   private readonly podTombstones = new TombstoneQueue<PodEntry>();
@@ -179,7 +181,6 @@ export class MetadataStore {
   private livePods = 0;
 
   private readonly controllers = new Map<string, ControllerEntry>();
-  private readonly controllersByName = new Map<string, ControllerEntry>();
   private readonly controllerTombstones = new TombstoneQueue<ControllerEntry>();
   private readonly liveByKind = new Map<string, number>();
   private readonly lookup: ControllerLookup;
@@ -209,10 +210,7 @@ export class MetadataStore {
     this.podIps = new IpTimeline(limits);
     this.serviceIps = new IpTimeline(limits);
     this.nodeIps = new IpTimeline(limits);
-    this.lookup = {
-      byUid: (uid) => this.controllers.get(uid),
-      byName: (kind, namespace, name) => this.controllersByName.get(kind + SEP + namespace + SEP + name),
-    };
+    this.lookup = { byUid: (uid) => this.controllers.get(uid) };
   }
 
   // ---- lookups ----
@@ -247,17 +245,18 @@ export class MetadataStore {
   }
 
   private find(ip: string, timeMs: number): IpOwner | undefined {
-    const pod = this.podIps.lookup(ip, timeMs);
+    const key = ipKey(ip);
+    const pod = this.podIps.lookupKey(key, timeMs);
     if (pod !== undefined) {
       if (pod.kind === 'pod') this.freshWorkload(pod.pod as PodEntry);
       return pod;
     }
-    const service = this.serviceIps.lookup(ip, timeMs);
+    const service = this.serviceIps.lookupKey(key, timeMs);
     if (service !== undefined) {
       if (service.kind === 'service') this.freshBacking(service.service as ServiceEntry);
       return service;
     }
-    return this.nodeIps.lookup(ip, timeMs);
+    return this.nodeIps.lookupKey(key, timeMs);
   }
 
   private freshWorkload(pod: PodEntry): WorkloadRef {
@@ -401,9 +400,20 @@ export class MetadataStore {
     return pod.hostNetwork || pod.terminated || pod.deletedMs !== undefined ? [] : pod.ips;
   }
 
+  /** One link object per owner, shared by the pods (or controllers) it owns. */
   private internLink(link: ControllerLink): ControllerLink {
     if (link === undefined || link === 'ambiguous') return link;
-    return { kind: this.strings.intern(link.kind), name: this.strings.intern(link.name), uid: link.uid };
+    const key = link.kind + SEP + link.name + SEP + link.uid;
+    const found = this.links.get(key);
+    if (found !== undefined) return found;
+    if (this.links.size >= 1 << 18) this.links = new Map();
+    const shared = {
+      kind: this.strings.intern(link.kind),
+      name: this.strings.intern(link.name),
+      uid: link.uid,
+    };
+    this.links.set(key, shared);
+    return shared;
   }
 
   // ---- controllers ----
@@ -432,7 +442,6 @@ export class MetadataStore {
       deletedMs: undefined,
     };
     this.controllers.set(entry.uid, entry);
-    this.controllersByName.set(entry.kind + SEP + entry.namespace + SEP + entry.name, entry);
     this.countLive(entry.kind, 1);
     this.ownersGen++;
     this.prune(now);
@@ -451,8 +460,6 @@ export class MetadataStore {
 
   private dropController(entry: ControllerEntry): void {
     if (this.controllers.get(entry.uid) === entry) this.controllers.delete(entry.uid);
-    const key = entry.kind + SEP + entry.namespace + SEP + entry.name;
-    if (this.controllersByName.get(key) === entry) this.controllersByName.delete(key);
     if (entry.deletedMs === undefined) this.countLive(entry.kind, -1);
     this.ownersGen++;
   }
@@ -521,10 +528,12 @@ export class MetadataStore {
       this.slices.delete(input.uid);
       return;
     }
+    // The pods' own UID strings, so that each UID is held once.
+    const readyPodUids = input.readyPodUids.map((uid) => this.pods.get(uid)?.uid ?? uid);
     const slice: SliceEntry = {
       uid: input.uid,
       key,
-      readyPodUids: input.readyPodUids,
+      readyPodUids,
       readyOtherIps: input.readyOtherIps,
     };
     this.slices.set(slice.uid, slice);

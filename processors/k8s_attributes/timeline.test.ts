@@ -1,13 +1,53 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { IpTimeline, MAX_CLAIMS_PER_IP } from './timeline.ts';
+import { IpTimeline, ipv4Key, MAX_CLAIMS_PER_IP } from './timeline.ts';
 
 const limits = { maxTombstones: 100, tombstoneTtlMs: 60_000 };
 const A = { id: 'A' };
 const B = { id: 'B' };
 const C = { id: 'C' };
 
+describe('ipv4Key', () => {
+  const cases: Array<[string, number | undefined]> = [
+    ['0.0.0.0', 0],
+    ['10.0.0.1', 0x0a000001],
+    ['127.0.0.1', 0x7f000001],
+    ['255.255.255.255', -1],
+    ['192.168.1.20', (192 << 24) | (168 << 16) | (1 << 8) | 20],
+    ['10.0.0.01', undefined],
+    ['10.0.0.256', undefined],
+    ['10.0.0', undefined],
+    ['10.0.0.1.', undefined],
+    ['.10.0.0.1', undefined],
+    ['10..0.1', undefined],
+    ['1.2.3.4.5', undefined],
+    ['fd00::1', undefined],
+    ['10.0.0.1 ', undefined],
+    ['1000.0.0.1', undefined],
+  ];
+  for (const [ip, key] of cases)
+    it(`${JSON.stringify(ip)} -> ${String(key)}`, () => assert.equal(ipv4Key(ip), key));
+  it('is one-to-one over dotted quads', () => {
+    const seen = new Set<number>();
+    for (const ip of ['1.2.3.4', '4.3.2.1', '1.2.34.0', '12.3.4.0', '128.0.0.0', '0.0.0.128']) {
+      const k = ipv4Key(ip) as number;
+      assert.ok(!seen.has(k), ip);
+      seen.add(k);
+    }
+  });
+});
+
 describe('IpTimeline', () => {
+  it('IPv4 and IPv6 addresses live side by side', () => {
+    const t = new IpTimeline<string>(limits);
+    t.claim('10.0.0.1', 'v4', A, 0, 0);
+    t.claim('fd00::1', 'v6', B, 0, 0);
+    assert.deepEqual([t.lookup('10.0.0.1', 1), t.lookup('fd00::1', 1), t.live], ['v4', 'v6', 2]);
+    t.release('fd00::1', B, 5);
+    t.prune(1e9);
+    assert.deepEqual([t.lookup('fd00::1', 1), t.tombstones], [undefined, 0]);
+  });
+
   it('a live claim answers from its start on, not before', () => {
     const t = new IpTimeline<string>(limits);
     t.claim('10.0.0.1', 'A', A, 1000, 5000);

@@ -29,11 +29,55 @@ export interface TimelineLimits {
   tombstoneTtlMs: number;
 }
 
+/**
+ * A dotted-quad IPv4 address as a signed 32-bit integer (a small integer to
+ * V8, stored in the hash table itself), or `undefined` for anything else.
+ * Keying IPv4 by number spares a string per address and the cache miss of
+ * comparing key strings scattered over the heap.
+ */
+export function ipv4Key(ip: string): number | undefined {
+  const n = ip.length;
+  if (n < 7 || n > 15) return undefined;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < n; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return undefined;
+      value = (value << 8) | octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 1 && octet === 0) return undefined;
+      octet = octet * 10 + (c - 48);
+      if (octet > 255) return undefined;
+      digits++;
+    } else {
+      return undefined;
+    }
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return (value << 8) | octet;
+}
+
+/** How an address is keyed: `ipv4Key` when it is a dotted quad, else its text. */
+export type IpKey = number | string;
+
+export function ipKey(ip: string): IpKey {
+  return ipv4Key(ip) ?? ip;
+}
+
+type Key = IpKey;
+
 export class IpTimeline<O> {
-  private readonly heads = new Map<string, Claim<O>>();
+  private readonly v4 = new Map<number, Claim<O>>();
+  private readonly other = new Map<string, Claim<O>>();
   private readonly limits: TimelineLimits;
   /** Ended claims in the order they ended. */
-  private queue: Array<{ ip: string; claim: Claim<O> }> = [];
+  private queue: Array<{ key: Key; claim: Claim<O> }> = [];
   private queueStart = 0;
   private tombstoneCount = 0;
   private liveCount = 0;
@@ -58,18 +102,19 @@ export class IpTimeline<O> {
    * one ended, so times before the handover keep their old owner.
    */
   claim(ip: string, owner: O, holder: object, sinceMs: number, nowMs: number): void {
-    const head = this.heads.get(ip);
+    const key = ipKey(ip);
+    const head = this.get(key);
     if (head !== undefined && head.holder === holder && head.untilMs === Infinity) {
       head.owner = owner;
       return;
     }
     let fromMs = sinceMs;
     if (head !== undefined) {
-      if (head.untilMs === Infinity) this.end(ip, head, nowMs);
+      if (head.untilMs === Infinity) this.end(key, head, nowMs);
       fromMs = Math.max(fromMs, head.untilMs);
     }
     const claim: Claim<O> = { owner, holder, fromMs, untilMs: Infinity, prev: head, dropped: false };
-    this.heads.set(ip, claim);
+    this.set(key, claim);
     this.liveCount++;
     let kept = 1;
     for (let c = claim; c.prev !== undefined; c = c.prev) {
@@ -83,13 +128,19 @@ export class IpTimeline<O> {
 
   /** `holder`'s live claim on `ip`, if it still has one, ends at `atMs`. */
   release(ip: string, holder: object, atMs: number): void {
-    const head = this.heads.get(ip);
-    if (head !== undefined && head.holder === holder && head.untilMs === Infinity) this.end(ip, head, atMs);
+    const key = ipKey(ip);
+    const head = this.get(key);
+    if (head !== undefined && head.holder === holder && head.untilMs === Infinity) this.end(key, head, atMs);
   }
 
   /** The owner of `ip` at `timeMs`, or `undefined`. */
   lookup(ip: string, timeMs: number): O | undefined {
-    for (let c = this.heads.get(ip); c !== undefined; c = c.prev) {
+    return this.lookupKey(ipKey(ip), timeMs);
+  }
+
+  /** `lookup` for an address already keyed with `ipKey`. */
+  lookupKey(key: IpKey, timeMs: number): O | undefined {
+    for (let c = this.get(key); c !== undefined; c = c.prev) {
       if (timeMs >= c.untilMs) return undefined;
       if (timeMs >= c.fromMs) return c.owner;
     }
@@ -98,7 +149,7 @@ export class IpTimeline<O> {
 
   /** The live owner of `ip`, whatever its start time. */
   current(ip: string): O | undefined {
-    const head = this.heads.get(ip);
+    const head = this.get(ipKey(ip));
     return head !== undefined && head.untilMs === Infinity ? head.owner : undefined;
   }
 
@@ -106,10 +157,10 @@ export class IpTimeline<O> {
   prune(nowMs: number): void {
     const oldest = nowMs - this.limits.tombstoneTtlMs;
     while (this.queueStart < this.queue.length) {
-      const next = this.queue[this.queueStart] as { ip: string; claim: Claim<O> };
+      const next = this.queue[this.queueStart] as { key: Key; claim: Claim<O> };
       if (!next.claim.dropped) {
         if (this.tombstoneCount <= this.limits.maxTombstones && next.claim.untilMs >= oldest) break;
-        this.unlink(next.ip, next.claim);
+        this.unlink(next.key, next.claim);
       }
       this.queueStart++;
     }
@@ -119,11 +170,25 @@ export class IpTimeline<O> {
     }
   }
 
-  private end(ip: string, claim: Claim<O>, atMs: number): void {
+  private get(key: Key): Claim<O> | undefined {
+    return typeof key === 'number' ? this.v4.get(key) : this.other.get(key);
+  }
+
+  private set(key: Key, claim: Claim<O>): void {
+    if (typeof key === 'number') this.v4.set(key, claim);
+    else this.other.set(key, claim);
+  }
+
+  private remove(key: Key): void {
+    if (typeof key === 'number') this.v4.delete(key);
+    else this.other.delete(key);
+  }
+
+  private end(key: Key, claim: Claim<O>, atMs: number): void {
     claim.untilMs = Math.max(claim.fromMs, atMs);
     this.liveCount--;
     this.tombstoneCount++;
-    this.queue.push({ ip, claim });
+    this.queue.push({ key, claim });
   }
 
   private drop(claim: Claim<O>): void {
@@ -133,11 +198,11 @@ export class IpTimeline<O> {
     else this.tombstoneCount--;
   }
 
-  private unlink(ip: string, claim: Claim<O>): void {
-    const head = this.heads.get(ip);
+  private unlink(key: Key, claim: Claim<O>): void {
+    const head = this.get(key);
     if (head === claim) {
-      if (claim.prev === undefined) this.heads.delete(ip);
-      else this.heads.set(ip, claim.prev);
+      if (claim.prev === undefined) this.remove(key);
+      else this.set(key, claim.prev);
     } else {
       for (let c = head; c !== undefined; c = c.prev) {
         if (c.prev === claim) {

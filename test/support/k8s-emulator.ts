@@ -25,8 +25,10 @@
  * - BOOKMARK events on demand (`bookmark()`), sent to watches that asked with
  *   `allowWatchBookmarks=true`, or to every watch when forced.
  * - 410 Gone when a watch starts from a resourceVersion older than the last
- *   compaction, either as an HTTP 410 Status or as an in-stream
- *   `ERROR` event (code 410, reason Expired) followed by the end of the stream.
+ *   compaction, or older than the bounded event window kept per resource
+ *   (like the API server's watch cache), either as an HTTP 410 Status or as an
+ *   in-stream `ERROR` event (code 410, reason Expired) followed by the end of
+ *   the stream.
  * - Bearer-token authentication (401 Status otherwise); `/version`.
  * - Faults: HTTP errors (5xx or any status) on chosen requests, server-side
  *   close of open watches, in-stream 410 on open watches, and unavailability:
@@ -146,6 +148,11 @@ export interface EmulatorOptions {
   now?: () => number;
   /** Start without listening (the API is unreachable until `resume()`). @default false */
   startPaused?: boolean;
+  /**
+   * Events kept per resource for watch replay (at least; trimmed in chunks); older ones are
+   * dropped as by compaction. @default 10000
+   */
+  historyLimit?: number;
 }
 
 function status(code: number, reason: string, message: string): KubeObject {
@@ -197,6 +204,9 @@ export class KubeApiEmulator {
   private listening = false;
   private rv = 1000;
   private compactedRv = 0;
+  private readonly historyLimit: number;
+  /** Per resource: watches from a version older than this get 410 (events dropped from the window). */
+  private readonly floorRv = new Map<ResourceName, number>();
   private readonly objects = new Map<ResourceName, Map<string, KubeObject>>();
   private readonly history = new Map<ResourceName, StoredEvent[]>();
   private readonly watchers = new Set<Watcher>();
@@ -213,6 +223,7 @@ export class KubeApiEmulator {
     this.token = options.token ?? 'emulator-token';
     this.expiredWatchForm = options.expiredWatchForm ?? 'event';
     this.now = options.now ?? Date.now;
+    this.historyLimit = options.historyLimit ?? 10_000;
     for (const r of RESOURCE_NAMES) {
       this.objects.set(r, new Map());
       this.history.set(r, []);
@@ -506,8 +517,19 @@ export class KubeApiEmulator {
     const store = this.objects.get(resource) as Map<string, KubeObject>;
     if (type === 'DELETED') store.delete(keyOf(namespace, name));
     else store.set(keyOf(namespace, name), obj);
-    const event: StoredEvent = { rv: this.rv, type, namespace, object: structuredClone(obj) };
-    (this.history.get(resource) as StoredEvent[]).push(event);
+    const event: StoredEvent = {
+      rv: this.rv,
+      type,
+      namespace,
+      object: type === 'DELETED' ? obj : structuredClone(obj),
+    };
+    const history = this.history.get(resource) as StoredEvent[];
+    history.push(event);
+    // Trimmed in chunks so a long run of writes does not shift the window on every event.
+    if (history.length > this.historyLimit + Math.max(64, this.historyLimit >> 3)) {
+      const dropped = history.splice(0, history.length - this.historyLimit);
+      this.floorRv.set(resource, (dropped[dropped.length - 1] as StoredEvent).rv);
+    }
     for (const w of this.watchers) {
       if (w.resource !== resource) continue;
       if (w.namespace !== undefined && w.namespace !== namespace) continue;
@@ -693,8 +715,9 @@ export class KubeApiEmulator {
   ): void {
     const from = query.resourceVersion ?? '';
     const fromRv = from === '' || from === '0' ? undefined : Number(from);
-    if (fromRv !== undefined && (!Number.isFinite(fromRv) || fromRv < this.compactedRv)) {
-      const expired = status(410, 'Expired', `too old resource version: ${from} (${this.compactedRv})`);
+    const floor = Math.max(this.compactedRv, this.floorRv.get(resource) ?? 0);
+    if (fromRv !== undefined && (!Number.isFinite(fromRv) || fromRv < floor)) {
+      const expired = status(410, 'Expired', `too old resource version: ${from} (${floor})`);
       if (this.expiredWatchForm === 'status') {
         this.send(res, record, 410, expired);
         return;
