@@ -248,6 +248,26 @@ test('a component that fails to start: exit 1 with its message, no stack trace',
   );
   assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
   assert.match(stderr, /INFO {2}shutting down component component=debug kind=exporter\n/);
+
+  file('quiet.yaml', readFileSync(config, 'utf8') + '  telemetry:\n    logs:\n      level: error\n');
+  const quiet = await runLoggerhead(['run', '--config', 'quiet.yaml'], { cwd: dir, fakes: true });
+  assert.equal(quiet.code, 1);
+  assert.deepEqual(
+    logLines(quiet.stderr).map((l) => [l.level, l.msg]),
+    [
+      ['error', 'start failed, shutting down what started'],
+      ['error', 'loggerhead failed to start'],
+    ],
+    'service.telemetry.logs.level: error leaves only the errors',
+  );
+  const loud = await runLoggerhead(['run', '--config', 'quiet.yaml', '--log-level', 'debug'], {
+    cwd: dir,
+    fakes: true,
+  });
+  assert.ok(
+    logLines(loud.stderr).some((l) => l.level === 'debug' && l.msg === 'fake source stopped'),
+    '--log-level overrides the config',
+  );
 });
 
 /** A Node on PATH that is not the project's own (node_modules/.bin): the system's, e.g. Debian's Node 20. */
