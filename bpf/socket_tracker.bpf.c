@@ -503,11 +503,14 @@ static __always_inline __u32 change_hash(struct counters *c, __u8 state)
 
 /*
  * Writes a record into `out` for every tracked socket that is new or changed
- * since it was last written. Nothing goes to the seq file, so one read() walks
- * the whole map (the storage map's seq iterator restarts its bucket walk on
- * every read, which made seq output quadratic). When `out` is full the socket
- * is left unmarked and `more` is set: userspace drains `out` and runs another
- * pass, which skips what the first one already wrote.
+ * since it was last written, and 2 bytes to the seq file per record: userspace
+ * reads with a size of 2 x out_capacity, so read() returns exactly when `out`
+ * is full; it drains `out` and reads on from where the walk stopped. (Records
+ * through the seq file itself would make the walk quadratic: the storage
+ * map's seq iterator re-walks its bucket from the start on every read, and a
+ * read returns at most 32 KiB.) If `out` is ever full anyway, the socket is
+ * left for another pass (`more`), which skips by pass_mark what earlier passes
+ * of the poll handled.
  */
 SEC("iter/bpf_sk_storage_map")
 int dump(struct bpf_iter__bpf_sk_storage_map *ctx)
@@ -519,21 +522,31 @@ int dump(struct bpf_iter__bpf_sk_storage_map *ctx)
 	struct out_state *os;
 	struct sock_record *r;
 	__u32 zero = 0, old, hash, idx;
+	__u16 tick = 0;
 	__u8 state;
 
 	if (!sk || !st)
 		return 0;
 	if (st->flags & SF_CLOSED)
 		return 0;
+	os = bpf_map_lookup_elem(&out_len, &zero);
+	if (!os)
+		return 0;
+	if (st->pass_mark == (__u8)os->gen)
+		return 0;
+	if (os->len >= cfg.out_capacity) {
+		/* Left for the next pass without reading the socket: each socket is read once per poll. */
+		os->more = 1;
+		return 0;
+	}
 	if (!read_counters(sk, &c))
 		return 0;
 	state = sk->__sk_common.skc_state;
 	hash = change_hash(&c, state);
-	if ((st->flags & SF_REPORTED) && hash == st->rep_hash)
+	if ((st->flags & SF_REPORTED) && hash == st->rep_hash) {
+		st->pass_mark = os->gen;
 		return 0;
-	os = bpf_map_lookup_elem(&out_len, &zero);
-	if (!os)
-		return 0;
+	}
 	idx = os->len;
 	if (idx >= cfg.out_capacity) {
 		os->more = 1;
@@ -548,7 +561,9 @@ int dump(struct bpf_iter__bpf_sk_storage_map *ctx)
 	if (old & SF_CLOSED)
 		return 0;
 	st->rep_hash = hash;
+	st->pass_mark = os->gen;
 	os->len = idx + 1;
+	bpf_seq_write(ctx->meta->seq, &tick, sizeof(tick));
 
 	read_endpoints(sk, &e);
 	r->cookie = bpf_get_socket_cookie(sk);

@@ -42,7 +42,8 @@ struct sock_state {
 	__u32 pid;
 	__u32 flags;        /* SF_*, changed with atomic or */
 	__u8 role;
-	__u8 pad[7];
+	__u8 pass_mark;     /* out_state.gen of the last iterator pass that handled it */
+	__u8 pad[6];
 	char comm[16];
 };
 _Static_assert(sizeof(struct sock_state) == 64, "sock_state size");
@@ -51,8 +52,10 @@ _Static_assert(sizeof(struct sock_state) == 64, "sock_state size");
 struct out_state {
 	__u32 len;          /* records written */
 	__u32 more;         /* 1: some changed sockets did not fit; run another pass */
+	__u32 gen;          /* poll generation (1..255): later passes of a poll skip what earlier ones handled */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct out_state) == 8, "out_state size");
+_Static_assert(sizeof(struct out_state) == 16, "out_state size");
 
 /*
  * One open socket, written by the storage iterator into the `out` array for

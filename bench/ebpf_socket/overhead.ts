@@ -11,7 +11,8 @@
  *
  *   npx node bench/ebpf_socket/overhead.ts [--rounds 7] [--seconds 4] [--only conn_rate|bulk]
  *
- * Needs root, gcc and iperf3 (scripts/setup.d/20-bpf.sh).
+ * Needs root, gcc and iperf3 (scripts/setup.d/20-bpf.sh), and `npm run build` first: the agent side
+ * runs from dist/, as in production.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -43,7 +44,7 @@ function build(name: string): string {
 async function startAgent(): Promise<{ child: ChildProcess; stop: () => Promise<Record<string, unknown>> }> {
   const child = spawn(
     process.execPath,
-    [`${HERE}agent.ts`, '--poll-interval', String(values['poll-interval'])],
+    [`${HERE}agent.mjs`, '--poll-interval', String(values['poll-interval'])],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();

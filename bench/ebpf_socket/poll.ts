@@ -9,10 +9,13 @@
  * - first: every socket is new (adopted at start-up), all decoded;
  * - idle: nothing changed, the steady state of mostly idle sockets;
  * - all changed: one byte more each way on every connection.
+ * Then the agent alone (`agent.mjs`, a process of its own polling every
+ * second) runs for 6 s with the same sockets, changed once more, and reports
+ * its RSS.
  *
- *   npx node --expose-gc bench/ebpf_socket/poll.ts [--connections 50000]
+ *   npm run build && npx node --expose-gc bench/ebpf_socket/poll.ts [--connections 50000]
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -124,6 +127,30 @@ try {
     })}\n`,
   );
   await receiver.shutdown();
+
+  const agent = spawn(
+    process.execPath,
+    [
+      `${HERE}agent.mjs`,
+      '--poll-interval',
+      '1000',
+      '--max-sockets',
+      String(Math.max(65536, 2 * CONNECTIONS + 10_000)),
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: { ...process.env, NODE_OPTIONS: process.env.AGENT_NODE_OPTIONS ?? '' },
+    },
+  );
+  const agentLines = createInterface({ input: agent.stdout! })[Symbol.asyncIterator]();
+  await agentLines.next();
+  await new Promise((done) => setTimeout(done, 2500));
+  for (const h of holders) h.child.stdin!.write('x\n');
+  for (const h of holders) await h.lines.next();
+  await new Promise((done) => setTimeout(done, 3500));
+  agent.stdin!.end();
+  const stopped = await agentLines.next();
+  process.stdout.write(`agent process: ${stopped.done === true ? 'no report' : stopped.value}\n`);
 } finally {
   for (const h of holders) h.child.stdin!.end();
   await topo.destroy();

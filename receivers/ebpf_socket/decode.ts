@@ -45,18 +45,38 @@ const TWO_32 = 0x1_0000_0000;
 const INTERN_LIMIT = 65536;
 
 /**
- * Decodes socket records straight from the kernel's array, sharing the
- * strings of repeated IPv4 addresses and command names between samples: at
- * 100k sockets per poll, building strings costs more than reading memory.
+ * Decodes socket records straight from the kernel's array. At 100k sockets
+ * per poll, allocation is what costs, so:
+ * - a socket already reported gets its previous sample object back, updated
+ *   in place (the batch contract lets a producer reuse what it emitted once
+ *   the next batch is out); `forget` drops it when the socket is gone;
+ * - repeated IPv4 addresses and command names share one string.
  */
 export class SocketDecoder {
+  private readonly known = new Map<number, SocketSample>();
+  private readonly maxKnown: number;
   private readonly v4 = new Map<number, string>();
   private readonly comms = new Map<number, { words: [number, number, number, number]; text: string }>();
   private readonly bootToEpochMs: number;
 
-  /** `bootToEpochMs` converts the kernel's monotonic nanoseconds to ms since the epoch. */
-  constructor(bootToEpochMs: number) {
+  /**
+   * `bootToEpochMs` converts the kernel's monotonic nanoseconds to ms since
+   * the epoch; `maxKnown` bounds the samples kept for reuse (sockets whose
+   * close was never reported, e.g. a full `gone` table, would otherwise stay).
+   */
+  constructor(bootToEpochMs: number, maxKnown: number) {
     this.bootToEpochMs = bootToEpochMs;
+    this.maxKnown = maxKnown;
+  }
+
+  /** Sockets reported open and not yet forgotten. */
+  get size(): number {
+    return this.known.size;
+  }
+
+  /** Drops the samples of sockets that are gone. */
+  forget(cookies: readonly number[]): void {
+    for (const cookie of cookies) this.known.delete(cookie);
   }
 
   /** Appends `count` decoded records of `records` (4-byte aligned) to `out`. */
@@ -68,15 +88,36 @@ export class SocketDecoder {
     for (let i = 0; i < count; i++) {
       const w = i * W;
       const b = i * RECORD.size;
+      const cookie = u32[w + WORD.cookie]! + u32[w + WORD.cookie + 1]! * TWO_32;
+      const openedAtMs = Math.round(
+        (u32[w + WORD.startNs]! + u32[w + WORD.startNs + 1]! * TWO_32) / 1e6 + this.bootToEpochMs,
+      );
+      const state = TCP_STATES[u8[b + RECORD.state]!] ?? 'UNKNOWN';
+      const txBytes = u32[w + WORD.tx]! + u32[w + WORD.tx + 1]! * TWO_32;
+      const rxBytes = u32[w + WORD.rx]! + u32[w + WORD.rx + 1]! * TWO_32;
+      const pid = u32[w + WORD.pid]!;
+      const seen = this.known.get(cookie);
+      if (seen !== undefined && seen.openedAtMs === openedAtMs) {
+        // Same incarnation: addresses, role, netns, cgroup and baselines are fixed; the owner is set once.
+        seen.state = state;
+        seen.txBytes = txBytes;
+        seen.rxBytes = rxBytes;
+        seen.retransSegs = u32[w + WORD.retrans]!;
+        seen.srttUs = u32[w + WORD.srttUs]!;
+        if (seen.pid !== pid) {
+          seen.pid = pid;
+          seen.comm = this.comm(u32, w + WORD.comm, records, b + RECORD.comm);
+        }
+        out.push(seen);
+        continue;
+      }
       const fam = family(u8[b + RECORD.family]!);
-      out.push({
-        cookie: u32[w + WORD.cookie]! + u32[w + WORD.cookie + 1]! * TWO_32,
-        openedAtMs: Math.round(
-          (u32[w + WORD.startNs]! + u32[w + WORD.startNs + 1]! * TWO_32) / 1e6 + this.bootToEpochMs,
-        ),
+      const sample: SocketSample = {
+        cookie,
+        openedAtMs,
         netns: u32[w + WORD.netns]!,
         cgroupId: u32[w + WORD.cgroupId]! + u32[w + WORD.cgroupId + 1]! * TWO_32,
-        pid: u32[w + WORD.pid]!,
+        pid,
         comm: this.comm(u32, w + WORD.comm, records, b + RECORD.comm),
         family: fam,
         localAddr: this.address(u32, w + WORD.localAddr, records, b + RECORD.localAddr, fam),
@@ -84,15 +125,18 @@ export class SocketDecoder {
         remoteAddr: this.address(u32, w + WORD.remoteAddr, records, b + RECORD.remoteAddr, fam),
         remotePort: u16[(b + RECORD.remotePort) / 2]!,
         role: role(u8[b + RECORD.role]!),
-        state: TCP_STATES[u8[b + RECORD.state]!] ?? 'UNKNOWN',
-        txBytes: u32[w + WORD.tx]! + u32[w + WORD.tx + 1]! * TWO_32,
-        rxBytes: u32[w + WORD.rx]! + u32[w + WORD.rx + 1]! * TWO_32,
+        state,
+        txBytes,
+        rxBytes,
         retransSegs: u32[w + WORD.retrans]!,
         srttUs: u32[w + WORD.srttUs]!,
         preexisting: (u8[b + RECORD.flags]! & SF_PREEXISTING) !== 0,
         baselineTxBytes: u32[w + WORD.baseTx]! + u32[w + WORD.baseTx + 1]! * TWO_32,
         baselineRxBytes: u32[w + WORD.baseRx]! + u32[w + WORD.baseRx + 1]! * TWO_32,
-      });
+      };
+      if (this.known.size >= this.maxKnown) this.known.clear();
+      this.known.set(cookie, sample);
+      out.push(sample);
     }
   }
 

@@ -7,7 +7,7 @@
 /** Struct names and sizes, as `_Static_assert`ed in the C header. */
 export const STRUCT_SIZES: Readonly<Record<string, number>> = {
   tracker_config: 16,
-  out_state: 8,
+  out_state: 16,
   sock_state: 64,
   sock_record: 128,
   link_key: 64,

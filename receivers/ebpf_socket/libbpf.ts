@@ -265,8 +265,11 @@ export class SocketTracker {
   private readonly statsValue: Buffer;
   private readonly zeroKey = Buffer.alloc(4);
   private readonly trackedValue = Buffer.alloc(8);
-  private readonly outState = Buffer.alloc(8);
+  private readonly outState = Buffer.alloc(16);
+  /** Poll generation written to out_state.gen, 1..255 (0 is the value of fresh socket state). */
+  private generation = 0;
   private readonly drainBuffer = Buffer.allocUnsafe(1 << 12);
+  private readonly ticks: Buffer;
 
   private constructor(lib: Libbpf, obj: Pointer, logger: Logger, options: TrackerOptions) {
     this.lib = lib;
@@ -294,6 +297,7 @@ export class SocketTracker {
     }
     this.outMapping = { address, length };
     this.outRecords = Buffer.from(koffi.view(address, length));
+    this.ticks = Buffer.allocUnsafe(2 * options.outCapacity);
   }
 
   /**
@@ -417,27 +421,38 @@ export class SocketTracker {
 
   /**
    * Runs the storage iterator until every tracked socket that is new or
-   * changed since the previous call was handed to `onRecords`, in passes of
-   * at most `outCapacity` records (`RECORD.size` bytes each). The buffer is
-   * the kernel's array, valid only during the callback. Returns the passes run.
+   * changed since the previous call was handed to `onRecords`, at most
+   * `outCapacity` records (`RECORD.size` bytes each) at a time. The buffer is
+   * the kernel's array, valid only during the callback. Returns the reads.
    */
   readSockets(onRecords: (records: Buffer, count: number) => void): number {
-    let passes = 0;
+    let reads = 0;
+    this.generation = (this.generation % 255) + 1;
     for (;;) {
-      this.outState.fill(0);
-      check(this.lib.updateElem(this.fds.outLen, this.zeroKey, this.outState, 0n), 'reset out_len');
+      this.resetOut();
       const fd = check(this.lib.iterCreate(this.dumpLinkFd), 'bpf_iter_create(iter/bpf_sk_storage_map)');
       try {
-        this.runIterator(fd);
+        // The program writes 2 bytes per record: a read of 2 x outCapacity returns when `out` is full.
+        for (;;) {
+          const n = fs.readSync(fd, this.ticks, 0, this.ticks.length, null);
+          reads++;
+          check(this.lib.lookupElem(this.fds.outLen, this.zeroKey, this.outState), 'read out_len');
+          const count = Math.min(this.outState.readUInt32LE(0), this.outCapacity);
+          if (count > 0) onRecords(this.outRecords, count);
+          if (n === 0) break;
+          this.resetOut();
+        }
       } finally {
         fs.closeSync(fd);
       }
-      passes++;
-      check(this.lib.lookupElem(this.fds.outLen, this.zeroKey, this.outState), 'read out_len');
-      const count = Math.min(this.outState.readUInt32LE(0), this.outCapacity);
-      if (count > 0) onRecords(this.outRecords, count);
-      if (this.outState.readUInt32LE(4) === 0) return passes;
+      if (this.outState.readUInt32LE(4) === 0) return reads;
     }
+  }
+
+  private resetOut(): void {
+    this.outState.fill(0);
+    this.outState.writeUInt32LE(this.generation, 8);
+    check(this.lib.updateElem(this.fds.outLen, this.zeroKey, this.outState, 0n), 'reset out_len');
   }
 
   /** Reads the whole links table by batch (`LINK_KEY.size` / `LINK_VALUE.size` bytes per entry). */

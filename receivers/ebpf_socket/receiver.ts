@@ -80,7 +80,7 @@ export class EbpfSocketReceiver implements Component {
   private inFlight: Promise<void> | undefined;
   private host: Host | undefined;
   private startTimeMs = 0;
-  private decoder = new SocketDecoder(0);
+  private decoder: SocketDecoder | undefined;
   private previousStats: number[] = new Array<number>(STAT_COUNT).fill(0);
   private readonly loggedDrop = new Set<string>();
   private stopped = false;
@@ -186,7 +186,10 @@ export class EbpfSocketReceiver implements Component {
     try {
       tracker.attach();
       this.startTimeMs = Date.now();
-      this.decoder = new SocketDecoder(this.startTimeMs - Number(process.hrtime.bigint()) / 1e6);
+      this.decoder = new SocketDecoder(
+        this.startTimeMs - Number(process.hrtime.bigint()) / 1e6,
+        2 * this.config.max_sockets,
+      );
       const adoptionFailures: string[] = [];
       for (const ns of namespaces) {
         try {
@@ -233,15 +236,17 @@ export class EbpfSocketReceiver implements Component {
   /** One poll: reads the kernel and hands one batch to the next component. Public for tests and benchmarks. */
   async poll(): Promise<SocketBatch> {
     const tracker = this.tracker;
-    if (tracker === undefined) throw new Error('ebpf_socket: poll before start');
+    const decoder = this.decoder;
+    if (tracker === undefined || decoder === undefined) throw new Error('ebpf_socket: poll before start');
     const cpu0 = process.cpuUsage();
     const wall0 = performance.now();
     const closed: ClosedLinkTotals[] = [];
     tracker.readLinks((keys, values, count) => decodeLinks(keys, values, count, closed));
     const goneCookies: number[] = [];
     tracker.takeGone((cookies, _values, count) => decodeCookies(cookies, count, goneCookies));
+    decoder.forget(goneCookies);
     const sockets: SocketSample[] = [];
-    tracker.readSockets((records, count) => this.decoder.decode(records, count, sockets));
+    tracker.readSockets((records, count) => decoder.decode(records, count, sockets));
     const openSockets = tracker.trackedSockets();
     const batch: SocketBatch = {
       timeMs: Date.now(),
