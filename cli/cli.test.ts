@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { finished, REPO_ROOT, runLoggerhead, spawnLoggerhead } from '../test/support/cli.ts';
-import { USAGE } from './cli.ts';
+import { debugExporterFactory } from '../exporters/debug/debug.ts';
+import { fakeConverterFactory, fakeSourceFactory } from '../test/support/fake-components.ts';
+import { runCli, USAGE } from './cli.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string })
   .version;
@@ -292,4 +294,37 @@ test('bin/loggerhead.js works on the system Node (re-running itself on Node 24 w
   const run = await runUntilSigterm({ node });
   assert.equal(run.code, 0, `${version}: ${run.stderr}`);
   assert.match(run.stderr, /"msg":"shutdown complete","errors":0/);
+});
+
+test('in process: text logs on a terminal, SIGINT stops the run, a repeated signal is ignored', async () => {
+  const config = file('inproc.yaml', RUNNABLE);
+  let stderr = '';
+  let stop: ((signal: string) => void) | undefined;
+  const running = runCli(['run', '--config', config], {
+    factories: [
+      fakeSourceFactory('fake_sockets', 'sockets'),
+      fakeConverterFactory('fake_linker', 'sockets'),
+      debugExporterFactory,
+    ],
+    stdout: () => assert.fail('run writes nothing to stdout'),
+    stderr: (text) => {
+      stderr += text;
+    },
+    stderrIsTTY: true,
+    env: {},
+    cwd: dir,
+    onSignal: (handler) => {
+      stop = handler;
+    },
+  });
+  const deadline = Date.now() + 10_000;
+  while (!stderr.includes(' links ') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(stop !== undefined, 'run subscribed to signals');
+  stop('SIGINT');
+  stop('SIGINT');
+  assert.equal(await running, 0);
+  const lines = stderr.trimEnd().split('\n');
+  for (const line of lines) assert.match(line, /^\d\d:\d\d:\d\d\.\d{3} (INFO |DEBUG|WARN |ERROR) \S/);
+  assert.equal(lines.filter((l) => l.includes('received signal, shutting down signal=SIGINT')).length, 1);
+  assert.match(lines.at(-1) ?? '', /INFO {2}shutdown complete errors=0$/);
 });
