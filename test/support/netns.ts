@@ -169,9 +169,12 @@ export function assertNetnsCapable(): void {
   try {
     execFileSync('ip', ['-V'], { stdio: 'pipe' });
   } catch (cause) {
-    throw new Error('netns: the `ip` command (iproute2) is missing; run scripts/setup.d/10-net-tools.sh', {
-      cause,
-    });
+    throw new Error(
+      'netns: the `ip` command (iproute2) is missing; run `bash scripts/setup.d/10-net-tools.sh --test`',
+      {
+        cause,
+      },
+    );
   }
 }
 
