@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ClosedLinkTotals, SocketSample } from '../../core/signals.ts';
+import { decodeCookies, decodeLinks, SocketDecoder } from './decode.ts';
+import { formatAddress, LINK_KEY, LINK_VALUE, RECORD } from './layout.ts';
+
+function v4(text: string): Buffer {
+  const b = Buffer.alloc(16);
+  text.split('.').forEach((p, i) => (b[i] = Number(p)));
+  return b;
+}
+
+function v6(groups: number[]): Buffer {
+  const b = Buffer.alloc(16);
+  groups.forEach((g, i) => b.writeUInt16BE(g, 2 * i));
+  return b;
+}
+
+interface RecordFields {
+  cookie: number;
+  startNs: number;
+  tx: number;
+  rx: number;
+  family: number;
+  local: Buffer;
+  remote: Buffer;
+  localPort: number;
+  remotePort: number;
+  role: number;
+  state: number;
+  flags: number;
+  pid: number;
+  comm: string;
+}
+
+function record(f: RecordFields): Buffer {
+  const b = Buffer.alloc(RECORD.size);
+  b.writeBigUInt64LE(BigInt(f.cookie), RECORD.cookie);
+  b.writeBigUInt64LE(BigInt(f.startNs), RECORD.startNs);
+  b.writeBigUInt64LE(BigInt(f.tx), RECORD.tx);
+  b.writeBigUInt64LE(BigInt(f.rx), RECORD.rx);
+  b.writeBigUInt64LE(7n, RECORD.baseTx);
+  b.writeBigUInt64LE(9n, RECORD.baseRx);
+  b.writeBigUInt64LE(4242n, RECORD.cgroupId);
+  f.local.copy(b, RECORD.localAddr);
+  f.remote.copy(b, RECORD.remoteAddr);
+  b.writeUInt32LE(4026531840, RECORD.netns);
+  b.writeUInt32LE(f.pid, RECORD.pid);
+  b.writeUInt32LE(3, RECORD.retrans);
+  b.writeUInt32LE(125, RECORD.srttUs);
+  b.writeUInt16LE(f.localPort, RECORD.localPort);
+  b.writeUInt16LE(f.remotePort, RECORD.remotePort);
+  b[RECORD.family] = f.family;
+  b[RECORD.role] = f.role;
+  b[RECORD.state] = f.state;
+  b[RECORD.flags] = f.flags;
+  b.write(f.comm, RECORD.comm);
+  return b;
+}
+
+const BASE: RecordFields = {
+  cookie: 2 ** 40 + 5,
+  startNs: 3_000_000_000,
+  tx: 2 ** 33 + 1,
+  rx: 17,
+  family: 4,
+  local: v4('10.201.0.2'),
+  remote: v4('10.201.0.3'),
+  localPort: 40000,
+  remotePort: 8080,
+  role: 1,
+  state: 1,
+  flags: 0,
+  pid: 1234,
+  comm: 'curl',
+};
+
+describe('formatAddress', () => {
+  it('writes IPv4 and RFC 5952 IPv6', () => {
+    assert.equal(formatAddress(v4('127.0.0.1'), 0, 4), '127.0.0.1');
+    assert.equal(formatAddress(v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 2]), 0, 6), 'fd00:201::2');
+    assert.equal(formatAddress(v6([0, 0, 0, 0, 0, 0, 0, 1]), 0, 6), '::1');
+    assert.equal(formatAddress(v6([0, 0, 0, 0, 0, 0, 0, 0]), 0, 6), '::');
+    assert.equal(formatAddress(v6([0x2001, 0xdb8, 0, 1, 0, 0, 0, 1]), 0, 6), '2001:db8:0:1::1');
+    assert.equal(formatAddress(v6([0x2001, 0xdb8, 1, 2, 3, 4, 5, 6]), 0, 6), '2001:db8:1:2:3:4:5:6');
+    assert.equal(formatAddress(v6([1, 0, 0, 2, 0, 0, 0, 3]), 0, 6), '1:0:0:2::3');
+  });
+});
+
+describe('SocketDecoder', () => {
+  it('decodes every field of a record', () => {
+    const out: SocketSample[] = [];
+    new SocketDecoder(1_000_000, 10).decode(record({ ...BASE, flags: 1 }), 1, out);
+    assert.deepEqual(out, [
+      {
+        cookie: 2 ** 40 + 5,
+        openedAtMs: 1_003_000,
+        netns: 4026531840,
+        cgroupId: 4242,
+        pid: 1234,
+        comm: 'curl',
+        family: 4,
+        localAddr: '10.201.0.2',
+        localPort: 40000,
+        remoteAddr: '10.201.0.3',
+        remotePort: 8080,
+        role: 'client',
+        state: 'ESTABLISHED',
+        txBytes: 2 ** 33 + 1,
+        rxBytes: 17,
+        retransSegs: 3,
+        srttUs: 125,
+        preexisting: true,
+        baselineTxBytes: 7,
+        baselineRxBytes: 9,
+      },
+    ]);
+  });
+
+  it('decodes IPv6 servers and unknown states', () => {
+    const out: SocketSample[] = [];
+    const local = v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 3]);
+    const remote = v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 2]);
+    const buf = record({ ...BASE, family: 6, local, remote, role: 2, state: 99, comm: '' });
+    new SocketDecoder(0, 10).decode(buf, 1, out);
+    assert.deepEqual(
+      [out[0]?.family, out[0]?.localAddr, out[0]?.remoteAddr, out[0]?.role, out[0]?.state, out[0]?.comm],
+      [6, 'fd00:201::3', 'fd00:201::2', 'server', 'UNKNOWN', ''],
+    );
+  });
+
+  it('reuses the sample of a known socket and makes a new one for a new incarnation or after forget', () => {
+    const decoder = new SocketDecoder(0, 10);
+    const first: SocketSample[] = [];
+    decoder.decode(record(BASE), 1, first);
+    const second: SocketSample[] = [];
+    decoder.decode(record({ ...BASE, tx: 100, state: 8 }), 1, second);
+    assert.equal(second[0], first[0]);
+    assert.deepEqual([second[0]?.txBytes, second[0]?.state], [100, 'CLOSE_WAIT']);
+    const reused: SocketSample[] = [];
+    decoder.decode(record({ ...BASE, startNs: 9_000_000_000 }), 1, reused);
+    assert.notEqual(reused[0], first[0]);
+    assert.equal(reused[0]?.openedAtMs, 9000);
+    decoder.forget([BASE.cookie]);
+    assert.equal(decoder.size, 0);
+  });
+
+  it('bounds the samples it keeps', () => {
+    const decoder = new SocketDecoder(0, 2);
+    const buf = Buffer.concat([1, 2, 3].map((cookie) => record({ ...BASE, cookie })));
+    decoder.decode(buf, 3, []);
+    assert.ok(decoder.size <= 2);
+  });
+});
+
+describe('decodeLinks and decodeCookies', () => {
+  it('decodes link keys and values', () => {
+    const keys = Buffer.alloc(LINK_KEY.size);
+    const values = Buffer.alloc(LINK_VALUE.size);
+    v4('10.201.0.2').copy(keys, LINK_KEY.clientAddr);
+    v4('10.201.0.3').copy(keys, LINK_KEY.serverAddr);
+    keys.writeBigUInt64LE(77n, LINK_KEY.cgroupId);
+    keys.writeUInt32LE(4026532000, LINK_KEY.netns);
+    keys.writeUInt16LE(443, LINK_KEY.serverPort);
+    keys[LINK_KEY.family] = 4;
+    keys[LINK_KEY.observer] = 2;
+    keys.write('nginx', LINK_KEY.comm);
+    values.writeBigUInt64LE(1000n, LINK_VALUE.bytesC2s);
+    values.writeBigUInt64LE(2n ** 40n, LINK_VALUE.bytesS2c);
+    values.writeBigUInt64LE(3n, LINK_VALUE.closed);
+    values.writeBigUInt64LE(1n, LINK_VALUE.failed);
+    values.writeBigUInt64LE(5n, LINK_VALUE.retrans);
+    const out: ClosedLinkTotals[] = [];
+    decodeLinks(keys, values, 1, out);
+    assert.deepEqual(out, [
+      {
+        family: 4,
+        clientAddr: '10.201.0.2',
+        serverAddr: '10.201.0.3',
+        serverPort: 443,
+        observer: 'server',
+        netns: 4026532000,
+        cgroupId: 77,
+        comm: 'nginx',
+        bytesClientToServer: 1000,
+        bytesServerToClient: 2 ** 40,
+        connectionsClosed: 3,
+        connectionsFailed: 1,
+        retransSegs: 5,
+      },
+    ]);
+    const cookies = Buffer.alloc(16);
+    cookies.writeBigUInt64LE(12n, 0);
+    cookies.writeBigUInt64LE(2n ** 50n, 8);
+    const gone: number[] = [];
+    decodeCookies(cookies, 2, gone);
+    assert.deepEqual(gone, [12, 2 ** 50]);
+  });
+});
