@@ -180,7 +180,10 @@ function newKeyState(): KeyState {
   };
 }
 
-/** Kernel key of closed totals, as text (JSON: unambiguous whatever the comm holds). */
+/**
+ * Kernel key of closed totals, as text. Addresses are kernel-formatted IP text
+ * (never a NUL) and the comm, which may hold anything, comes last: unambiguous.
+ */
 function kernelKeyId(
   family: AddressFamily,
   clientAddr: string,
@@ -191,11 +194,12 @@ function kernelKeyId(
   cgroupId: number,
   comm: string,
 ): string {
-  return JSON.stringify([family, clientAddr, serverAddr, serverPort, observer, netns, cgroupId, comm]);
+  return `${family}\0${clientAddr}\0${serverAddr}\0${serverPort}\0${observer}\0${netns}\0${cgroupId}\0${comm}`;
 }
 
+/** Length-prefixed, so that no name or kind, however hostile, can make two identities collide. */
 function identityKey(id: Identity): string {
-  return JSON.stringify([id.kind, id.namespace, id.name]);
+  return `${id.kind.length}:${id.kind}${id.namespace.length}:${id.namespace}${id.name.length}:${id.name}`;
 }
 
 function sampleEnds(s: SocketSample): FlowEnds {
