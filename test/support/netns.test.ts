@@ -4,7 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { after, describe, test } from 'node:test';
@@ -31,6 +41,14 @@ async function fetchFrom(client: NetnsHost, addr: string, port: number): Promise
     `c.on('data',d=>b+=d).on('end',()=>process.stdout.write(b))`;
   const { stdout } = await client.exec(NODE, ['-e', script, addr, String(port)], { timeoutMs: 10_000 });
   return stdout;
+}
+
+/** Whether a user with no special rights can execute `path` (o+x on the file and every directory above). */
+function reachableByOthers(path: string): boolean {
+  for (let p = path; ; p = dirname(p)) {
+    if ((statSync(p).mode & 0o001) === 0) return false;
+    if (p === '/') return true;
+  }
 }
 
 function netnsList(): string {
@@ -222,15 +240,24 @@ void describe('netns topologies (real kernel, needs root)', () => {
   });
 
   void test('a non-root process is told why it cannot create namespaces', () => {
-    const script = `import { createTopology } from ${JSON.stringify(NETNS_TS)};
-      await createTopology({ prefix: 'lht', hosts: ['a'] }).catch((e) => { console.log(e.message); });`;
-    const copy = '/tmp/lht-netns-nonroot.mjs';
-    writeFileSync(copy, script);
-    const out = execFileSync(NODE, [copy], {
-      encoding: 'utf8',
-      uid: 65534,
-      gid: 65534,
-    });
+    // uid 65534 may not reach this checkout (e.g. under /root): give it its own copies in a temp dir.
+    // netns.ts imports node built-ins only, so it runs alone.
+    const dir = mkdtempSync('/tmp/lht-nonroot-');
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    chmodSync(dir, 0o755);
+    copyFileSync(NETNS_TS, `${dir}/netns.ts`);
+    writeFileSync(
+      `${dir}/main.mjs`,
+      `import { createTopology } from './netns.ts';
+      await createTopology({ prefix: 'lht', hosts: ['a'] }).catch((e) => { console.log(e.message); });`,
+    );
+    let node = NODE;
+    if (!reachableByOthers(NODE)) {
+      node = `${dir}/node`;
+      copyFileSync(NODE, node);
+      chmodSync(node, 0o755);
+    }
+    const out = execFileSync(node, [`${dir}/main.mjs`], { encoding: 'utf8', uid: 65534, gid: 65534 });
     assert.match(out, /needs root, but this process runs as uid 65534/);
   });
 });
