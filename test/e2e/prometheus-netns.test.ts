@@ -9,14 +9,15 @@
  * The window is exact by construction: a long-lived connection is opened first
  * (its opening exchange is 16 header bytes one way, 0 the other), and the test
  * waits until both backends have stored a sample of the link at that value.
- * Then the traffic runs (more exchanges on that connection and 30 short-lived
- * connections on the same link), and the connection closes. `increase()` over
- * a window that starts exactly at the first stored sample and ends exactly at
- * the last one, evaluated at the last one, must equal the bytes sent after the
- * opening exchange: Prometheus does not extrapolate at either end when both
+ * Then the traffic runs (three more exchanges on that connection), and the
+ * connection closes. `increase()` over a window that starts exactly at the
+ * first stored sample and ends exactly at the last one, evaluated at the last
+ * one, must equal the bytes sent after the opening exchange: Prometheus does not extrapolate at either end when both
  * ends hold a sample (its range is closed on the left in 2.42), and
  * VictoriaMetrics takes last - (sample before the window), the first sample.
  * The last raw sample must also equal the client's total, opening included.
+ * A second test adds 30 short-lived connections on the same link and checks
+ * that every byte reaches both backends, from both observers.
  * Needs root (CI runs as root); fails with the reason otherwise.
  */
 import assert from 'node:assert/strict';
