@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { SocketBatch, SocketSample } from '../../core/signals.ts';
 import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
@@ -19,7 +20,7 @@ import type { Topology } from '../support/netns.ts';
 import { testHost, testSettings } from '../support/settings.ts';
 import type { TestSettings } from '../support/settings.ts';
 import { Sink } from '../support/sink.ts';
-import { runClient, spawnHold, spawnServer } from '../support/tcpexact.ts';
+import { openHold, runClient, runOnce, spawnHold, spawnServer, startServer } from '../support/tcpexact.ts';
 import type { ServerProcess } from '../support/tcpexact.ts';
 
 const DEFAULTS: EbpfSocketConfig = {
@@ -423,5 +424,112 @@ describe('ebpf_socket on the real kernel', { concurrency: false }, () => {
     assert.ok(t.c2s >= report.bytesSent);
     await r.poll();
     assert.equal(r.sink.batches.length, 3);
+  });
+
+  it('counts a refused connection as failed, with no bytes', async () => {
+    const r = await startReceiver();
+    after(() => r.receiver.shutdown());
+    const client = topo.host('client');
+    const srv = topo.host('server');
+    const closedPort = server.port === 9 ? 10 : 9;
+    const refused = await client.exec('bash', ['-c', `echo > /dev/tcp/${srv.addr4}/${closedPort}`], {
+      allowFailure: true,
+    });
+    assert.match(refused.stderr, /refused/i);
+    await r.poll();
+    const t = totals(r, {
+      netns: client.inode,
+      observer: 'client',
+      serverAddr: srv.addr4,
+      serverPort: closedPort,
+    });
+    assert.deepEqual(t, { c2s: 0, s2c: 0, closed: 0, failed: 1, open: 0, retrans: 0 });
+  });
+});
+
+describe('ebpf_socket with retransmissions', { concurrency: false }, () => {
+  it('stays exact when a shaped link drops segments and the sender retransmits', async () => {
+    const topo = await createTopology({
+      prefix: 'lhr',
+      hosts: ['client', 'server'],
+      bridge: true,
+      ...subnets(),
+    });
+    after(() => topo.destroy());
+    const client = topo.host('client');
+    const srv = topo.host('server');
+    const server = await spawnServer(srv, { host: '::' });
+    after(() => server.stop());
+    // Drops in the "network" (the bridge port toward the server): the client retransmits them.
+    await srv.shape({ direction: 'ingress', rateKbit: 100_000, burstBytes: 16_384, limitBytes: 16_384 });
+    const r = await startReceiver();
+    after(() => r.receiver.shutdown());
+    const report = await runClient(client, {
+      mode: 'once',
+      host: srv.addr4,
+      port: server.port,
+      send: 2_000_000,
+      recv: 200_000,
+    });
+    const serverView = {
+      netns: srv.inode,
+      observer: 'server' as const,
+      serverAddr: srv.addr4,
+      serverPort: server.port,
+    };
+    await pollUntil(r, () => totals(r, serverView).closed === 1);
+    const fromClient = totals(r, { ...serverView, netns: client.inode, observer: 'client' });
+    assert.ok(fromClient.retrans > 0, `the link retransmitted (retransmits ${fromClient.retrans})`);
+    assert.deepEqual(
+      [fromClient.c2s, fromClient.s2c, fromClient.closed],
+      [report.bytesSent, report.bytesReceived, 1],
+    );
+    const fromServer = totals(r, serverView);
+    assert.deepEqual([fromServer.c2s, fromServer.s2c], [report.bytesSent, report.bytesReceived]);
+  });
+});
+
+describe('ebpf_socket on loopback', { concurrency: false }, () => {
+  it('counts IPv4 and IPv6 loopback connections from both ends', async () => {
+    const own = statSync('/proc/self/ns/net').ino;
+    const server = await startServer({ host: '::' });
+    after(() => server.close());
+    const r = await startReceiver({ network_namespaces: ['/proc/self/ns/net'] });
+    after(() => r.receiver.shutdown());
+    const v4 = await runOnce({ host: '127.0.0.1', port: server.port, send: 12_345, recv: 54_321 });
+    const v6 = await runOnce({ host: '::1', port: server.port, send: 2_222, recv: 3_333 });
+    await pollUntil(
+      r,
+      () =>
+        totals(r, { netns: own, observer: 'server', serverAddr: '::1', serverPort: server.port }).closed ===
+        1,
+    );
+    for (const [addr, report] of [
+      ['127.0.0.1', v4],
+      ['::1', v6],
+    ] as const) {
+      for (const observer of ['client', 'server'] as const) {
+        const t = totals(r, { netns: own, observer, serverAddr: addr, serverPort: server.port });
+        assert.deepEqual(
+          [t.c2s, t.s2c, t.closed],
+          [report.bytesSent, report.bytesReceived, 1],
+          `${addr} ${observer}`,
+        );
+      }
+    }
+  });
+
+  it('ignores loopback connections with include_loopback: false', async () => {
+    const own = statSync('/proc/self/ns/net').ino;
+    const server = await startServer({ host: '::' });
+    after(() => server.close());
+    const r = await startReceiver({ network_namespaces: ['/proc/self/ns/net'], include_loopback: false });
+    after(() => r.receiver.shutdown());
+    const hold = await openHold({ host: '127.0.0.1', port: server.port, send: 10, recv: 10 });
+    await runOnce({ host: '::1', port: server.port, send: 100, recv: 100 });
+    await r.poll();
+    assert.deepEqual(socketsOn(r, own, server.port), []);
+    assert.equal(r.sink.last()!.closed.filter((c) => c.serverPort === server.port).length, 0);
+    await hold.close();
   });
 });
