@@ -328,3 +328,46 @@ test('in process: text logs on a terminal, SIGINT stops the run, a repeated sign
   assert.equal(lines.filter((l) => l.includes('received signal, shutting down signal=SIGINT')).length, 1);
   assert.match(lines.at(-1) ?? '', /INFO {2}shutdown complete errors=0$/);
 });
+
+test('in process: a signal during a slow start-up stops it without waiting for it', async () => {
+  const config = file('slow.yaml', RUNNABLE.replace('interval: 50ms', 'start_delay: 1h'));
+  let stderr = '';
+  let stop: ((signal: string) => void) | undefined;
+  const running = runCli(['run', '--config', config, '--log-format', 'json'], {
+    factories: [
+      fakeSourceFactory('fake_sockets', 'sockets'),
+      fakeConverterFactory('fake_linker', 'sockets'),
+      debugExporterFactory,
+    ],
+    stdout: () => assert.fail('run writes nothing to stdout'),
+    stderr: (text) => {
+      stderr += text;
+    },
+    stderrIsTTY: false,
+    env: {},
+    cwd: dir,
+    onSignal: (handler) => {
+      stop = handler;
+    },
+  });
+  const deadline = Date.now() + 10_000;
+  while (!stderr.includes('"component":"fake_sockets"') && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  stop?.('SIGTERM');
+  assert.equal(await running, 0);
+  assert.deepEqual(
+    logLines(stderr).map((l) => [l.msg, l.component ?? l.signal ?? null]),
+    [
+      ['loggerhead starting', null],
+      ['starting component', 'debug'],
+      ['starting component', 'fake_linker'],
+      ['starting component', 'fake_sockets'],
+      ['received signal, shutting down', 'SIGTERM'],
+      ['shutting down component', 'fake_sockets'],
+      ['shutting down component', 'fake_linker'],
+      ['shutting down component', 'debug'],
+      ['shutdown complete', null],
+    ],
+  );
+});

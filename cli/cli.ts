@@ -174,26 +174,36 @@ async function run(
     telemetry: new TelemetryRegistry(),
     shutdownTimeoutMillis: env.shutdownTimeoutMillis ?? 4000,
   });
-  try {
-    await service.start();
-  } catch (error) {
-    logger.error('loggerhead failed to start', { error: (error as Error).message });
-    return EXIT_RUNTIME;
-  }
   // Components unref their timers and a signal handler does not hold the event loop open:
   // this timer keeps the process alive until a signal asks it to stop.
   const keepAlive = setInterval(() => {}, 60_000);
-  const signal =
-    signalled ??
-    (await new Promise<string>((resolveSignal) => {
-      onStop = resolveSignal;
-    }));
-  clearInterval(keepAlive);
-  logger.info('received signal, shutting down', { signal });
-  const errors = await service.shutdown();
-  if (errors.length > 0) {
-    logger.error('shutdown finished with errors', { errors: errors.map((e) => e.message) });
-    return EXIT_RUNTIME;
+  try {
+    const stop = new Promise<string>((resolveSignal) => {
+      if (signalled !== undefined) resolveSignal(signalled);
+      else onStop = resolveSignal;
+    });
+    // A signal during a slow start-up stops it too: shutdown is safe at any time.
+    const first = await Promise.race([
+      service.start().then(
+        () => ({ started: true as const }),
+        (error: unknown) => ({ failed: error as Error }),
+      ),
+      stop.then((signal) => ({ signal })),
+    ]);
+    if ('failed' in first) {
+      logger.error('loggerhead failed to start', { error: first.failed.message });
+      await service.shutdown();
+      return EXIT_RUNTIME;
+    }
+    const signal = 'signal' in first ? first.signal : await stop;
+    logger.info('received signal, shutting down', { signal });
+    const errors = await service.shutdown();
+    if (errors.length > 0) {
+      logger.error('shutdown finished with errors', { errors: errors.map((e) => e.message) });
+      return EXIT_RUNTIME;
+    }
+  } finally {
+    clearInterval(keepAlive);
   }
   return EXIT_OK;
 }

@@ -65,11 +65,13 @@ export class Service {
 
   /**
    * Creates and starts every component. If one fails, the ones already created
-   * are shut down and the error, naming the component, is thrown.
+   * are shut down and the error, naming the component, is thrown. A shutdown
+   * during start-up stops it before the next component.
    *
-   * @throws ComponentError
+   * @throws ComponentError, or an Error when interrupted by `shutdown()`.
    */
   async start(): Promise<void> {
+    if (this.shutdownDone !== undefined) throw new Error('the service was shut down before it started');
     this.instances = buildGraph(this.config, (node) => ({
       id: node.spec.id,
       logger: this.logger.child(logFields(node)),
@@ -77,16 +79,20 @@ export class Service {
     }));
     for (const instance of this.instances) {
       const { node, component } = instance;
+      if (this.shutdownDone !== undefined) throw new Error('start-up interrupted by shutdown');
       this.logger.info('starting component', logFields(node));
       try {
         await component.start(this.hostFor(node));
       } catch (error) {
         const failure = new ComponentError(node, 'start', error);
-        this.logger.error('start failed, shutting down what started', { error: failure.message });
+        if (this.shutdownDone === undefined) {
+          this.logger.error('start failed, shutting down what started', { error: failure.message });
+        }
         await this.shutdown();
         throw failure;
       }
     }
+    if (this.shutdownDone !== undefined) throw new Error('start-up interrupted by shutdown');
     this.logger.info('everything is ready, processing data', {
       pipelines: this.config.pipelines.length,
       components: this.instances.length,

@@ -18,6 +18,7 @@ export interface FakeSourceConfig {
   fail_start: string;
   report_error: string;
   shutdown_delay: number;
+  start_delay: number;
 }
 
 /** An empty batch of `signal` at `timeMs`. */
@@ -50,6 +51,9 @@ class FakeSource<S extends SignalType> implements Component {
   }
 
   async start(host: Host): Promise<void> {
+    if (this.config.start_delay > 0) {
+      await new Promise((resolve) => setTimeout(resolve, this.config.start_delay).unref());
+    }
     if (this.config.fail_start !== '') throw new Error(this.config.fail_start);
     if (this.config.report_error !== '') host.reportError(new Error(this.config.report_error));
     this.timer = setInterval(() => {
@@ -92,6 +96,7 @@ export function fakeSourceFactory<S extends SignalType>(
           default: '',
         },
         shutdown_delay: { type: 'duration', description: 'how long shutdown takes', default: '0s' },
+        start_delay: { type: 'duration', description: 'how long start takes', default: '0s' },
       },
     },
     create: (settings, config, next) => new FakeSource(output, settings, config, next),
