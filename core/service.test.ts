@@ -355,3 +355,32 @@ test('the shutdown deadline must be positive', () => {
     { message: 'shutdownTimeoutMillis must be greater than 0, got 0' },
   );
 });
+
+test('declared components that no pipeline uses are validated but never created', async () => {
+  const events: string[] = [];
+  const j = journaled(events);
+  const { service } = setup(
+    [j.receiver('src'), j.processor('conv'), j.exporter('out')],
+    `
+receivers: {src: , src/unused: }
+processors: {conv: , conv/unused: }
+exporters: {out: , out/unused: }
+service: {pipelines: {p: {receivers: [src], processors: [conv], exporters: [out]}}}
+`,
+  );
+  await service.start();
+  assert.deepEqual(
+    events.filter((e) => e.startsWith('create')),
+    ['create out', 'create conv', 'create src'],
+  );
+  assert.deepEqual(await service.shutdown(), []);
+});
+
+test('after a shutdown, start refuses to build anything', async () => {
+  const events: string[] = [];
+  const j = journaled(events);
+  const { service } = setup([j.receiver('src'), j.processor('conv'), j.exporter('out')], TWO_PIPELINES);
+  await service.shutdown();
+  await assert.rejects(service.start(), { message: 'the service was shut down before it started' });
+  assert.deepEqual(events, []);
+});
