@@ -16,6 +16,7 @@ import type { Consumer, LinkBatch } from '../../core/signals.ts';
 import type { Counter, Histogram } from '../../core/telemetry.ts';
 import type { Temporality } from './snapshot.ts';
 import { SnapshotEncoder } from './snapshot.ts';
+import type { PartialSuccess } from './protobuf.ts';
 import type { ExportError, MetricsSender, TransportOptions } from './transport.ts';
 import { classifyExportError, createSender } from './transport.ts';
 
@@ -53,6 +54,12 @@ export function agentResourceAttributes(env: NodeJS.ProcessEnv = process.env): R
 
 type BackendState = 'unknown' | 'up' | 'down';
 
+/**
+ * Requests of one snapshot in flight at once (each at most
+ * `max_links_per_request` links, about 2.6 MB per 1000 links).
+ */
+export const MAX_IN_FLIGHT = 4;
+
 /** What one finished snapshot export looked like. */
 export interface ExportOutcome {
   requests: number;
@@ -83,6 +90,8 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
   private readonly sentPoints: Counter;
   private readonly failedRequests: Counter;
   private readonly droppedSnapshots: Counter;
+  private readonly rejectedPoints: Counter;
+  private rejectionLogged = false;
   private readonly exportDuration: Histogram;
 
   constructor(settings: CreateSettings, options: OtlpExporterOptions) {
@@ -109,6 +118,10 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
       description:
         'OTLP export requests that failed, by error.type (gRPC status, http_<status>, socket error)',
       unit: '{request}',
+    });
+    this.rejectedPoints = t.counter('loggerhead.exporter.rejected_points', {
+      description: 'Data points the backend refused in requests it otherwise accepted (OTLP partial success)',
+      unit: '{point}',
     });
     this.droppedSnapshots = t.counter('loggerhead.exporter.dropped_snapshots', {
       description:
@@ -168,35 +181,50 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
     if (sender === undefined) return { requests: 0, points: 0 };
     const started = performance.now();
     const delta = this.options.temporality === 'delta' ? this.encoder.delta : undefined;
-    // Encoding is synchronous: the batch is not read after this loop.
-    const sends: Array<Promise<number>> = [];
-    for (const r of this.encoder.requests(this.latest, this.settings.telemetry.collect(), this.now())) {
-      sends.push(
-        sender.send(r.body).then(() => {
-          delta?.commit(r.acks);
-          return r.points;
-        }),
-      );
-    }
-    const results = await Promise.allSettled(sends);
+    const requests = this.encoder.requests(this.latest, this.settings.telemetry.collect(), this.now());
     let sent = 0;
     let points = 0;
     let error: ExportError | undefined;
-    for (const r of results) {
-      if (r.status === 'fulfilled') {
-        sent++;
-        points += r.value;
-      } else {
-        const e = classifyExportError(r.reason);
-        this.failedRequests.add(1, { 'error.type': e.errorType });
-        error ??= e;
+    // Up to MAX_IN_FLIGHT requests exist as bytes at a time. The first next()
+    // (synchronous, before any await) captures the batch; later ones encode
+    // from that capture while newer batches may arrive.
+    const worker = async (): Promise<void> => {
+      for (let r = requests.next(); !r.done; r = requests.next()) {
+        const request = r.value;
+        try {
+          const partial = await sender.send(request.body);
+          delta?.commit(request.acks);
+          if (partial.rejectedDataPoints > 0) this.noteRejected(partial);
+          sent++;
+          points += request.points - partial.rejectedDataPoints;
+        } catch (e) {
+          const classified = classifyExportError(e);
+          this.failedRequests.add(1, { 'error.type': classified.errorType });
+          error ??= classified;
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: MAX_IN_FLIGHT }, worker));
     if (error === undefined) delta?.sweep();
     this.sentRequests.add(sent);
     this.sentPoints.add(points);
     this.exportDuration.record((performance.now() - started) / 1000);
     return error === undefined ? { requests: sent, points } : { requests: sent, points, error };
+  }
+
+  /** The backend took a request but refused some of its points (OTLP partial success). */
+  private noteRejected(partial: PartialSuccess): void {
+    this.rejectedPoints.add(partial.rejectedDataPoints);
+    if (this.rejectionLogged) return;
+    this.rejectionLogged = true;
+    this.settings.logger.warn(
+      'OTLP backend refused data points (partial success); further refusals are only counted',
+      {
+        endpoint: this.options.transport.url,
+        rejected_points: partial.rejectedDataPoints,
+        error: partial.errorMessage,
+      },
+    );
   }
 
   private afterExport(outcome: ExportOutcome): void {
@@ -232,6 +260,20 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
     if (this.pending && !this.stopped && this.retryTimer === undefined) void this.exportSnapshot();
   }
 
+  /**
+   * A gRPC channel that failed to connect waits out grpc-js's own reconnect
+   * backoff (up to 120 s) before it tries again: measured after a 30 s outage,
+   * the first export got through 17.4 s after the collector was back (HTTP:
+   * 1.75 s). A retry therefore gets a fresh channel, so recovery follows this
+   * exporter's backoff.
+   */
+  private renewSender(): void {
+    const old = this.sender;
+    if (old === undefined || this.options.transport.protocol !== 'grpc') return;
+    this.sender = (this.options.createSender ?? createSender)(this.options.transport);
+    void old.shutdown();
+  }
+
   /** Exponential backoff with ±20 % jitter, from retryInitialMs up to retryMaxMs. */
   private scheduleRetry(): void {
     this.retryDelayMs =
@@ -241,6 +283,7 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
     const delay = this.retryDelayMs * (0.8 + Math.random() * 0.4);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
+      this.renewSender();
       void this.exportSnapshot();
     }, delay);
     this.retryTimer.unref();

@@ -122,3 +122,55 @@ export function msToNanosBytes(ms: number): Buffer {
   out.writeBigUInt64LE(BigInt(Math.round(ms * 1000)) * 1000n);
   return out;
 }
+
+/** Reads fields of one message: calls `onField` with each field's number, wire type and value. */
+export function readFields(
+  data: Uint8Array,
+  onField: (field: number, wireType: number, value: number | Uint8Array) => void,
+): void {
+  let pos = 0;
+  const varint = (): number => {
+    let result = 0;
+    let scale = 1;
+    for (;;) {
+      if (pos >= data.length) throw new Error('protobuf: truncated varint');
+      const b = data[pos++] as number;
+      result += (b & 127) * scale;
+      if (b < 128) return result;
+      scale *= 128;
+    }
+  };
+  while (pos < data.length) {
+    const tag = varint();
+    const field = Math.floor(tag / 8);
+    const wireType = tag % 8;
+    if (wireType === VARINT) onField(field, wireType, varint());
+    else if (wireType === LEN) {
+      const length = varint();
+      if (pos + length > data.length) throw new Error('protobuf: truncated field');
+      onField(field, wireType, data.subarray(pos, pos + length));
+      pos += length;
+    } else if (wireType === FIXED64) pos += 8;
+    else if (wireType === 5) pos += 4;
+    else throw new Error(`protobuf: unsupported wire type ${wireType}`);
+  }
+}
+
+/** What an ExportMetricsServiceResponse says about points the backend refused. */
+export interface PartialSuccess {
+  rejectedDataPoints: number;
+  errorMessage: string;
+}
+
+/** Decodes ExportMetricsServiceResponse.partial_success (field 1: rejected_data_points = 1, error_message = 2). */
+export function readPartialSuccess(response: Uint8Array): PartialSuccess {
+  const out: PartialSuccess = { rejectedDataPoints: 0, errorMessage: '' };
+  readFields(response, (field, wireType, value) => {
+    if (field !== 1 || wireType !== LEN || typeof value === 'number') return;
+    readFields(value, (f, w, v) => {
+      if (f === 1 && w === VARINT && typeof v === 'number') out.rejectedDataPoints = v;
+      if (f === 2 && w === LEN && typeof v !== 'number') out.errorMessage = Buffer.from(v).toString('utf8');
+    });
+  });
+  return out;
+}

@@ -128,9 +128,38 @@ export interface SnapshotRequest {
 
 /** A link's attribute set, encoded once as repeated KeyValue fields of a NumberDataPoint (field 7). */
 interface LinkEncoding {
-  link: Link;
+  /** The fields the attributes come from, copied (a producer may reuse its Link objects). */
+  identity: LinkIdentity;
   attrs: Buffer;
   generation: number;
+}
+
+interface LinkIdentity {
+  clientName: string;
+  clientKind: string;
+  clientNamespace: string;
+  serverName: string;
+  serverKind: string;
+  serverNamespace: string;
+  serverPort: number;
+  transport: string;
+  networkType: string;
+  observer: string;
+}
+
+function identityOf(l: Link): LinkIdentity {
+  return {
+    clientName: l.client.name,
+    clientKind: l.client.kind,
+    clientNamespace: l.client.namespace,
+    serverName: l.server.name,
+    serverKind: l.server.kind,
+    serverNamespace: l.server.namespace,
+    serverPort: l.serverPort,
+    transport: l.transport,
+    networkType: l.networkType,
+    observer: l.observer,
+  };
 }
 
 function anyValue(value: string | number | boolean): Buffer {
@@ -152,14 +181,14 @@ export function encodeAttributes(
   return Buffer.concat(parts);
 }
 
-function sameIdentity(a: Link, b: Link): boolean {
+function sameIdentity(a: LinkIdentity, b: Link): boolean {
   return (
-    a.client.name === b.client.name &&
-    a.client.kind === b.client.kind &&
-    a.client.namespace === b.client.namespace &&
-    a.server.name === b.server.name &&
-    a.server.kind === b.server.kind &&
-    a.server.namespace === b.server.namespace &&
+    a.clientName === b.client.name &&
+    a.clientKind === b.client.kind &&
+    a.clientNamespace === b.client.namespace &&
+    a.serverName === b.server.name &&
+    a.serverKind === b.server.kind &&
+    a.serverNamespace === b.server.namespace &&
     a.serverPort === b.serverPort &&
     a.transport === b.transport &&
     a.networkType === b.networkType &&
@@ -215,6 +244,24 @@ const POINT_EXTRAS: ReadonlyArray<readonly [Buffer, number]> = [
 const LINK_METRICS = [BYTES, CONNECTIONS, ACTIVE, RETRANSMITS] as const;
 /** A NumberDataPoint's start, time and value fields: three times (1 tag + 8 bytes). */
 const POINT_FIXED_BYTES = 27;
+
+/** Captured numbers per link: the six counters (or their deltas), then active connections. */
+const VALUES_PER_LINK = 7;
+/** For each of POINT_EXTRAS, where its value sits among the captured numbers. */
+const VALUE_INDEX = [0, 1, 2, 3, 4, 6, 5] as const;
+
+/** What a snapshot keeps of the batch: no reference to the batch itself. */
+interface Captured {
+  n: number;
+  encodings: LinkEncoding[];
+  values: Float64Array;
+  /** Start time of the counters (for delta: of the accepted baseline), as nanosecond bytes. */
+  starts: Buffer[];
+  /** Start time of the link, for the gauge. */
+  gaugeStarts: Buffer[];
+  end: Buffer;
+  acks: PendingAck[];
+}
 
 /** Six counter values of a link, in POINT_EXTRAS order without the gauge. */
 function linkCounters(link: Link): number[] {
@@ -278,24 +325,32 @@ export class SnapshotEncoder {
 
   private encoding(link: Link): LinkEncoding {
     let e = this.cache.get(link.id);
-    if (e === undefined || !sameIdentity(e.link, link)) {
-      e = { link, attrs: encodeAttributes(7, linkAttributeEntries(link)), generation: 0 };
+    if (e === undefined || !sameIdentity(e.identity, link)) {
+      e = {
+        identity: identityOf(link),
+        attrs: encodeAttributes(7, linkAttributeEntries(link)),
+        generation: 0,
+      };
       this.cache.set(link.id, e);
-    } else {
-      e.link = link;
     }
     e.generation = this.generation;
     return e;
   }
 
   /**
-   * The requests of one snapshot, one at a time: the links of `batch` split into
-   * requests of at most `maxLinksPerRequest` links, the self-telemetry in the
-   * first. The batch must stay unchanged until the iteration ends; the bytes
-   * are independent of it.
+   * The requests of one snapshot, encoded one at a time: the links of `batch`
+   * split into requests of at most `maxLinksPerRequest` links, the
+   * self-telemetry in the first.
+   *
+   * The first `next()` captures what the snapshot needs from the batch (the
+   * cached attribute set of each link and its seven numbers, about 90 bytes per
+   * link) and never reads the batch again, so the caller may send the requests
+   * over time, a few at a time, while newer batches arrive: only the requests
+   * in flight exist as bytes.
    *
    * @example
-   * for (const r of encoder.requests(batch, registry.collect(), Date.now())) sends.push(send(r.body));
+   * const requests = encoder.requests(batch, registry.collect(), Date.now());
+   * for (let r = requests.next(); !r.done; r = requests.next()) await send(r.value.body);
    */
   *requests(
     batch: LinkBatch | undefined,
@@ -304,29 +359,72 @@ export class SnapshotEncoder {
   ): Generator<SnapshotRequest, void, undefined> {
     this.generation++;
     this.delta.beginSnapshot();
-    const links = batch?.links ?? [];
-    let index = 0;
-    let first = true;
-    do {
-      const acks: PendingAck[] = [];
-      const parts: Buffer[] = [];
-      let points = 0;
-      if (first) {
-        const t = this.telemetryMetrics(telemetry, telemetryTimeMs, acks);
-        parts.push(...t.metrics);
-        points += t.points;
-        first = false;
-      }
-      const end = Math.min(links.length, index + this.options.maxLinksPerRequest);
-      let linkMetrics: Buffer | undefined;
-      if (end > index && batch !== undefined) {
-        linkMetrics = this.linkMetrics(links, index, end, batch.timeMs, acks);
-        points += (end - index) * POINT_EXTRAS.length;
-        index = end;
-      }
-      yield { body: this.request(parts, linkMetrics), points, acks };
-    } while (index < links.length);
+    const captured = this.capture(batch);
     for (const [id, e] of this.cache) if (e.generation !== this.generation) this.cache.delete(id);
+    const telemetryAcks: PendingAck[] = [];
+    const t = this.telemetryMetrics(telemetry, telemetryTimeMs, telemetryAcks);
+    yield {
+      body: this.request(
+        t.metrics,
+        captured.n > 0
+          ? this.linkMetrics(captured, 0, Math.min(captured.n, this.options.maxLinksPerRequest))
+          : undefined,
+      ),
+      points: t.points + Math.min(captured.n, this.options.maxLinksPerRequest) * POINT_EXTRAS.length,
+      acks: [...telemetryAcks, ...captured.acks.slice(0, this.options.maxLinksPerRequest)],
+    };
+    for (
+      let from = this.options.maxLinksPerRequest;
+      from < captured.n;
+      from += this.options.maxLinksPerRequest
+    ) {
+      const to = Math.min(captured.n, from + this.options.maxLinksPerRequest);
+      yield {
+        body: this.request([], this.linkMetrics(captured, from, to)),
+        points: (to - from) * POINT_EXTRAS.length,
+        acks: captured.acks.slice(from, to),
+      };
+    }
+  }
+
+  /** Copies what the snapshot needs from the batch; delta values are taken here. */
+  private capture(batch: LinkBatch | undefined): Captured {
+    const links = batch?.links ?? [];
+    const n = links.length;
+    const captured: Captured = {
+      n,
+      encodings: new Array<LinkEncoding>(n),
+      values: new Float64Array(n * VALUES_PER_LINK),
+      starts: new Array<Buffer>(n),
+      gaugeStarts: new Array<Buffer>(n),
+      end: this.nanosBytes(batch?.timeMs ?? 0),
+      acks: [],
+    };
+    const delta = this.options.temporality === 'delta';
+    for (let i = 0; i < n; i++) {
+      const link = links[i] as Link;
+      captured.encodings[i] = this.encoding(link);
+      const counters = linkCounters(link);
+      let startMs = link.startTimeMs;
+      let v = counters;
+      if (delta) {
+        const d = this.delta.delta(link.id, link.startTimeMs, counters);
+        captured.acks.push({
+          key: link.id,
+          startTimeMs: link.startTimeMs,
+          timeMs: batch!.timeMs,
+          values: counters,
+        });
+        v = d.values;
+        startMs = d.startTimeMs;
+      }
+      const base = i * VALUES_PER_LINK;
+      for (let k = 0; k < 6; k++) captured.values[base + k] = v[k] as number;
+      captured.values[base + 6] = link.activeConnections;
+      captured.starts[i] = this.nanosBytes(startMs);
+      captured.gaugeStarts[i] = this.nanosBytes(link.startTimeMs);
+    }
+    return captured;
   }
 
   /** ExportMetricsServiceRequest{ResourceMetrics{resource, ScopeMetrics{scope, metrics...}}}. */
@@ -346,36 +444,12 @@ export class SnapshotEncoder {
     return w.finish();
   }
 
-  /** The four link metrics (repeated `metrics` fields of ScopeMetrics) for links[from, to). */
-  private linkMetrics(
-    links: readonly Link[],
-    from: number,
-    to: number,
-    timeMs: number,
-    acks: PendingAck[],
-  ): Buffer {
-    const n = to - from;
-    const encodings = new Array<LinkEncoding>(n);
-    const starts = new Array<Buffer>(n);
-    const values = new Array<number[]>(n);
-    const delta = this.options.temporality === 'delta';
+  /** The four link metrics (repeated `metrics` fields of ScopeMetrics) for captured links [from, to). */
+  private linkMetrics(c: Captured, from: number, to: number): Buffer {
     // Pass 1: sizes of each metric's data (Sum or Gauge message body).
     const dataLen = [0, 0, 0, 0];
-    for (let i = 0; i < n; i++) {
-      const link = links[from + i] as Link;
-      const e = this.encoding(link);
-      encodings[i] = e;
-      const counters = linkCounters(link);
-      if (delta) {
-        const d = this.delta.delta(link.id, link.startTimeMs, counters);
-        acks.push({ key: link.id, startTimeMs: link.startTimeMs, timeMs, values: counters });
-        values[i] = d.values;
-        starts[i] = this.nanosBytes(d.startTimeMs);
-      } else {
-        values[i] = counters;
-        starts[i] = this.nanosBytes(link.startTimeMs);
-      }
-      const base = POINT_FIXED_BYTES + e.attrs.length;
+    for (let i = from; i < to; i++) {
+      const base = POINT_FIXED_BYTES + (c.encodings[i] as LinkEncoding).attrs.length;
       for (const [extra, metric] of POINT_EXTRAS) {
         dataLen[metric] = (dataLen[metric] as number) + lenFieldSize(base + extra.length);
       }
@@ -392,31 +466,26 @@ export class SnapshotEncoder {
     }
     // Pass 2: write.
     const w = new Writer(total);
-    const end = this.nanosBytes(timeMs);
     for (let m = 0; m < 4; m++) {
       w.tag(2, LEN);
       w.varint(metricLen[m] as number);
       w.bytes(LINK_METRICS[m]!.fields);
       w.tag(m === 2 ? 5 : 7, LEN); // gauge = 5, sum = 7
       w.varint(dataLen[m] as number);
-      for (let i = 0; i < n; i++) {
-        const e = encodings[i] as LinkEncoding;
-        const v = values[i] as number[];
-        const link = e.link;
+      for (let i = from; i < to; i++) {
+        const attrs = (c.encodings[i] as LinkEncoding).attrs;
         for (let p = 0; p < POINT_EXTRAS.length; p++) {
           const [extra, metric] = POINT_EXTRAS[p] as readonly [Buffer, number];
           if (metric !== m) continue;
-          const isGauge = metric === 2;
-          const value = isGauge ? link.activeConnections : (v[p > 5 ? 5 : p] as number);
           w.tag(1, LEN);
-          w.varint(POINT_FIXED_BYTES + e.attrs.length + extra.length);
+          w.varint(POINT_FIXED_BYTES + attrs.length + extra.length);
           w.tag(2, FIXED64);
-          w.bytes(isGauge ? this.nanosBytes(link.startTimeMs) : (starts[i] as Buffer));
+          w.bytes(metric === 2 ? (c.gaugeStarts[i] as Buffer) : (c.starts[i] as Buffer));
           w.tag(3, FIXED64);
-          w.bytes(end);
+          w.bytes(c.end);
           w.tag(6, FIXED64);
-          w.uint64(value);
-          w.bytes(e.attrs);
+          w.uint64(c.values[i * VALUES_PER_LINK + VALUE_INDEX[p]!] as number);
+          w.bytes(attrs);
           w.bytes(extra);
         }
       }

@@ -6,6 +6,8 @@
  * classifies their errors into retryable or not, after the OTLP specification.
  */
 import { ExportResultCode } from '@opentelemetry/core';
+import type { PartialSuccess } from './protobuf.ts';
+import { readPartialSuccess } from './protobuf.ts';
 import type { CompressionAlgorithm, IOtlpExportDelegate } from '@opentelemetry/otlp-exporter-base';
 import {
   convertLegacyHttpOptions,
@@ -134,25 +136,44 @@ export function classifyExportError(error: unknown): ExportError {
 
 /** Sends one encoded request; resolves when the backend accepted it, rejects with an `ExportError`. */
 export interface MetricsSender {
-  send(body: Uint8Array): Promise<void>;
+  /** Resolves with what the backend said it refused (0 points when it took everything). */
+  send(body: Uint8Array): Promise<PartialSuccess>;
   shutdown(): Promise<void>;
 }
 
-/** A request already encoded: the official transports send its bytes as they are. */
+/** A request already encoded. */
 interface EncodedRequest {
   body: Uint8Array;
 }
 
-const passThrough = {
-  serializeRequest: (request: EncodedRequest): Uint8Array => request.body,
-  // Partial success is not read: the collector answers an empty response on full success.
-  deserializeResponse: (): Record<string, never> => ({}),
-};
+/**
+ * The official delegate serializes with this (the bytes as they are) and
+ * decodes the response with it right before it calls back for the same
+ * request, in the same tick: `last` is read and reset by that callback.
+ */
+function passThrough(): {
+  serializeRequest: (request: EncodedRequest) => Uint8Array;
+  deserializeResponse: (data: Uint8Array) => PartialSuccess;
+  last: PartialSuccess;
+} {
+  const serializer = {
+    last: { rejectedDataPoints: 0, errorMessage: '' },
+    serializeRequest: (request: EncodedRequest): Uint8Array => request.body,
+    deserializeResponse: (data: Uint8Array): PartialSuccess => {
+      serializer.last = readPartialSuccess(data);
+      return serializer.last;
+    },
+  };
+  return serializer;
+}
 
 /** The SDK's own exporter metrics are not collected (no meter provider); ours are in exporter.ts. */
 const metricsHelper = { name: 'metric_data_point' as const, countItems: (): number => 0 };
 
-function createDelegate(options: TransportOptions): IOtlpExportDelegate<EncodedRequest> {
+function createDelegate(
+  options: TransportOptions,
+  serializer: ReturnType<typeof passThrough>,
+): IOtlpExportDelegate<EncodedRequest> {
   const compression = options.compression as Compression;
   const secure = options.url.startsWith('https:');
   if (options.protocol === 'grpc') {
@@ -173,7 +194,7 @@ function createDelegate(options: TransportOptions): IOtlpExportDelegate<EncodedR
     );
     return createOtlpGrpcExportDelegate(
       config,
-      passThrough,
+      serializer,
       'otlp_grpc_metric_exporter',
       metricsHelper,
       undefined,
@@ -198,7 +219,7 @@ function createDelegate(options: TransportOptions): IOtlpExportDelegate<EncodedR
   );
   return createOtlpHttpExportDelegate(
     config,
-    passThrough,
+    serializer,
     'otlp_http_metric_exporter',
     metricsHelper,
     undefined,
@@ -215,12 +236,16 @@ function createDelegate(options: TransportOptions): IOtlpExportDelegate<EncodedR
  * await sender.send(body);
  */
 export function createSender(options: TransportOptions): MetricsSender {
-  const delegate = createDelegate(options);
+  const serializer = passThrough();
+  const delegate = createDelegate(options, serializer);
   return {
     send: (body) =>
       new Promise((resolve, reject) => {
         delegate.export({ body }, (result) => {
-          if (result.code === ExportResultCode.SUCCESS) resolve();
+          // A response without a body was not decoded: `last` is then the reset value.
+          const partial = serializer.last;
+          serializer.last = { rejectedDataPoints: 0, errorMessage: '' };
+          if (result.code === ExportResultCode.SUCCESS) resolve(partial);
           else reject(classifyExportError(result.error ?? new Error('export failed without an error')));
         });
       }),
