@@ -133,6 +133,10 @@ void describe('netns topologies (real kernel, needs root)', () => {
       /subnet .* is already routed in the root namespace .*dev lht[0-9a-f]{6}r/,
     );
     assert.equal(netnsList().match(/lht-[0-9a-f]{6}-two/), null, 'the refused topology left nothing');
+    await assert.rejects(
+      createTopology({ prefix: 'lht', hosts: ['three'], rootLink: true, subnet4: '127.0.0.0/24' }),
+      /subnet 127.0.0.0\/24 is already routed in the root namespace \(ip route get 127.0.0.2: dev lo\)/,
+    );
   });
 
   void test('the exit hook removes topologies a process forgot to destroy', async () => {

@@ -212,8 +212,9 @@ export async function createTopology(options: TopologyOptions): Promise<Topology
   if (!bridge && rootLink)
     throw new Error('netns: rootLink needs bridge: true (the root veth plugs into it)');
 
-  const subnet4 = parseSubnet(options.subnet4 ?? randomSubnet4(), 4);
-  const subnet6 = parseSubnet(options.subnet6 ?? randomSubnet6(), 6);
+  // With a root link the subnets must be free in the root namespace; random ones are re-drawn if not.
+  const subnet4 = await chooseSubnet(options.subnet4, 4, rootLink);
+  const subnet6 = await chooseSubnet(options.subnet6, 6, rootLink);
   const needed = names.length + 2; // network address excluded, offset 1 for the root link
   for (const s of [subnet4, subnet6]) {
     if (s.size < BigInt(needed + 1)) {
@@ -260,7 +261,10 @@ export async function createTopology(options: TopologyOptions): Promise<Topology
   };
 
   try {
-    const root = rootIf === null ? undefined : await buildRootRoute(subnet4, subnet6, rootIf);
+    const root =
+      rootIf === null
+        ? undefined
+        : { ifname: rootIf, addr4: hostAddress(subnet4, 1), addr6: hostAddress(subnet6, 1) };
     for (const ns of record.namespaces) {
       await ip(['netns', 'add', ns]);
       await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -493,34 +497,57 @@ function randomSubnet6(): string {
   return `fd6c:${randomInt(0x10000).toString(16)}:${randomInt(0x10000).toString(16)}::/64`;
 }
 
-/** Refuses a subnet the root namespace already routes somewhere other than its default route. */
-async function buildRootRoute(subnet4: Subnet, subnet6: Subnet, rootIf: string): Promise<RootLink> {
-  for (const subnet of [subnet4, subnet6]) {
-    const probe = hostAddress(subnet, 2);
-    const route = await routeGet(probe);
-    if (route.gateway === undefined && route.dev !== 'lo') {
-      throw new Error(
-        `netns: subnet ${subnet.text} is already routed in the root namespace (ip route get ${probe}: ` +
-          `dev ${route.dev}); pick another subnet or let createTopology choose one`,
-      );
+const SUBNET_DRAWS = 8;
+
+/** The given subnet, checked free if `checkRoot`; or a random one, re-drawn while it is in use. */
+async function chooseSubnet(given: string | undefined, family: 4 | 6, checkRoot: boolean): Promise<Subnet> {
+  if (given !== undefined) {
+    const subnet = parseSubnet(given, family);
+    if (checkRoot) {
+      const used = await subnetRoute(subnet);
+      if (used !== null) {
+        throw new Error(
+          `netns: subnet ${subnet.text} is already routed in the root namespace (ip route get ` +
+            `${hostAddress(subnet, 2)}: dev ${used}); pick another subnet or let createTopology choose one`,
+        );
+      }
     }
+    return subnet;
   }
-  return { ifname: rootIf, addr4: hostAddress(subnet4, 1), addr6: hostAddress(subnet6, 1) };
+  for (let draw = 0; draw < SUBNET_DRAWS; draw++) {
+    const subnet = parseSubnet(family === 4 ? randomSubnet4() : randomSubnet6(), family);
+    if (!checkRoot || (await subnetRoute(subnet)) === null) return subnet;
+  }
+  throw new Error(`netns: ${SUBNET_DRAWS} random IPv${family} subnets were all routed in the root namespace`);
+}
+
+/**
+ * The device through which the root namespace reaches the subnet directly (a connected route, or
+ * `lo` for a local address), or null when it would go through a gateway or has no route at all.
+ */
+async function subnetRoute(subnet: Subnet): Promise<string | null> {
+  const route = await routeGet(hostAddress(subnet, 2));
+  return route !== null && route.gateway === undefined ? route.dev : null;
 }
 
 async function assertRouteVia(addr: string, dev: string): Promise<void> {
   const route = await routeGet(addr);
-  if (route.dev !== dev || route.gateway !== undefined) {
+  if (route === null || route.dev !== dev || route.gateway !== undefined) {
+    const says =
+      route === null
+        ? 'finds no route'
+        : `says dev ${route.dev}${route.gateway === undefined ? '' : ` via ${route.gateway}`}`;
     throw new Error(
-      `netns: refusing to use ${addr}: ip route get ${addr} says dev ${route.dev}` +
-        `${route.gateway === undefined ? '' : ` via ${route.gateway}`}, not our veth ${dev} ` +
+      `netns: refusing to use ${addr}: ip route get ${addr} ${says}, not our veth ${dev} ` +
         '(another interface routes this subnet; pick another subnet)',
     );
   }
 }
 
-async function routeGet(addr: string): Promise<{ dev: string; gateway: string | undefined }> {
-  const { stdout } = await run('ip', ['-j', 'route', 'get', addr]);
+/** `ip route get` in the root namespace; null when the address is unreachable. */
+async function routeGet(addr: string): Promise<{ dev: string; gateway: string | undefined } | null> {
+  const { stdout, code } = await run('ip', ['-j', 'route', 'get', addr], { allowFailure: true });
+  if (code !== 0) return null;
   const [first] = JSON.parse(stdout) as Array<{ dev?: string; gateway?: string }>;
   if (first?.dev === undefined) throw new Error(`netns: ip route get ${addr} returned no device: ${stdout}`);
   return { dev: first.dev, gateway: first.gateway };
