@@ -128,7 +128,6 @@ export function fakeConverterFactory<I extends SignalType>(
 export interface RecordingExporter extends Component, Consumer<unknown> {
   readonly id: string;
   readonly batches: unknown[];
-  started: boolean;
   shutdowns: number;
 }
 
@@ -149,11 +148,8 @@ export function recordingExporterFactory<I extends SignalType>(
       const exporter: RecordingExporter = {
         id: settings.id.name === '' ? settings.id.type : `${settings.id.type}/${settings.id.name}`,
         batches: [],
-        started: false,
         shutdowns: 0,
-        start: async () => {
-          exporter.started = true;
-        },
+        start: async () => {},
         shutdown: async () => {
           exporter.shutdowns += 1;
         },
