@@ -28,7 +28,7 @@ import type { Backend, Series } from '../support/backends.ts';
 import { testHost, testSettings } from '../support/settings.ts';
 
 const NS = 'demo-ng';
-const HOSTILE = `evil "quoted" \\back\\slash\nnew line ✓ zürich 🐢 ${'x'.repeat(10_000)}`;
+const HOSTILE = `evil "quoted" \\back\\slash\nnew line\ttab\rreturn ✓ zürich 🐢 ${'x'.repeat(10_000)}`;
 
 interface Spec {
   client: Identity;
