@@ -125,7 +125,10 @@ function findConfig(option: string | undefined, cwd: string, root: string): Conf
   const local = join(cwd, 'pipeline.yaml');
   if (existsSync(local)) return { path: local, file: 'pipeline.yaml', builtin: false };
   const builtin = join(root, 'pipeline.yaml');
-  if (existsSync(builtin)) return { path: builtin, file: relative(cwd, builtin) || builtin, builtin: true };
+  if (existsSync(builtin)) {
+    const shown = relative(cwd, builtin);
+    return { path: builtin, file: shown.startsWith('..') ? builtin : shown, builtin: true };
+  }
   throw new NoConfigError(
     `no configuration: no --config given, no pipeline.yaml in the working directory (${cwd}), and no built-in default (${builtin})`,
   );
