@@ -140,6 +140,7 @@ if (existsSync(DEFAULT_PIPELINE)) {
     const fallback = await runLoggerhead(['validate'], { cwd: dir });
     assert.equal(fallback.stderr, '');
     assert.equal(fallback.code, 0);
+    assert.ok(fallback.stdout.startsWith(`${DEFAULT_PIPELINE}: valid (pipelines: `), fallback.stdout);
   });
 } else {
   test('with no pipeline.yaml anywhere, run names every place it looked and exits 2', async () => {
