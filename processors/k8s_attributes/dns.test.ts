@@ -128,5 +128,6 @@ describe('ReverseDns against a real DNS server on 127.0.0.1', () => {
 
   it('rejects invalid options, naming the field', () => {
     assert.throws(() => dns({ maxQueue: 0 }), /dns maxQueue must be greater than 0, got 0/);
+    assert.throws(() => dns({ servers: ['1.2.3'] }), /dns servers \["1.2.3"\]: .*1\.2\.3/);
   });
 });

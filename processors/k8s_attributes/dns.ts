@@ -108,8 +108,15 @@ export class ReverseDns {
       now: options.now ?? Date.now,
     };
     this.resolver = new Resolver({ timeout: options.timeoutMs, tries: 1 });
-    if (options.servers !== undefined && options.servers.length > 0)
-      this.resolver.setServers([...options.servers]);
+    if (options.servers !== undefined && options.servers.length > 0) {
+      try {
+        this.resolver.setServers([...options.servers]);
+      } catch (e) {
+        throw new Error(`dns servers ${JSON.stringify(options.servers)}: ${(e as Error).message}`, {
+          cause: e,
+        });
+      }
+    }
   }
 
   /** What is known about `ip` now; queues a query when nothing (or only a stale answer) is. */
