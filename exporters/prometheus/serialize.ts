@@ -34,32 +34,51 @@ export interface Exposition {
   skippedFamilies: string[];
 }
 
-const LABEL_NAMES: Readonly<Record<LinkAttributeKey, string>> = Object.fromEntries(
-  LINK_ATTRIBUTE_KEYS.map((k) => [k, prometheusLabelName(k)]),
-) as Record<LinkAttributeKey, string>;
+/** `name="` for each link attribute, the first without a leading comma. */
+const LABEL_OPENERS: Readonly<Record<LinkAttributeKey, { first: Buffer; next: Buffer }>> = Object.fromEntries(
+  LINK_ATTRIBUTE_KEYS.map((k) => [
+    k,
+    { first: Buffer.from(`${prometheusLabelName(k)}="`), next: Buffer.from(`,${prometheusLabelName(k)}="`) },
+  ]),
+) as Record<LinkAttributeKey, { first: Buffer; next: Buffer }>;
+
+const ARENA_BYTES = 1 << 20;
+const QUOTE = 0x22;
 
 /**
- * The label set of every link, escaped and UTF-8 encoded once (into one arena)
- * and shared by every sample of the link.
+ * The label set of every link, escaped and UTF-8 encoded once, straight into
+ * arenas of about 1 MiB, and shared by every sample of the link.
  */
 function encodeLinkLabels(writer: ExpositionWriter, links: readonly Link[]): Uint8Array[] {
-  const strings = new Array<string>(links.length);
-  let total = 0;
-  for (let i = 0; i < links.length; i++) {
-    let labels = '';
-    for (const [key, value] of linkAttributeEntries(links[i] as Link)) {
-      labels += `${labels === '' ? '' : ','}${LABEL_NAMES[key]}="${writer.labelValue(String(value))}"`;
-    }
-    strings[i] = labels;
-    total += Buffer.byteLength(labels);
-  }
-  const arena = Buffer.allocUnsafe(total);
   const views = new Array<Uint8Array>(links.length);
+  let arena = Buffer.allocUnsafe(ARENA_BYTES);
   let at = 0;
   for (let i = 0; i < links.length; i++) {
-    const n = arena.write(strings[i] as string, at, 'utf8');
-    views[i] = arena.subarray(at, at + n);
-    at += n;
+    const entries = linkAttributeEntries(links[i] as Link);
+    const values = entries.map(([, value]) =>
+      writer.labelValue(typeof value === 'string' ? value : String(value)),
+    );
+    let bound = 0;
+    for (let e = 0; e < entries.length; e++) {
+      bound +=
+        LABEL_OPENERS[(entries[e] as [LinkAttributeKey, unknown])[0]].next.length +
+        1 +
+        3 * (values[e] as string).length;
+    }
+    if (at + bound > arena.length) {
+      arena = Buffer.allocUnsafe(Math.max(ARENA_BYTES, bound));
+      at = 0;
+    }
+    const start = at;
+    for (let e = 0; e < entries.length; e++) {
+      const opener = LABEL_OPENERS[(entries[e] as [LinkAttributeKey, unknown])[0]];
+      const prefix = e === 0 ? opener.first : opener.next;
+      arena.set(prefix, at);
+      at += prefix.length;
+      at += arena.write(values[e] as string, at, 'utf8');
+      arena[at++] = QUOTE;
+    }
+    views[i] = arena.subarray(start, at);
   }
   return views;
 }
@@ -67,14 +86,14 @@ function encodeLinkLabels(writer: ExpositionWriter, links: readonly Link[]): Uin
 /** Writes the link families of METRICS.md for every link of the batch. */
 export function writeLinks(writer: ExpositionWriter, links: readonly Link[]): void {
   const labels = encodeLinkLabels(writer, links);
-  const createdValues = new Map<number, Buffer>();
+  let lastCreatedMs = NaN;
+  let lastCreated = Buffer.alloc(0);
   const createdValue = (ms: number): Buffer => {
-    let b = createdValues.get(ms);
-    if (b === undefined) {
-      b = Buffer.from(formatSeconds(ms));
-      createdValues.set(ms, b);
+    if (ms !== lastCreatedMs) {
+      lastCreatedMs = ms;
+      lastCreated = Buffer.from(formatSeconds(ms));
     }
-    return b;
+    return lastCreated;
   };
   for (const metric of LINK_METRICS) {
     const names = prometheusNames(metric.name, metric.unit, metric.type);
