@@ -265,6 +265,7 @@ describe('createKubernetesMetadata against the API emulator', () => {
         describeOwner(md.lookupIp('10.212.8.3', Date.now())).endsWith('StatefulSet/cache'),
       );
       await waitFor('deleted pod gone', () => md.lookupIp('10.212.8.1', Date.now() + 1000) === undefined);
+      await waitFor('watching again', () => state(md, 'pods').state === 'watching');
       assert.equal(
         describeOwner(md.lookupIp(podIp(web.pods[1] as KubeObject), Date.now())).endsWith('Deployment/web'),
         true,
@@ -290,6 +291,7 @@ describe('createKubernetesMetadata against the API emulator', () => {
     await waitFor('relist', () => state(md, 'services').relists === 1);
     await waitFor('watching again', () => emu.openWatches('services') === 1);
     assert.equal(state(md, 'services').errors, 0);
+    assert.equal(state(md, 'services').state, 'watching');
     assert.equal(describeOwner(md.lookupIp('10.212.9.1', Date.now())).endsWith('Deployment/web'), true);
   });
 

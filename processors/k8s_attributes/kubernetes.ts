@@ -479,6 +479,9 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
         inf.synced = true;
         queueMicrotask(checkSynced);
       }
+      // A relist client-node did by itself (after a 410) is followed at once by its watch. After an
+      // error, `run` decides once the restarted informer is up.
+      if (inf.state === 'listing') setState(inf, 'watching');
       return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion }, items };
     };
     inf.listWatch = new ListWatch<Cached>(spec.path, new ReducingWatch(kc, spec), listFn, false);
