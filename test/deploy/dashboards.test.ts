@@ -19,7 +19,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Link, LinkBatch } from '../../core/signals.ts';
-import { PrometheusExporter } from '../../exporters/prometheus/factory.ts';
+import { PrometheusExporter, prometheusExporterFactory } from '../../exporters/prometheus/factory.ts';
+import type { PrometheusExporterConfig } from '../../exporters/prometheus/factory.ts';
+import { validateConfig } from '../../core/config/validate.ts';
 import { DASHBOARDS, DASHBOARD_DIRS, QUERIES } from '../../deploy/dashboards/dashboards.ts';
 import type { QueryName } from '../../deploy/dashboards/dashboards.ts';
 import { startPrometheus, startVictoriaMetrics } from '../support/backends.ts';
@@ -113,12 +115,14 @@ let exporters: PrometheusExporter[] = [];
 let backends: Backend[] = [];
 let evalTimeS = 0;
 
-function exporterConfig(): ConstructorParameters<typeof PrometheusExporter>[1] {
+/** The exporter's defaults (as a pipeline.yaml without options gets them), on a free port, links only. */
+function exporterConfig(): PrometheusExporterConfig {
+  const { value, issues } = validateConfig(undefined, prometheusExporterFactory.configSchema);
+  assert.deepEqual(issues, []);
   return {
+    ...(value as unknown as PrometheusExporterConfig),
     endpoint: '127.0.0.1:0',
-    caretta_compatible: false,
     include_self_telemetry: false,
-    max_label_value_length: 1024,
     compression: 'none',
   };
 }

@@ -22,6 +22,7 @@ import {
   helmTemplate,
   kustomize,
   kustomizeCombination,
+  REPO,
   required,
 } from './tools.ts';
 import { AGENT_CAPABILITIES } from './capabilities.ts';
@@ -50,7 +51,7 @@ const NON_DEFAULT: HelmValues = {
       pollInterval: '2s',
       metricsPort: 9500,
       carettaCompatible: true,
-      extraConfig: { processors: { k8s_attributes: { owner_depth: 1 } } },
+      extraConfig: { processors: { k8s_attributes: { owner_depth: 'pod' } } },
     },
     otlp: { enabled: true, endpoint: 'http://gateway.observability:4318', protocol: 'http/protobuf' },
     scrapeAnnotations: false,
@@ -74,6 +75,26 @@ const NON_DEFAULT: HelmValues = {
     hostCgroupPath: '/sys/fs/cgroup/unified',
   },
 };
+
+/** Runs the real CLI's `validate` on a pipeline.yaml text; returns its output, throws with it on failure. */
+function validatePipeline(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lhd-pipeline-'));
+  try {
+    const file = join(dir, 'pipeline.yaml');
+    writeFileSync(file, text);
+    try {
+      return execFileSync(process.execPath, [join(REPO, 'cli', 'main.ts'), 'validate', '--config', file], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (e) {
+      const err = e as { stdout?: string; stderr?: string };
+      throw new Error(`loggerhead validate failed: ${err.stdout ?? ''}${err.stderr ?? ''}`, { cause: e });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 interface Variant {
   name: string;
@@ -250,6 +271,20 @@ for (const v of VARIANTS) {
       .metadata.labels;
     for (const [k, val] of Object.entries(selector)) assert.equal(podLabels[k], val);
   });
+
+  void test(`${v.name}: the agent's own \`loggerhead validate\` accepts the pipeline.yaml`, () => {
+    const objects = render(v);
+    const ds = findObject(objects, 'DaemonSet');
+    const pod = (ds['spec'] as { template: { spec: Record<string, unknown> } }).template.spec;
+    const configVolume = (pod['volumes'] as Array<{ name: string; configMap?: { name: string } }>).find(
+      (vol) => vol.name === 'config',
+    );
+    const data = findObject(objects, 'ConfigMap', configVolume?.configMap?.name)['data'] as Record<
+      string,
+      string
+    >;
+    assert.match(validatePipeline(data['pipeline.yaml'] as string), /valid \(pipelines: links\)/);
+  });
 }
 
 void test('the otlp overlay and helm otlp.enabled add the otlp exporter to the links pipeline', () => {
@@ -385,7 +420,7 @@ void test('helm non-default values reach the objects', () => {
       'pipeline.yaml'
     ] as string,
   ) as Record<string, Record<string, Record<string, unknown>>>;
-  assert.deepEqual(pipeline['processors'], { k8s_attributes: { mode: 'kubernetes', owner_depth: 1 } });
+  assert.deepEqual(pipeline['processors'], { k8s_attributes: { mode: 'kubernetes', owner_depth: 'pod' } });
   assert.deepEqual(pipeline['receivers'], { ebpf_socket: { poll_interval: '2s' } });
   assert.deepEqual(pipeline['exporters'], {
     prometheus: { endpoint: '0.0.0.0:9500', caretta_compatible: true },
@@ -484,4 +519,11 @@ void test('the bundled VictoriaMetrics scrape config passes the real victoria-me
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+void test('loggerhead validate rejects a pipeline.yaml with a mistake, naming it', () => {
+  const bad = (
+    findObject(kustomize('base'), 'ConfigMap', 'loggerhead-config')['data'] as Record<string, string>
+  )['pipeline.yaml'] as string;
+  assert.throws(() => validatePipeline(bad.replace('mode: kubernetes', 'mode: kubernets')), /kubernets/);
 });
