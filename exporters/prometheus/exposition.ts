@@ -106,6 +106,33 @@ export const CHUNK_BYTES = 1 << 18;
 const ASCII_0 = 0x30;
 const NEWLINE = 0x0a;
 
+/**
+ * Buffers of `CHUNK_BYTES` kept from one exposition for the next, so a scrape
+ * neither faults in fresh memory nor leaves garbage behind. Holds at most as
+ * many Buffers as the largest recent exposition used (`keep`).
+ */
+export class ChunkPool {
+  private readonly free: Buffer[] = [];
+  /** Most Buffers kept. */
+  keep = 0;
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
+  }
+
+  /** Returns Buffers whose content is no longer needed (the response that carried them ended). */
+  give(buffers: readonly Buffer[]): void {
+    const whole = buffers.filter((b) => b.length === CHUNK_BYTES);
+    this.keep = Math.max(this.keep, whole.length);
+    for (const b of whole) if (this.free.length < this.keep) this.free.push(b);
+  }
+
+  /** Buffers held now. */
+  get size(): number {
+    return this.free.length;
+  }
+}
+
 export interface ExpositionWriterOptions {
   /**
    * Longest label value written, in UTF-16 code units; longer values are cut
@@ -119,6 +146,8 @@ export interface ExpositionWriterOptions {
    * @default true
    */
   createdLines?: boolean;
+  /** Where Buffers come from (fresh ones otherwise); give `buffers` back once the exposition is sent. */
+  pool?: ChunkPool;
 }
 
 /**
@@ -137,7 +166,10 @@ export class ExpositionWriter {
   private readonly maxLabelValueLength: number;
   private readonly createdLines: boolean;
   private readonly chunks: Buffer[] = [];
-  private buf: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  private readonly pool: ChunkPool | undefined;
+  /** Every whole Buffer this writer filled, for `ChunkPool.give`. */
+  readonly buffers: Buffer[] = [];
+  private buf: Buffer;
   private pos = 0;
   private readonly families = new Set<string>();
   /** Label values cut to `maxLabelValueLength` so far. */
@@ -154,13 +186,24 @@ export class ExpositionWriter {
     this.format = format;
     this.maxLabelValueLength = options.maxLabelValueLength;
     this.createdLines = format === 'openmetrics' && options.createdLines !== false;
+    this.pool = options.pool;
+    this.buf = this.newBuffer(CHUNK_BYTES);
+  }
+
+  private newBuffer(bytes: number): Buffer {
+    const b =
+      bytes <= CHUNK_BYTES && this.pool !== undefined
+        ? this.pool.take()
+        : Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes));
+    this.buffers.push(b);
+    return b;
   }
 
   /** Makes room for `bytes` more bytes in the current Buffer, starting a new one if needed. */
   private reserve(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return;
     if (this.pos > 0) this.chunks.push(this.buf.subarray(0, this.pos));
-    this.buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes));
+    this.buf = this.newBuffer(bytes);
     this.pos = 0;
   }
 

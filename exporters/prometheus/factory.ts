@@ -12,7 +12,7 @@ import zlib from 'node:zlib';
 import type { Component, CreateSettings, ExporterFactory, Host } from '../../core/component.ts';
 import type { LinkBatch } from '../../core/signals.ts';
 import type { Counter, Gauge, Histogram } from '../../core/telemetry.ts';
-import { CONTENT_TYPES, negotiateFormat } from './exposition.ts';
+import { CONTENT_TYPES, ChunkPool, negotiateFormat } from './exposition.ts';
 import type { ExpositionFormat } from './exposition.ts';
 import { serializeExposition } from './serialize.ts';
 
@@ -56,6 +56,8 @@ export class PrometheusExporter implements Component {
   private latest: LinkBatch | undefined;
   private inFlight = 0;
   private stopped = false;
+  /** Buffers reused from one scrape to the next (at most one exposition's worth). */
+  private readonly pool = new ChunkPool();
   private readonly scrapes: Counter;
   private readonly scrapeErrors: Counter;
   private readonly scrapeDuration: Histogram;
@@ -190,6 +192,7 @@ export class PrometheusExporter implements Component {
     }
     this.inFlight++;
     const started = performance.now();
+    let buffers: Buffer[] = [];
     try {
       const format: ExpositionFormat = negotiateFormat(req.headers.accept);
       const exposition = serializeExposition(
@@ -200,8 +203,10 @@ export class PrometheusExporter implements Component {
           maxLabelValueLength: this.config.max_label_value_length,
           carettaCompatible: this.config.caretta_compatible,
           createdLines: this.config.openmetrics_created,
+          pool: this.pool,
         },
       );
+      buffers = exposition.buffers;
       this.scrapeSamples.set(exposition.samples);
       if (exposition.truncatedLabelValues > 0) this.truncated.add(exposition.truncatedLabelValues);
       const gzip = this.config.compression === 'gzip' && acceptsGzip(req.headers['accept-encoding']);
@@ -216,9 +221,12 @@ export class PrometheusExporter implements Component {
       } else if (await send(res, exposition.chunks, gzip)) {
         this.scrapes.add(1, { format });
       } else {
+        // Writes may still be queued (in the socket or gzip): leave these Buffers to the GC.
+        buffers = [];
         this.scrapeErrors.add(1, { reason: 'client_closed' });
       }
     } finally {
+      this.pool.give(buffers);
       this.inFlight--;
       this.scrapeDuration.record((performance.now() - started) / 1000);
     }
@@ -245,11 +253,15 @@ async function send(res: http.ServerResponse, chunks: readonly Buffer[], gzip: b
   const closed = once(res, 'close').then(() => false);
   const out: NodeJS.WritableStream = gzip ? zlib.createGzip({ level: 1 }) : res;
   if (gzip) (out as zlib.Gzip).pipe(res);
+  const abandon = (): false => {
+    if (gzip) (out as zlib.Gzip).destroy();
+    return false;
+  };
   for (const chunk of chunks) {
-    if (res.destroyed) return false;
+    if (res.destroyed) return abandon();
     if (!out.write(chunk)) {
       const drained = await Promise.race([once(out as zlib.Gzip, 'drain').then(() => true), closed]);
-      if (!drained) return false;
+      if (!drained) return abandon();
     }
   }
   out.end();

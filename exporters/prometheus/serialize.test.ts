@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Link, LinkBatch } from '../../core/signals.ts';
 import { TelemetryRegistry } from '../../core/telemetry-registry.ts';
-import { CHUNK_BYTES } from './exposition.ts';
+import { CHUNK_BYTES, ChunkPool } from './exposition.ts';
 import { expositionText, serializeExposition } from './serialize.ts';
 import type { SerializeOptions } from './serialize.ts';
 
@@ -355,4 +355,28 @@ void test('createdLines: false leaves the _created samples out of OpenMetrics', 
   assert.ok(!out.includes('_created'));
   assert.ok(out.includes(`loggerhead_link_bytes_total{${L},direction="client_to_server"} 1200\n`));
   assert.ok(out.endsWith('# EOF\n'));
+});
+
+void test('a ChunkPool hands the Buffers of one exposition to the next; the output is the same', () => {
+  const pool = new ChunkPool();
+  const links = Array.from({ length: 3000 }, (_, i) => link({ id: `l${i}`, serverPort: 1000 + i }));
+  const options = { format: 'openmetrics' as const, maxLabelValueLength: 0, carettaCompatible: true, pool };
+  const first = serializeExposition(batch(links), [], options);
+  const firstText = expositionText(first);
+  assert.ok(first.buffers.length > 2);
+  pool.give(first.buffers);
+  assert.equal(pool.size, first.buffers.length);
+  const second = serializeExposition(batch(links.slice(0, 2000)), [], options);
+  assert.ok(
+    second.buffers.every((b) => first.buffers.includes(b)),
+    'every Buffer came from the pool',
+  );
+  assert.equal(pool.size, first.buffers.length - second.buffers.length);
+  const unpooled = serializeExposition(batch(links.slice(0, 2000)), [], { ...options, pool: undefined });
+  assert.equal(expositionText(second), expositionText(unpooled));
+  pool.give(second.buffers);
+  const third = serializeExposition(batch(links), [], options);
+  assert.equal(expositionText(third), firstText);
+  pool.give([Buffer.alloc(10), ...third.buffers]);
+  assert.equal(pool.size, pool.keep, 'never more than the largest exposition used, and only whole chunks');
 });

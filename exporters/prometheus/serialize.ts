@@ -11,6 +11,7 @@ import { LINK_METRICS } from '../common/link-metrics.ts';
 import { prometheusLabelName, prometheusNames } from '../common/naming.ts';
 import { CARETTA_METRIC, carettaSeries } from './caretta.ts';
 import { ExpositionWriter, formatBound, formatSeconds } from './exposition.ts';
+import type { ChunkPool } from './exposition.ts';
 import type { ExpositionFormat } from './exposition.ts';
 
 export interface SerializeOptions {
@@ -21,11 +22,15 @@ export interface SerializeOptions {
   carettaCompatible: boolean;
   /** OpenMetrics `_created` samples (see `ExpositionWriterOptions.createdLines`). @default true */
   createdLines?: boolean;
+  /** Reuse Buffers (see `ChunkPool`); give `Exposition.buffers` back after sending. */
+  pool?: ChunkPool;
 }
 
 export interface Exposition {
   /** The exposition, UTF-8, in Buffers of about `CHUNK_BYTES`. */
   chunks: Buffer[];
+  /** The whole Buffers behind `chunks`, to give back to the pool once sent. */
+  buffers: Buffer[];
   /** Sample lines written. */
   samples: number;
   /** Label values cut to the length limit. */
@@ -199,6 +204,7 @@ export function serializeExposition(
   const writer = new ExpositionWriter(options.format, {
     maxLabelValueLength: options.maxLabelValueLength,
     createdLines: options.createdLines !== false,
+    ...(options.pool === undefined ? {} : { pool: options.pool }),
   });
   const links = batch?.links ?? [];
   writeLinks(writer, links);
@@ -207,6 +213,7 @@ export function serializeExposition(
   const chunks = writer.finish();
   return {
     chunks,
+    buffers: writer.buffers,
     samples: writer.samples,
     truncatedLabelValues: writer.truncatedLabelValues,
     skippedFamilies,
