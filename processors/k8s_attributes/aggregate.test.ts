@@ -352,6 +352,28 @@ describe('Aggregator', () => {
     assert.equal(byServer(links, 'new-pod').bytesClientToServer, 1);
   });
 
+  it('an old connection closing with new ones to its reused IP in one batch: counts exact, bytes split, total exact', () => {
+    const a = agg();
+    const table: Record<string, string> = { '10.0.0.2': 'old-pod' };
+    const r = tableResolve(table);
+    a.apply(batch(1, { sockets: [sample({ cookie: 1, txBytes: 10 })] }), r);
+    table['10.0.0.2'] = 'new-pod';
+    // The old socket closes (10 credited + 5 more) and three connections to the new pod open and close
+    // between the two polls (100 bytes each): one kernel key, 315 bytes, 4 closes.
+    const out = a.apply(
+      batch(2, { gone: [1], closed: [totals({ bytesClientToServer: 315, connectionsClosed: 4 })] }),
+      r,
+    );
+    const old = out.batch.links.find((l) => l.server.name === 'old-pod');
+    const next = out.batch.links.find((l) => l.server.name === 'new-pod');
+    assert.ok(old && next);
+    assert.deepEqual([old.connectionsOpened, old.connectionsClosed], [1, 1]);
+    assert.deepEqual([next.connectionsOpened, next.connectionsClosed], [3, 3]);
+    assert.equal(old.bytesClientToServer + next.bytesClientToServer, 315);
+    assert.equal(old.bytesClientToServer, 10 + Math.round(305 / 4));
+    assert.equal(out.stats.splitPayments, 1);
+  });
+
   it('same-host traffic seen by both sockets stays two links, one per observer', () => {
     const a = agg();
     const client = sample({

@@ -14,7 +14,8 @@
  *   `owed = closed(K) − credited(gone sockets of K) − already paid(K)`.
  *   It goes to the link of K's sockets that just went away, or, for
  *   connections that opened and closed between two batches, to the link the
- *   key resolves to now.
+ *   key resolves to now (when both kinds meet in one batch under different
+ *   names, counts split exactly and bytes in proportion to connections).
  * - `owed` is paid only when positive. A socket that closes between the
  *   receiver's two map reads is gone before its close reached the totals: its
  *   credit is subtracted early, `owed` goes negative for one batch, nothing is
@@ -90,6 +91,11 @@ export interface AggregateStats {
   replacedIncarnations: number;
   /** Sockets resolved again because their first answer was provisional, and that moved link. */
   relinked: number;
+  /**
+   * Closed totals of one kernel key shared between two links in one batch: sockets that just went
+   * away under one name and connections never seen open under another (an IP that changed owner).
+   */
+  splitPayments: number;
 }
 
 export const OVERFLOW_NAME = '_overflow';
@@ -135,6 +141,8 @@ interface KeyState {
   paidOpened: number;
   openSockets: number;
   lastGoneBatch: number;
+  /** Sockets of this key that went away in `lastGoneBatch`. */
+  lastGoneCount: number;
   lastGoneLink: LinkState | undefined;
 }
 
@@ -176,6 +184,7 @@ function newKeyState(): KeyState {
     paidOpened: 0,
     openSockets: 0,
     lastGoneBatch: -2,
+    lastGoneCount: 0,
     lastGoneLink: undefined,
   };
 }
@@ -217,6 +226,26 @@ function sampleEnds(s: SocketSample): FlowEnds {
     comm: s.comm,
     atMs: s.openedAtMs,
   };
+}
+
+function addTo(
+  target: LinkState,
+  c2s: number,
+  s2c: number,
+  retrans: number,
+  opened: number,
+  closed: number,
+  failed: number,
+  now: number,
+): void {
+  const link = target.link;
+  link.bytesClientToServer += c2s;
+  link.bytesServerToClient += s2c;
+  link.retransSegs += retrans;
+  link.connectionsOpened += opened;
+  link.connectionsClosed += closed;
+  link.connectionsFailed += failed;
+  link.lastActivityMs = now;
 }
 
 /** The ends of a kernel key: no client port or pid; resolved as of the batch time. */
@@ -290,6 +319,7 @@ export class Aggregator {
       counterRegressions: 0,
       replacedIncarnations: 0,
       relinked: 0,
+      splitPayments: 0,
     };
   }
 
@@ -519,6 +549,8 @@ export class Aggregator {
     key.goneRetrans += s.retrans;
     if (s.countedOpened || (s.preexisting && s.active)) key.goneEstablished++;
     key.openSockets--;
+    if (key.lastGoneBatch !== this.batchNo) key.lastGoneCount = 0;
+    key.lastGoneCount++;
     key.lastGoneBatch = this.batchNo;
     key.lastGoneLink = s.link;
     s.link.sockets--;
@@ -556,19 +588,29 @@ export class Aggregator {
     key.paidRetrans += retrans;
     key.paidOpened += opened;
 
-    let target = key.lastGoneLink;
-    if (target === undefined || !target.live || this.batchNo - key.lastGoneBatch > 1) {
+    const recent = this.batchNo - key.lastGoneBatch <= 1 ? key.lastGoneLink : undefined;
+    const gone = recent !== undefined && recent.live ? recent : undefined;
+    let fresh: LinkState | undefined;
+    if (gone === undefined || opened > 0) {
       const resolved = resolve(closedEnds(totals, now));
-      target = this.linkFor(resolved, totals.serverPort, totals.family, totals.observer, now, sinceMs);
+      fresh = this.linkFor(resolved, totals.serverPort, totals.family, totals.observer, now, sinceMs);
     }
-    const link = target.link;
-    link.bytesClientToServer += c2s;
-    link.bytesServerToClient += s2c;
-    link.retransSegs += retrans;
-    link.connectionsOpened += opened;
-    link.connectionsClosed += closed;
-    link.connectionsFailed += failed;
-    link.lastActivityMs = now;
+    if (gone === undefined || fresh === undefined || fresh === gone) {
+      addTo((fresh ?? gone) as LinkState, c2s, s2c, retrans, opened, closed, failed, now);
+      return;
+    }
+    // The key mixes sockets named differently (an IP that changed owner between two batches): the
+    // connections never seen open belong to what the key means now, the sockets that just went to
+    // theirs. Counts split exactly; the bytes of the two cannot be told apart in the kernel's totals,
+    // so they split in proportion to the connections (the total stays exact).
+    const goneShare = key.lastGoneCount / (key.lastGoneCount + opened);
+    const goneC2S = Math.round(c2s * goneShare);
+    const goneS2C = Math.round(s2c * goneShare);
+    const goneRetrans = Math.round(retrans * goneShare);
+    const freshClosed = Math.min(closed, opened);
+    addTo(gone, goneC2S, goneS2C, goneRetrans, 0, closed - freshClosed, 0, now);
+    addTo(fresh, c2s - goneC2S, s2c - goneS2C, retrans - goneRetrans, opened, freshClosed, failed, now);
+    this.stats.splitPayments++;
   }
 
   private linkFor(

@@ -283,7 +283,7 @@ describe('k8s_attributes processor, Kubernetes mode against the API emulator', (
       let links: readonly Link[] = [];
       // Until the informers have listed, names are provisional and resolved again on the next sample.
       while (
-        find(links, 'checkout', 'catalog') === undefined ||
+        find(links, 'checkout', 'catalog')?.server.backing === undefined ||
         find(links, 'checkout', 'db') === undefined
       ) {
         assert.ok(Date.now() < deadline, `names never resolved: ${JSON.stringify(links.map((l) => l.id))}`);

@@ -53,6 +53,7 @@ interface Instruments {
   linksExpired: Counter;
   overflowed: Counter;
   anomalies: Counter;
+  splitPayments: Counter;
   dnsQueries: Counter;
   cgroupWalks: Counter;
   batchDuration: Histogram;
@@ -81,6 +82,11 @@ function instruments(t: Telemetry): Instruments {
     anomalies: t.counter('loggerhead.processor.input.anomalies', {
       description:
         'Receiver input that breaks its contract, by type (counter_regression, unknown_gone, replaced_incarnation); ignored safely',
+      unit: '1',
+    }),
+    splitPayments: t.counter('loggerhead.processor.links.split_payments', {
+      description:
+        'Closed totals of one kernel key shared in one batch between a closing socket and new connections named differently (an IP that changed owner): counts exact, bytes split by connections',
       unit: '1',
     }),
     dnsQueries: t.counter('loggerhead.processor.dns.queries', {
@@ -309,6 +315,7 @@ export class K8sAttributesProcessor implements Component, Consumer<SocketBatch> 
     this.inst.linksCreated.add(stats.linksCreated);
     this.inst.linksExpired.add(stats.linksExpired);
     this.inst.overflowed.add(stats.overflowAssignments);
+    this.inst.splitPayments.add(stats.splitPayments);
     if (stats.counterRegressions > 0)
       this.inst.anomalies.add(stats.counterRegressions, { type: 'counter_regression' });
     if (stats.unknownGone > 0) this.inst.anomalies.add(stats.unknownGone, { type: 'unknown_gone' });

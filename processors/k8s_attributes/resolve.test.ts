@@ -211,6 +211,25 @@ describe('resolveEnds in Kubernetes mode', () => {
     }
   });
 
+  it('a Service without a backing workload yet is provisional while the cluster may still learn it', () => {
+    const lone: ServiceRecord = { name: 'lone', namespace: 'shop', clusterIPs: ['10.96.0.30'] };
+    cluster.ips.push({
+      ip: '10.96.0.30',
+      owner: { kind: 'service', service: lone },
+      fromMs: 0,
+      untilMs: Infinity,
+    });
+    assert.equal(
+      resolveEnds(ends({ serverAddr: '10.96.0.30' }), { ...c, nowMs: T + 1000 }).provisional,
+      true,
+    );
+    assert.equal(resolveEnds(ends({ serverAddr: '10.96.0.30' }), c).provisional, false);
+    assert.equal(
+      resolveEnds(ends({ serverAddr: '10.96.0.20' }), { ...c, nowMs: T + 1000 }).provisional,
+      false,
+    );
+  });
+
   it('a v4-mapped address resolves like its IPv4 form', () => {
     assert.equal(resolveEnds(ends({ serverAddr: '::ffff:10.0.0.9' }), c).server.name, 'catalog-v1');
   });

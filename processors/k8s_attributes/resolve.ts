@@ -349,7 +349,11 @@ function resolveRemote(remote: RemoteEnd, ends: FlowEnds, local: Named, ctx: Res
   const peer = peerNetns === undefined ? undefined : remote.peer(peerNetns);
   if (ctx.mode === 'kubernetes') {
     const owner = loopback ? undefined : clusterOwner(ip, ends.atMs, ctx);
-    if (owner !== undefined && owner.kind !== 'Node') return { identity: owner, provisional: false };
+    if (owner !== undefined && owner.kind !== 'Node') {
+      // A Service's backing workload may still be on its way (EndpointSlices listed after Services).
+      const awaitingBacking = owner.kind === 'Service' && owner.backing === undefined;
+      return { identity: owner, provisional: awaitingBacking && mayLearnMore(ctx, ends.atMs) };
+    }
     if (peer !== undefined) {
       const pod = podOfProcess(peer, ctx);
       if (pod !== undefined) return { identity: workloadIdentity(pod.workload), provisional: false };
