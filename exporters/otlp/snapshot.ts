@@ -242,6 +242,8 @@ const POINT_EXTRAS: ReadonlyArray<readonly [Buffer, number]> = [
   [EMPTY, 3],
 ];
 const LINK_METRICS = [BYTES, CONNECTIONS, ACTIVE, RETRANSMITS] as const;
+/** For each of LINK_METRICS, the indices of its points in POINT_EXTRAS. */
+const METRIC_POINTS: ReadonlyArray<readonly number[]> = [[0, 1], [2, 3, 4], [5], [6]];
 /** A NumberDataPoint's start, time and value fields: three times (1 tag + 8 bytes). */
 const POINT_FIXED_BYTES = 27;
 
@@ -263,7 +265,7 @@ interface Captured {
   acks: PendingAck[];
 }
 
-/** Six counter values of a link, in POINT_EXTRAS order without the gauge. */
+/** Six counter values of a link, in POINT_EXTRAS order without the gauge (the order `capture` writes). */
 function linkCounters(link: Link): number[] {
   return [
     link.bytesClientToServer,
@@ -401,28 +403,34 @@ export class SnapshotEncoder {
       acks: [],
     };
     const delta = this.options.temporality === 'delta';
+    const values = captured.values;
     for (let i = 0; i < n; i++) {
       const link = links[i] as Link;
       captured.encodings[i] = this.encoding(link);
-      const counters = linkCounters(link);
-      let startMs = link.startTimeMs;
-      let v = counters;
-      if (delta) {
-        const d = this.delta.delta(link.id, link.startTimeMs, counters);
-        captured.acks.push({
-          key: link.id,
-          startTimeMs: link.startTimeMs,
-          timeMs: batch!.timeMs,
-          values: counters,
-        });
-        v = d.values;
-        startMs = d.startTimeMs;
-      }
       const base = i * VALUES_PER_LINK;
-      for (let k = 0; k < 6; k++) captured.values[base + k] = v[k] as number;
-      captured.values[base + 6] = link.activeConnections;
-      captured.starts[i] = this.nanosBytes(startMs);
-      captured.gaugeStarts[i] = this.nanosBytes(link.startTimeMs);
+      const linkStart = this.nanosBytes(link.startTimeMs);
+      captured.gaugeStarts[i] = linkStart;
+      values[base + 6] = link.activeConnections;
+      if (!delta) {
+        values[base] = link.bytesClientToServer;
+        values[base + 1] = link.bytesServerToClient;
+        values[base + 2] = link.connectionsOpened;
+        values[base + 3] = link.connectionsClosed;
+        values[base + 4] = link.connectionsFailed;
+        values[base + 5] = link.retransSegs;
+        captured.starts[i] = linkStart;
+        continue;
+      }
+      const counters = linkCounters(link);
+      const d = this.delta.delta(link.id, link.startTimeMs, counters);
+      captured.acks.push({
+        key: link.id,
+        startTimeMs: link.startTimeMs,
+        timeMs: batch!.timeMs,
+        values: counters,
+      });
+      for (let k = 0; k < 6; k++) values[base + k] = d.values[k] as number;
+      captured.starts[i] = this.nanosBytes(d.startTimeMs);
     }
     return captured;
   }
@@ -472,21 +480,23 @@ export class SnapshotEncoder {
       w.bytes(LINK_METRICS[m]!.fields);
       w.tag(m === 2 ? 5 : 7, LEN); // gauge = 5, sum = 7
       w.varint(dataLen[m] as number);
+      const points = METRIC_POINTS[m]!;
+      const starts = m === 2 ? c.gaugeStarts : c.starts;
       for (let i = from; i < to; i++) {
         const attrs = (c.encodings[i] as LinkEncoding).attrs;
-        for (let p = 0; p < POINT_EXTRAS.length; p++) {
-          const [extra, metric] = POINT_EXTRAS[p] as readonly [Buffer, number];
-          if (metric !== m) continue;
+        const start = starts[i] as Buffer;
+        for (const p of points) {
+          const extra = POINT_EXTRAS[p]![0];
           w.tag(1, LEN);
           w.varint(POINT_FIXED_BYTES + attrs.length + extra.length);
           w.tag(2, FIXED64);
-          w.bytes(metric === 2 ? (c.gaugeStarts[i] as Buffer) : (c.starts[i] as Buffer));
+          w.bytes8(start);
           w.tag(3, FIXED64);
-          w.bytes(c.end);
+          w.bytes8(c.end);
           w.tag(6, FIXED64);
           w.uint64(c.values[i * VALUES_PER_LINK + VALUE_INDEX[p]!] as number);
           w.bytes(attrs);
-          w.bytes(extra);
+          if (extra.length > 0) w.bytes(extra);
         }
       }
       if (m !== 2) {
