@@ -302,7 +302,7 @@ test('in process: text logs on a terminal, SIGINT stops the run, a repeated sign
   let stderr = '';
   let stop: ((signal: string) => void) | undefined;
   const running = runCli(['run', '--config', config], {
-    factories: [
+    loadFactories: async () => [
       fakeSourceFactory('fake_sockets', 'sockets'),
       fakeConverterFactory('fake_linker', 'sockets'),
       debugExporterFactory,
@@ -335,7 +335,7 @@ test('in process: a signal during a slow start-up stops it without waiting for i
   let stderr = '';
   let stop: ((signal: string) => void) | undefined;
   const running = runCli(['run', '--config', config, '--log-format', 'json'], {
-    factories: [
+    loadFactories: async () => [
       fakeSourceFactory('fake_sockets', 'sockets'),
       fakeConverterFactory('fake_linker', 'sockets'),
       debugExporterFactory,

@@ -25,7 +25,8 @@ export const EXIT_USAGE = 2;
 
 /** Everything the CLI touches outside itself. */
 export interface CliEnvironment {
-  factories: readonly Factory[];
+  /** The component factories, loaded only by the commands that need them (importing them takes a while). */
+  loadFactories: () => Promise<readonly Factory[]>;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   /** Whether stderr is a terminal (text logs by default). */
@@ -64,8 +65,12 @@ class UsageError extends Error {}
 /** No config to run: printed alone, exit 2. */
 class NoConfigError extends Error {}
 
+const COMMANDS = ['run', 'validate', 'components'] as const;
+type Command = (typeof COMMANDS)[number];
+
 interface Options {
-  command: string;
+  /** Undefined when none was given (fine with --help or --version). */
+  command: Command | undefined;
   config: string | undefined;
   logLevel: LogLevel | undefined;
   logFormat: LogFormat | undefined;
@@ -94,6 +99,10 @@ function parseOptions(argv: readonly string[]): Options {
   }
   const { values, positionals } = parsed;
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  const command = positionals[0];
+  if (command !== undefined && !COMMANDS.includes(command as Command)) {
+    throw new UsageError(`unknown command "${command}"`);
+  }
   const level = values['log-level'];
   if (level !== undefined && !LEVELS.includes(level as LogLevel)) {
     throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got "${level}"`);
@@ -103,7 +112,7 @@ function parseOptions(argv: readonly string[]): Options {
     throw new UsageError(`--log-format must be one of ${FORMATS.join(', ')}, got "${format}"`);
   }
   return {
-    command: positionals[0] ?? '',
+    command: command as Command | undefined,
     config: values.config,
     logLevel: level as LogLevel | undefined,
     logFormat: format as LogFormat | undefined,
@@ -228,7 +237,8 @@ export async function runCli(argv: readonly string[], env: CliEnvironment): Prom
       env.stdout(`loggerhead ${version}\n`);
       return EXIT_OK;
     }
-    const registry = new Registry(env.factories);
+    if (options.command === undefined) throw new UsageError('missing command');
+    const registry = new Registry(await env.loadFactories());
     switch (options.command) {
       case 'run':
         return await run(env, options, registry, version);
@@ -242,10 +252,6 @@ export async function runCli(argv: readonly string[], env: CliEnvironment): Prom
       case 'components':
         env.stdout(formatComponents(registry.all()));
         return EXIT_OK;
-      case '':
-        throw new UsageError('missing command');
-      default:
-        throw new UsageError(`unknown command "${options.command}"`);
     }
   } catch (error) {
     if (error instanceof UsageError) {

@@ -1,9 +1,8 @@
 /** Entry point of the `loggerhead` command; the only place that exits the process. */
 import { runCli } from './cli.ts';
-import { builtinFactories } from './components.ts';
 
 const code = await runCli(process.argv.slice(2), {
-  factories: builtinFactories,
+  loadFactories: async () => (await import('./components.ts')).builtinFactories,
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   stderrIsTTY: process.stderr.isTTY === true,
