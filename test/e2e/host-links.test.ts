@@ -43,161 +43,165 @@ function named(host: NetnsHost, title: string): Spawner {
   return { spawn: (cmd, args, options) => host.spawn(cmd, ['--import', setTitle, ...args], options) };
 }
 
-describe('host mode end to end: eBPF receiver -> k8s_attributes', { concurrency: false }, () => {
-  let topo: Topology;
-  let server: ServerProcess;
-  let receiver: EbpfSocketReceiver;
-  let processorShutdown: () => Promise<void>;
-  const sink = new Sink<LinkBatch>();
-  const CLIENT_TITLE = 'lhkclient';
-  const SERVER_TITLE = 'lhkserver';
+describe(
+  'host mode end to end: eBPF receiver -> k8s_attributes',
+  { concurrency: false, timeout: 120_000 },
+  () => {
+    let topo: Topology;
+    let server: ServerProcess;
+    let receiver: EbpfSocketReceiver;
+    let processorShutdown: () => Promise<void>;
+    const sink = new Sink<LinkBatch>();
+    const CLIENT_TITLE = 'lhkclient';
+    const SERVER_TITLE = 'lhkserver';
 
-  before(async () => {
-    const n = randomInt(0, 256);
-    topo = await createTopology({
-      prefix: 'lhk',
-      hosts: ['client', 'server'],
-      subnet4: `10.202.${n}.0/24`,
-      subnet6: `fd00:202::${n.toString(16)}00/120`,
-    });
-    server = await spawnServer(named(topo.host('server'), SERVER_TITLE), { host: '::' });
-    const processorSettings = testSettings('k8s_attributes');
-    const processor = k8sAttributesProcessorFactory.create(
-      processorSettings,
-      validated<K8sAttributesConfig>(
-        k8sAttributesProcessorFactory,
-        { mode: 'host', dns: { enabled: false } },
-        'processors::k8s_attributes',
-      ),
-      sink,
-    );
-    await processor.start(testHost());
-    processorShutdown = () => processor.shutdown();
-    const created = ebpfSocketReceiverFactory.create(
-      testSettings('ebpf_socket'),
-      validated(
-        ebpfSocketReceiverFactory,
-        {
-          poll_interval: '1h',
-          network_namespaces: topo.hosts.map((h) => `/run/netns/${h.netns}`),
-        },
-        'receivers::ebpf_socket',
-      ),
-      processor,
-    );
-    assert.ok(created instanceof EbpfSocketReceiver);
-    receiver = created;
-    await receiver.start(testHost());
-  });
-
-  after(async () => {
-    await receiver?.shutdown();
-    await processorShutdown?.();
-    await server?.stop();
-    await topo?.destroy();
-  });
-
-  function linksOf(observer: 'client' | 'server'): Link[] {
-    return (sink.last()?.links ?? []).filter(
-      (l) => l.observer === observer && l.serverPort === server.port && l.client.name === 'lhkclient',
-    );
-  }
-
-  /** Polls until `done` holds over the latest links (a close completes in the kernel just after the app saw it). */
-  async function pollUntil(done: () => boolean, what: () => string): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    await receiver.poll();
-    while (!done()) {
-      assert.ok(Date.now() < deadline, `not reached within 10 s: ${what()}`);
-      await new Promise((r) => setTimeout(r, 50));
-      await receiver.poll();
-    }
-  }
-
-  const describeLinks = (): string =>
-    JSON.stringify(
-      (sink.last()?.links ?? [])
-        .filter((l) => l.serverPort === server.port)
-        .map((l) => [
-          l.observer,
-          l.client,
-          l.server,
-          l.bytesClientToServer,
-          l.bytesServerToClient,
-          l.connectionsClosed,
-        ]),
-    );
-
-  it('names both ends of short-lived IPv4 connections by process, from both observers, with exact bytes', async () => {
-    const srv = topo.host('server');
-    const report = await runClient(named(topo.host('client'), CLIENT_TITLE), {
-      mode: 'many',
-      host: srv.addr4,
-      port: server.port,
-      connections: 40,
-      maxSend: 30_000,
-      maxRecv: 60_000,
-      seed: randomInt(1, 1_000_000),
-      concurrency: 4,
-    });
-    await server.waitForConnections(40);
-    const exact = (observer: 'client' | 'server') => (): boolean => {
-      const ls = linksOf(observer).filter((l) => l.networkType === 'ipv4');
-      return (
-        ls.length === 1 &&
-        ls[0]?.bytesClientToServer === report.bytesSent &&
-        ls[0]?.bytesServerToClient === report.bytesReceived &&
-        ls[0]?.connectionsClosed === 40
-      );
-    };
-    await pollUntil(() => exact('client')() && exact('server')(), describeLinks);
-    for (const observer of ['client', 'server'] as const) {
-      const [l] = linksOf(observer).filter((x) => x.networkType === 'ipv4');
-      assert.ok(l);
-      assert.deepEqual(l.client, { name: 'lhkclient', kind: 'process', namespace: '' }, observer);
-      assert.deepEqual(l.server, { name: 'lhkserver', kind: 'process', namespace: '' }, observer);
-      assert.equal(l.connectionsOpened, 40, observer);
-      assert.equal(l.connectionsFailed, 0, observer);
-      assert.equal(l.activeConnections, 0, observer);
-      assert.equal(l.transport, 'tcp');
-    }
-  });
-
-  it('follows a long-lived IPv6 connection while open and after it closes, exactly', async () => {
-    const srv = topo.host('server');
-    const hold = await spawnHold(named(topo.host('client'), CLIENT_TITLE), {
-      host: srv.addr6,
-      port: server.port,
-      send: 1000,
-      recv: 250_000,
-    });
-    const v6 = (observer: 'client' | 'server'): Link | undefined =>
-      linksOf(observer).find((l) => l.networkType === 'ipv6');
-    const seen = (c2s: number, s2c: number, active: number) => (): boolean =>
-      (['client', 'server'] as const).every((o) => {
-        const l = v6(o);
-        return (
-          l !== undefined &&
-          l.bytesClientToServer === c2s &&
-          l.bytesServerToClient === s2c &&
-          l.activeConnections === active
-        );
+    before(async () => {
+      const n = randomInt(0, 256);
+      topo = await createTopology({
+        prefix: 'lhk',
+        hosts: ['client', 'server'],
+        subnet4: `10.202.${n}.0/24`,
+        subnet6: `fd00:202::${n.toString(16)}00/120`,
       });
-    await pollUntil(seen(hold.opened.bytesSent, hold.opened.bytesReceived, 1), describeLinks);
-    const start = v6('client')?.startTimeMs;
-    const more = await hold.exchange(70_000, 3);
-    await pollUntil(seen(more.bytesSent, more.bytesReceived, 1), describeLinks);
-    const closed = await hold.close();
-    await pollUntil(
-      () => seen(closed.bytesSent, closed.bytesReceived, 0)() && v6('server')?.connectionsClosed === 1,
-      describeLinks,
-    );
-    for (const observer of ['client', 'server'] as const) {
-      const l = v6(observer);
-      assert.equal(l?.server.name, 'lhkserver', observer);
-      assert.equal(l?.connectionsOpened, 1, observer);
-      assert.equal(l?.connectionsClosed, 1, observer);
+      server = await spawnServer(named(topo.host('server'), SERVER_TITLE), { host: '::' });
+      const processorSettings = testSettings('k8s_attributes');
+      const processor = k8sAttributesProcessorFactory.create(
+        processorSettings,
+        validated<K8sAttributesConfig>(
+          k8sAttributesProcessorFactory,
+          { mode: 'host', dns: { enabled: false } },
+          'processors::k8s_attributes',
+        ),
+        sink,
+      );
+      await processor.start(testHost());
+      processorShutdown = () => processor.shutdown();
+      const created = ebpfSocketReceiverFactory.create(
+        testSettings('ebpf_socket'),
+        validated(
+          ebpfSocketReceiverFactory,
+          {
+            poll_interval: '1h',
+            network_namespaces: topo.hosts.map((h) => `/run/netns/${h.netns}`),
+          },
+          'receivers::ebpf_socket',
+        ),
+        processor,
+      );
+      assert.ok(created instanceof EbpfSocketReceiver);
+      receiver = created;
+      await receiver.start(testHost());
+    });
+
+    after(async () => {
+      await receiver?.shutdown();
+      await processorShutdown?.();
+      await server?.stop();
+      await topo?.destroy();
+    });
+
+    function linksOf(observer: 'client' | 'server'): Link[] {
+      return (sink.last()?.links ?? []).filter(
+        (l) => l.observer === observer && l.serverPort === server.port && l.client.name === 'lhkclient',
+      );
     }
-    assert.equal(v6('client')?.startTimeMs, start, 'the start time of a cumulative link never moves');
-  });
-});
+
+    /** Polls until `done` holds over the latest links (a close completes in the kernel just after the app saw it). */
+    async function pollUntil(done: () => boolean, what: () => string): Promise<void> {
+      const deadline = Date.now() + 10_000;
+      await receiver.poll();
+      while (!done()) {
+        assert.ok(Date.now() < deadline, `not reached within 10 s: ${what()}`);
+        await new Promise((r) => setTimeout(r, 50));
+        await receiver.poll();
+      }
+    }
+
+    const describeLinks = (): string =>
+      JSON.stringify(
+        (sink.last()?.links ?? [])
+          .filter((l) => l.serverPort === server.port)
+          .map((l) => [
+            l.observer,
+            l.client,
+            l.server,
+            l.bytesClientToServer,
+            l.bytesServerToClient,
+            l.connectionsClosed,
+          ]),
+      );
+
+    it('names both ends of short-lived IPv4 connections by process, from both observers, with exact bytes', async () => {
+      const srv = topo.host('server');
+      const report = await runClient(named(topo.host('client'), CLIENT_TITLE), {
+        mode: 'many',
+        host: srv.addr4,
+        port: server.port,
+        connections: 40,
+        maxSend: 30_000,
+        maxRecv: 60_000,
+        seed: randomInt(1, 1_000_000),
+        concurrency: 4,
+      });
+      await server.waitForConnections(40);
+      const exact = (observer: 'client' | 'server') => (): boolean => {
+        const ls = linksOf(observer).filter((l) => l.networkType === 'ipv4');
+        return (
+          ls.length === 1 &&
+          ls[0]?.bytesClientToServer === report.bytesSent &&
+          ls[0]?.bytesServerToClient === report.bytesReceived &&
+          ls[0]?.connectionsClosed === 40
+        );
+      };
+      await pollUntil(() => exact('client')() && exact('server')(), describeLinks);
+      for (const observer of ['client', 'server'] as const) {
+        const [l] = linksOf(observer).filter((x) => x.networkType === 'ipv4');
+        assert.ok(l);
+        assert.deepEqual(l.client, { name: 'lhkclient', kind: 'process', namespace: '' }, observer);
+        assert.deepEqual(l.server, { name: 'lhkserver', kind: 'process', namespace: '' }, observer);
+        assert.equal(l.connectionsOpened, 40, observer);
+        assert.equal(l.connectionsFailed, 0, observer);
+        assert.equal(l.activeConnections, 0, observer);
+        assert.equal(l.transport, 'tcp');
+      }
+    });
+
+    it('follows a long-lived IPv6 connection while open and after it closes, exactly', async () => {
+      const srv = topo.host('server');
+      const hold = await spawnHold(named(topo.host('client'), CLIENT_TITLE), {
+        host: srv.addr6,
+        port: server.port,
+        send: 1000,
+        recv: 250_000,
+      });
+      const v6 = (observer: 'client' | 'server'): Link | undefined =>
+        linksOf(observer).find((l) => l.networkType === 'ipv6');
+      const seen = (c2s: number, s2c: number, active: number) => (): boolean =>
+        (['client', 'server'] as const).every((o) => {
+          const l = v6(o);
+          return (
+            l !== undefined &&
+            l.bytesClientToServer === c2s &&
+            l.bytesServerToClient === s2c &&
+            l.activeConnections === active
+          );
+        });
+      await pollUntil(seen(hold.opened.bytesSent, hold.opened.bytesReceived, 1), describeLinks);
+      const start = v6('client')?.startTimeMs;
+      const more = await hold.exchange(70_000, 3);
+      await pollUntil(seen(more.bytesSent, more.bytesReceived, 1), describeLinks);
+      const closed = await hold.close();
+      await pollUntil(
+        () => seen(closed.bytesSent, closed.bytesReceived, 0)() && v6('server')?.connectionsClosed === 1,
+        describeLinks,
+      );
+      for (const observer of ['client', 'server'] as const) {
+        const l = v6(observer);
+        assert.equal(l?.server.name, 'lhkserver', observer);
+        assert.equal(l?.connectionsOpened, 1, observer);
+        assert.equal(l?.connectionsClosed, 1, observer);
+      }
+      assert.equal(v6('client')?.startTimeMs, start, 'the start time of a cumulative link never moves');
+    });
+  },
+);

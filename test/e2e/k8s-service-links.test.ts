@@ -59,7 +59,7 @@ const deployment = (name: string): Identity => ({ name, kind: 'Deployment', name
 
 describe(
   'Kubernetes mode end to end: eBPF receiver -> k8s_attributes <- API emulator',
-  { concurrency: false },
+  { concurrency: false, timeout: 120_000 },
   () => {
     let topo: Topology;
     let server: ServerProcess;
