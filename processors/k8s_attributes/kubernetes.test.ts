@@ -226,7 +226,7 @@ describe('createKubernetesMetadata against the API emulator', () => {
     const { md } = metadata(emu);
     await md.start();
     await waitFor('sync', () => md.synced());
-    await waitFor('watching', () => emu.openWatches('pods') === 1);
+    await waitFor('every watch open', () => emu.openWatches() === WATCHED_RESOURCES.length);
     const lists = emu.count('pods', 'list');
     assert.equal(emu.closeWatches(), WATCHED_RESOURCES.length);
     await waitFor('re-watch', () => emu.openWatches('pods') === 1);

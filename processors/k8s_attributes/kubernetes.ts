@@ -7,8 +7,10 @@
  * - Minimal records only. Each informer is client-node's own `ListWatch` (what
  *   `makeInformer` builds) given a `Watch` that reduces every event's object to
  *   its metadata plus the store's minimal input before the informer caches it,
- *   and a list function that pages (`limit`/`continue`) and reduces the same
- *   way, so no whole object outlives its page or event.
+ *   and a list function that pages (`limit`/`continue`) through client-node's
+ *   generated API and reduces each page's JSON the same way (in a response
+ *   middleware, before the client would build model objects), so no whole
+ *   object outlives its page or event.
  * - client-node reconnects by itself after a server-side close, a client
  *   inactivity timeout and a 410 (relisting for the latter), but after any other
  *   error (5xx, list failure, connection refused) its informer stops. Here it is
@@ -21,12 +23,7 @@
 import { homedir } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type {
-  KubernetesListObject,
-  KubernetesObject,
-  RequestContext,
-  ResponseContext,
-} from '@kubernetes/client-node';
+import type { KubernetesListObject, KubernetesObject, RequestContext } from '@kubernetes/client-node';
 import {
   AppsV1Api,
   BatchV1Api,
@@ -35,6 +32,7 @@ import {
   KubeConfig,
   ListWatch,
   Observable,
+  ResponseContext,
   VersionApi,
   Watch,
 } from '@kubernetes/client-node';
@@ -281,6 +279,40 @@ function timeoutMiddleware(ms: number): ListOptions {
   };
 }
 
+/**
+ * List options that abort after `ms`, and reduce a successful page's items
+ * straight from its JSON into `into`: the client is handed the page without
+ * items, so it never builds model objects for them (at 150,000 pods that halves
+ * what a full list allocates).
+ */
+function reducingListOptions(spec: ResourceSpec, ms: number, into: Cached[]): ListOptions {
+  return {
+    middleware: [
+      {
+        pre: (c) => {
+          c.setSignal(AbortSignal.timeout(ms));
+          return new Observable(Promise.resolve(c));
+        },
+        post: (r) =>
+          new Observable(
+            (async () => {
+              if (r.httpStatusCode !== 200) return r;
+              const page = JSON.parse(await r.body.text()) as { items?: unknown } & Record<string, unknown>;
+              if (Array.isArray(page.items)) for (const item of page.items) into.push(reduce(spec, item));
+              const rest = JSON.stringify({ ...page, items: [] });
+              return new ResponseContext(r.httpStatusCode, r.headers, {
+                text: async () => rest,
+                binary: async () => Buffer.from(rest),
+                stream: () => null,
+              });
+            })(),
+          ),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
 /** Loads the kubeconfig the options ask for; throws an error naming the source on failure. */
 export function loadKubeConfig(
   kubeconfig: string | undefined,
@@ -368,7 +400,6 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     batch: kc.makeApiClient(BatchV1Api),
     discovery: kc.makeApiClient(DiscoveryV1Api),
   };
-  const listOptions = timeoutMiddleware(listTimeoutMs);
   let stopped = false;
   let started = false;
   let syncedLogged = false;
@@ -469,9 +500,8 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
       do {
         const params: { limit: number; _continue?: string } = { limit: pageSize };
         if (next !== undefined) params._continue = next;
-        const page = await list(params, listOptions);
+        const page = await list(params, reducingListOptions(spec, listTimeoutMs, items));
         if (resourceVersion === '') resourceVersion = page.metadata?.resourceVersion ?? '';
-        for (const item of page.items) items.push(reduce(spec, item));
         const token = page.metadata?._continue;
         next = token !== undefined && token !== '' ? token : undefined;
       } while (next !== undefined);
