@@ -6,6 +6,7 @@ import type { Factory } from '../core/component.ts';
 import { debugExporterFactory } from '../exporters/debug/debug.ts';
 import { otlpExporterFactory } from '../exporters/otlp/factory.ts';
 import { prometheusExporterFactory } from '../exporters/prometheus/factory.ts';
+import { servicemapExporterFactory } from '../exporters/servicemap/factory.ts';
 import { k8sAttributesProcessorFactory } from '../processors/k8s_attributes/factory.ts';
 import { ebpfSocketReceiverFactory } from '../receivers/ebpf_socket/factory.ts';
 
@@ -15,4 +16,5 @@ export const builtinFactories: Factory[] = [
   ebpfSocketReceiverFactory,
   otlpExporterFactory,
   k8sAttributesProcessorFactory,
+  servicemapExporterFactory,
 ];
