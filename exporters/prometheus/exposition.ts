@@ -107,27 +107,37 @@ const ASCII_0 = 0x30;
 const NEWLINE = 0x0a;
 
 /**
- * Buffers of `CHUNK_BYTES` kept from one exposition for the next, so a scrape
- * neither faults in fresh memory nor leaves garbage behind. Holds at most as
- * many Buffers as the largest recent exposition used (`keep`).
+ * Buffers of `CHUNK_BYTES` reused from one chunk of a scrape to the next, so a
+ * scrape neither faults in fresh memory nor leaves garbage behind. Keeps at
+ * most `maxChunks` free Buffers.
  */
 export class ChunkPool {
   private readonly free: Buffer[] = [];
-  /** Most Buffers kept. */
-  keep = 0;
+  readonly maxChunks: number;
+
+  /** @param maxChunks Free Buffers kept at most. @default 64 (16 MiB) */
+  constructor(maxChunks = 64) {
+    this.maxChunks = maxChunks;
+  }
 
   take(): Buffer {
     return this.free.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
   }
 
-  /** Returns Buffers whose content is no longer needed (the response that carried them ended). */
-  give(buffers: readonly Buffer[]): void {
-    const whole = buffers.filter((b) => b.length === CHUNK_BYTES);
-    this.keep = Math.max(this.keep, whole.length);
-    for (const b of whole) if (this.free.length < this.keep) this.free.push(b);
+  /**
+   * Returns chunks whose content is no longer needed (sent, or never to be).
+   * A chunk may be a view on the start of a pool Buffer; other Buffers are
+   * left to the GC.
+   */
+  give(chunks: readonly Uint8Array[]): void {
+    for (const c of chunks) {
+      if (this.free.length >= this.maxChunks) return;
+      if (c.byteOffset !== 0 || c.buffer.byteLength !== CHUNK_BYTES) continue;
+      this.free.push(Buffer.from(c.buffer, 0, CHUNK_BYTES));
+    }
   }
 
-  /** Buffers held now. */
+  /** Free Buffers held now. */
   get size(): number {
     return this.free.length;
   }
@@ -146,7 +156,7 @@ export interface ExpositionWriterOptions {
    * @default true
    */
   createdLines?: boolean;
-  /** Where Buffers come from (fresh ones otherwise); give `buffers` back once the exposition is sent. */
+  /** Where Buffers come from (fresh ones otherwise); give each chunk back once it is sent. */
   pool?: ChunkPool;
 }
 
@@ -167,8 +177,6 @@ export class ExpositionWriter {
   private readonly createdLines: boolean;
   private readonly chunks: Buffer[] = [];
   private readonly pool: ChunkPool | undefined;
-  /** Every whole Buffer this writer filled, for `ChunkPool.give`. */
-  readonly buffers: Buffer[] = [];
   private buf: Buffer;
   private pos = 0;
   private readonly families = new Set<string>();
@@ -191,12 +199,9 @@ export class ExpositionWriter {
   }
 
   private newBuffer(bytes: number): Buffer {
-    const b =
-      bytes <= CHUNK_BYTES && this.pool !== undefined
-        ? this.pool.take()
-        : Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes));
-    this.buffers.push(b);
-    return b;
+    return bytes <= CHUNK_BYTES && this.pool !== undefined
+      ? this.pool.take()
+      : Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes));
   }
 
   /** Makes room for `bytes` more bytes in the current Buffer, starting a new one if needed. */
@@ -326,7 +331,17 @@ export class ExpositionWriter {
     this.samples++;
   }
 
-  /** Ends the exposition and returns its Buffers. */
+  /** True when at least one chunk is full and can be taken. */
+  get hasFilled(): boolean {
+    return this.chunks.length > 0;
+  }
+
+  /** The full chunks written so far (each ends with a whole line); they are not returned again. */
+  takeFilled(): Buffer[] {
+    return this.chunks.splice(0, this.chunks.length);
+  }
+
+  /** Ends the exposition and returns the chunks not taken yet. */
   finish(): Buffer[] {
     if (this.format === 'openmetrics') {
       this.reserve(6);

@@ -222,3 +222,37 @@ void test('config: endpoint pattern, defaults, and max_label_value_length bounds
     /max_label_value_length must be 0 \(no limit\) or at least 16, got 8/,
   );
 });
+
+void test('a scraper that goes away mid-exposition is counted, and the next scrape is whole', async () => {
+  const { exporter, port } = await started({ compression: 'none' });
+  try {
+    const links = Array.from({ length: 20_000 }, (_, i) => link(`svc-${i}`, i));
+    await exporter.consume(batch(links));
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', (e) => (req.destroyed ? resolve() : reject(e)));
+    });
+    let body = '';
+    for (let i = 0; i < 50; i++) {
+      body = (await get(port, '/metrics')).body;
+      if (/scrape_errors_total\{component_id="prometheus",reason="client_closed"\} 1$/m.test(body)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(
+      body,
+      /^loggerhead_exporter_prometheus_scrape_errors_total\{component_id="prometheus",reason="client_closed"\} 1$/m,
+    );
+    assert.equal(
+      body.match(/^loggerhead_link_active_connections\{/gm)?.length,
+      20_000,
+      'every link in the next scrape',
+    );
+  } finally {
+    await exporter.shutdown();
+  }
+});

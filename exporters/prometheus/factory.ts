@@ -14,7 +14,8 @@ import type { LinkBatch } from '../../core/signals.ts';
 import type { Counter, Gauge, Histogram } from '../../core/telemetry.ts';
 import { CONTENT_TYPES, ChunkPool, negotiateFormat } from './exposition.ts';
 import type { ExpositionFormat } from './exposition.ts';
-import { serializeExposition } from './serialize.ts';
+import { streamExposition } from './serialize.ts';
+import type { ExpositionStats } from './serialize.ts';
 
 export interface PrometheusExporterConfig {
   /** `host:port` to listen on; an empty host listens on every interface. */
@@ -56,7 +57,7 @@ export class PrometheusExporter implements Component {
   private latest: LinkBatch | undefined;
   private inFlight = 0;
   private stopped = false;
-  /** Buffers reused from one scrape to the next (at most one exposition's worth). */
+  /** Buffers reused from one chunk, and one scrape, to the next. */
   private readonly pool = new ChunkPool();
   private readonly scrapes: Counter;
   private readonly scrapeErrors: Counter;
@@ -192,10 +193,20 @@ export class PrometheusExporter implements Component {
     }
     this.inFlight++;
     const started = performance.now();
-    let buffers: Buffer[] = [];
     try {
       const format: ExpositionFormat = negotiateFormat(req.headers.accept);
-      const exposition = serializeExposition(
+      const gzip = this.config.compression === 'gzip' && acceptsGzip(req.headers['accept-encoding']);
+      const headers: http.OutgoingHttpHeaders = {
+        'Content-Type': CONTENT_TYPES[format],
+        Vary: 'Accept, Accept-Encoding',
+      };
+      if (gzip) headers['Content-Encoding'] = 'gzip';
+      res.writeHead(200, headers);
+      if (req.method === 'HEAD') {
+        res.end();
+        return;
+      }
+      const stream = streamExposition(
         this.latest,
         this.config.include_self_telemetry ? this.settings.telemetry.collect() : [],
         {
@@ -206,27 +217,15 @@ export class PrometheusExporter implements Component {
           pool: this.pool,
         },
       );
-      buffers = exposition.buffers;
-      this.scrapeSamples.set(exposition.samples);
-      if (exposition.truncatedLabelValues > 0) this.truncated.add(exposition.truncatedLabelValues);
-      const gzip = this.config.compression === 'gzip' && acceptsGzip(req.headers['accept-encoding']);
-      const headers: http.OutgoingHttpHeaders = {
-        'Content-Type': CONTENT_TYPES[format],
-        Vary: 'Accept, Accept-Encoding',
-      };
-      if (gzip) headers['Content-Encoding'] = 'gzip';
-      res.writeHead(200, headers);
-      if (req.method === 'HEAD') {
-        res.end();
-      } else if (await send(res, exposition.chunks, gzip)) {
-        this.scrapes.add(1, { format });
-      } else {
-        // Writes may still be queued (in the socket or gzip): leave these Buffers to the GC.
-        buffers = [];
+      const stats = await send(res, stream, gzip, this.pool);
+      if (stats === undefined) {
         this.scrapeErrors.add(1, { reason: 'client_closed' });
+        return;
       }
+      this.scrapes.add(1, { format });
+      this.scrapeSamples.set(stats.samples);
+      if (stats.truncatedLabelValues > 0) this.truncated.add(stats.truncatedLabelValues);
     } finally {
-      this.pool.give(buffers);
       this.inFlight--;
       this.scrapeDuration.record((performance.now() - started) / 1000);
     }
@@ -248,25 +247,38 @@ function acceptsGzip(header: string | undefined): boolean {
   });
 }
 
-/** Writes the chunks with backpressure; resolves false if the client went away before the end. */
-async function send(res: http.ServerResponse, chunks: readonly Buffer[], gzip: boolean): Promise<boolean> {
+/**
+ * Sends an exposition chunk by chunk as `stream` makes them, waiting for the
+ * client when its buffers are full; each chunk goes back to `pool` once written.
+ * Resolves with the stats, or undefined if the client went away first.
+ */
+async function send(
+  res: http.ServerResponse,
+  stream: Generator<Buffer, ExpositionStats>,
+  gzip: boolean,
+  pool: ChunkPool,
+): Promise<ExpositionStats | undefined> {
   const closed = once(res, 'close').then(() => false);
   const out: NodeJS.WritableStream = gzip ? zlib.createGzip({ level: 1 }) : res;
   if (gzip) (out as zlib.Gzip).pipe(res);
-  const abandon = (): false => {
+  const abandon = (): undefined => {
     if (gzip) (out as zlib.Gzip).destroy();
-    return false;
+    return undefined;
   };
-  for (const chunk of chunks) {
+  for (;;) {
+    const next = stream.next();
+    if (next.done === true) {
+      out.end();
+      await closed;
+      return res.writableFinished ? next.value : undefined;
+    }
+    const chunk = next.value;
     if (res.destroyed) return abandon();
-    if (!out.write(chunk)) {
+    if (!out.write(chunk, () => pool.give([chunk]))) {
       const drained = await Promise.race([once(out as zlib.Gzip, 'drain').then(() => true), closed]);
       if (!drained) return abandon();
     }
   }
-  out.end();
-  await closed;
-  return res.writableFinished;
 }
 
 export const prometheusExporterFactory: ExporterFactory<PrometheusExporterConfig, 'links'> = {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Link, LinkBatch } from '../../core/signals.ts';
 import { TelemetryRegistry } from '../../core/telemetry-registry.ts';
 import { CHUNK_BYTES, ChunkPool } from './exposition.ts';
-import { expositionText, serializeExposition } from './serialize.ts';
+import { expositionText, serializeExposition, streamExposition } from './serialize.ts';
 import type { SerializeOptions } from './serialize.ts';
 
 const START_MS = 1_700_000_000_500;
@@ -357,26 +357,33 @@ void test('createdLines: false leaves the _created samples out of OpenMetrics', 
   assert.ok(out.endsWith('# EOF\n'));
 });
 
-void test('a ChunkPool hands the Buffers of one exposition to the next; the output is the same', () => {
-  const pool = new ChunkPool();
+void test('streamed chunk by chunk through a ChunkPool, the exposition is the same, and Buffers are reused', () => {
+  const pool = new ChunkPool(8);
   const links = Array.from({ length: 3000 }, (_, i) => link({ id: `l${i}`, serverPort: 1000 + i }));
-  const options = { format: 'openmetrics' as const, maxLabelValueLength: 0, carettaCompatible: true, pool };
-  const first = serializeExposition(batch(links), [], options);
-  const firstText = expositionText(first);
-  assert.ok(first.buffers.length > 2);
-  pool.give(first.buffers);
-  assert.equal(pool.size, first.buffers.length);
-  const second = serializeExposition(batch(links.slice(0, 2000)), [], options);
+  const options = { format: 'openmetrics' as const, maxLabelValueLength: 0, carettaCompatible: true };
+  const whole = expositionText(serializeExposition(batch(links), [], options));
+  const stream = streamExposition(batch(links), [], { ...options, pool });
+  const parts: string[] = [];
+  const seen = new Set<ArrayBufferLike>();
+  let next = stream.next();
+  while (next.done !== true) {
+    parts.push(next.value.toString('utf8'));
+    seen.add(next.value.buffer);
+    pool.give([next.value]);
+    next = stream.next();
+  }
+  assert.equal(parts.join(''), whole);
+  assert.ok(parts.length > 10);
   assert.ok(
-    second.buffers.every((b) => first.buffers.includes(b)),
-    'every Buffer came from the pool',
+    seen.size < 3,
+    `a chunk handed back is the next one written into (${seen.size} Buffers for ${parts.length} chunks)`,
   );
-  assert.equal(pool.size, first.buffers.length - second.buffers.length);
-  const unpooled = serializeExposition(batch(links.slice(0, 2000)), [], { ...options, pool: undefined });
-  assert.equal(expositionText(second), expositionText(unpooled));
-  pool.give(second.buffers);
-  const third = serializeExposition(batch(links), [], options);
-  assert.equal(expositionText(third), firstText);
-  pool.give([Buffer.alloc(10), ...third.buffers]);
-  assert.equal(pool.size, pool.keep, 'never more than the largest exposition used, and only whole chunks');
+  assert.equal(
+    next.value.samples,
+    3000 * (7 + 6) + 3000,
+    '7 samples and 6 _created per link, 1 Caretta series per link',
+  );
+  assert.ok(pool.size <= 8);
+  pool.give([Buffer.alloc(10), Buffer.alloc(CHUNK_BYTES * 2)]);
+  assert.ok(pool.size <= 8, 'only pool-sized Buffers are kept');
 });

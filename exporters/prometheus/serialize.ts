@@ -22,21 +22,14 @@ export interface SerializeOptions {
   carettaCompatible: boolean;
   /** OpenMetrics `_created` samples (see `ExpositionWriterOptions.createdLines`). @default true */
   createdLines?: boolean;
-  /** Reuse Buffers (see `ChunkPool`); give `Exposition.buffers` back after sending. */
+  /** Reuse Buffers (see `ChunkPool`); give each chunk back once sent. */
   pool?: ChunkPool;
 }
 
-export interface Exposition {
+/** A whole exposition in memory. */
+export interface Exposition extends ExpositionStats {
   /** The exposition, UTF-8, in Buffers of about `CHUNK_BYTES`. */
   chunks: Buffer[];
-  /** The whole Buffers behind `chunks`, to give back to the pool once sent. */
-  buffers: Buffer[];
-  /** Sample lines written. */
-  samples: number;
-  /** Label values cut to the length limit. */
-  truncatedLabelValues: number;
-  /** Self-telemetry families left out because a family of the same Prometheus name was already written. */
-  skippedFamilies: string[];
 }
 
 /** `name="` for each link attribute, the first without a leading comma. */
@@ -88,8 +81,8 @@ function encodeLinkLabels(writer: ExpositionWriter, links: readonly Link[]): Uin
   return views;
 }
 
-/** Writes the link families of METRICS.md for every link of the batch. */
-export function writeLinks(writer: ExpositionWriter, links: readonly Link[]): void {
+/** Writes the link families of METRICS.md for every link of the batch, yielding each chunk as it fills. */
+function* writeLinks(writer: ExpositionWriter, links: readonly Link[]): Generator<Buffer> {
   const labels = encodeLinkLabels(writer, links);
   let lastCreatedMs = NaN;
   let lastCreated = Buffer.alloc(0);
@@ -117,13 +110,14 @@ export function writeLinks(writer: ExpositionWriter, links: readonly Link[]): vo
         const linkLabels = labels[i] as Uint8Array;
         writer.sampleEncoded(head, linkLabels, tail, point.value(link));
         if (created) writer.createdEncoded(createdHead, linkLabels, tail, createdValue(link.startTimeMs));
+        if (writer.hasFilled) yield* writer.takeFilled();
       }
     }
   }
 }
 
 /** Writes `caretta_links_observed` (a gauge, as Caretta publishes it). */
-export function writeCaretta(writer: ExpositionWriter, links: readonly Link[]): void {
+function* writeCaretta(writer: ExpositionWriter, links: readonly Link[]): Generator<Buffer> {
   writer.family(
     { family: CARETTA_METRIC, unit: '', sample: CARETTA_METRIC },
     'gauge',
@@ -131,6 +125,7 @@ export function writeCaretta(writer: ExpositionWriter, links: readonly Link[]): 
   );
   for (const series of carettaSeries(links)) {
     writer.sample(CARETTA_METRIC, writer.labels(series.labels), series.value);
+    if (writer.hasFilled) yield* writer.takeFilled();
   }
 }
 
@@ -156,7 +151,7 @@ function telemetryLabelPairs(
 }
 
 /** Writes self-telemetry families; returns the names of families skipped as duplicates. */
-export function writeTelemetry(writer: ExpositionWriter, metrics: readonly TelemetryMetric[]): string[] {
+function writeTelemetry(writer: ExpositionWriter, metrics: readonly TelemetryMetric[]): string[] {
   const skipped: string[] = [];
   for (const metric of metrics) {
     const names = prometheusNames(metric.name, metric.unit, metric.type);
@@ -191,33 +186,56 @@ export function writeTelemetry(writer: ExpositionWriter, metrics: readonly Telem
   return skipped;
 }
 
+/** What a scrape wrote, known once its chunks are all taken. */
+export interface ExpositionStats {
+  /** Sample lines written. */
+  samples: number;
+  /** Label values cut to the length limit. */
+  truncatedLabelValues: number;
+  /** Self-telemetry families left out because a family of the same Prometheus name was already written. */
+  skippedFamilies: string[];
+}
+
 /**
- * Serialises one scrape. `batch` is the latest batch of links (undefined
- * before the first one); `telemetry` a snapshot from `Telemetry.collect()`, or
- * empty when self-telemetry is off.
+ * Serialises one scrape as it is sent: yields UTF-8 chunks of about
+ * `CHUNK_BYTES` (each ends with a whole line) and returns the stats. Work is
+ * done as chunks are taken, so a slow scraper holds only a few chunks. The
+ * list of links is taken when the first chunk is asked for. `batch` is the
+ * latest batch of links (undefined before the first one); `telemetry` a
+ * snapshot from `Telemetry.collect()`, or empty when self-telemetry is off.
  */
-export function serializeExposition(
+export function* streamExposition(
   batch: LinkBatch | undefined,
   telemetry: readonly TelemetryMetric[],
   options: SerializeOptions,
-): Exposition {
+): Generator<Buffer, ExpositionStats> {
   const writer = new ExpositionWriter(options.format, {
     maxLabelValueLength: options.maxLabelValueLength,
     createdLines: options.createdLines !== false,
     ...(options.pool === undefined ? {} : { pool: options.pool }),
   });
-  const links = batch?.links ?? [];
-  writeLinks(writer, links);
-  if (options.carettaCompatible) writeCaretta(writer, links);
+  const links = [...(batch?.links ?? [])];
+  yield* writeLinks(writer, links);
+  if (options.carettaCompatible) yield* writeCaretta(writer, links);
   const skippedFamilies = writeTelemetry(writer, telemetry);
-  const chunks = writer.finish();
-  return {
-    chunks,
-    buffers: writer.buffers,
-    samples: writer.samples,
-    truncatedLabelValues: writer.truncatedLabelValues,
-    skippedFamilies,
-  };
+  yield* writer.takeFilled();
+  yield* writer.finish();
+  return { samples: writer.samples, truncatedLabelValues: writer.truncatedLabelValues, skippedFamilies };
+}
+
+/** Serialises one scrape into memory at once (see `streamExposition`). */
+export function serializeExposition(
+  batch: LinkBatch | undefined,
+  telemetry: readonly TelemetryMetric[],
+  options: SerializeOptions,
+): Exposition {
+  const chunks: Buffer[] = [];
+  const stream = streamExposition(batch, telemetry, options);
+  for (;;) {
+    const next = stream.next();
+    if (next.done === true) return { chunks, ...next.value };
+    chunks.push(next.value);
+  }
 }
 
 /** The whole exposition as one string (tests, small expositions). */
