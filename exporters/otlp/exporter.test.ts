@@ -95,14 +95,21 @@ const BATCH: LinkBatch = {
   ],
 };
 
-function options(url: string, over: Partial<OtlpExporterOptions> = {}): OtlpExporterOptions {
+/** A short request timeout, for the tests where the endpoint answers 503 or never: the HTTP transport retries 503 itself within it. */
+const SHORT_TIMEOUT_MS = 300;
+
+function options(
+  url: string,
+  over: Partial<OtlpExporterOptions> = {},
+  timeoutMs = 5000,
+): OtlpExporterOptions {
   return {
     transport: {
       protocol: 'http/protobuf',
       url,
       headers: { 'x-tenant': 'lho' },
       compression: 'none',
-      timeoutMs: 300,
+      timeoutMs,
       concurrency: 16,
     },
     intervalMs: 3_600_000,
@@ -135,10 +142,10 @@ describe('OtlpExporter', () => {
     for (const c of cleanup.splice(0)) await c();
   });
 
-  async function setup(answer: Answer, over: Partial<OtlpExporterOptions> = {}) {
+  async function setup(answer: Answer, over: Partial<OtlpExporterOptions> = {}, timeoutMs?: number) {
     const ep = await endpoint(answer);
     const settings = testSettings('otlp');
-    const exporter = new OtlpExporter(settings, options(ep.url, over));
+    const exporter = new OtlpExporter(settings, options(ep.url, over, timeoutMs));
     cleanup.push(
       () => exporter.shutdown(),
       () => ep.close(),
@@ -162,16 +169,16 @@ describe('OtlpExporter', () => {
   });
 
   it('retries a retryable failure with backoff, logs one line down and one line up', async () => {
-    const { ep, settings, exporter } = await setup(status(503));
+    const { ep, settings, exporter } = await setup(status(503), {}, SHORT_TIMEOUT_MS);
     const first = await exporter.exportSnapshot();
     assert.equal(first.error?.retryable, true);
     await until(() => ep.requests >= 5, 'retries while the endpoint answers 503');
     ep.answer = ok;
     await until(
-      () => settings.logs.some((l) => l.msg === 'OTLP backend reachable again'),
+      () => settings.logs.some((l) => l.msg === 'OTLP exports succeeding again'),
       'recovery after the endpoint answers 200',
     );
-    const down = settings.logs.filter((l) => String(l.msg).startsWith('OTLP backend unreachable'));
+    const down = settings.logs.filter((l) => String(l.msg).startsWith('OTLP exports failing'));
     assert.equal(down.length, 1);
     assert.equal(down[0]?.level, 'warn');
     assert.equal(down[0]?.retryable, true);
@@ -203,11 +210,11 @@ describe('OtlpExporter', () => {
   });
 
   it('drops (and counts) the snapshots superseded while it backs off', async () => {
-    const { settings, exporter } = await setup(status(503), {
-      intervalMs: 20,
-      retryInitialMs: 500,
-      retryMaxMs: 500,
-    });
+    const { settings, exporter } = await setup(
+      status(503),
+      { intervalMs: 20, retryInitialMs: 500, retryMaxMs: 500 },
+      SHORT_TIMEOUT_MS,
+    );
     await exporter.exportSnapshot();
     await until(() => counter(settings, 'loggerhead.exporter.dropped_snapshots') >= 5, 'drops counted');
   });
@@ -234,7 +241,7 @@ describe('OtlpExporter', () => {
 
   it('shutdown sends a last snapshot and returns when the backend hangs', async () => {
     const hung: ServerResponse[] = [];
-    const { ep, exporter } = await setup((res) => hung.push(res));
+    const { ep, exporter } = await setup((res) => hung.push(res), {}, SHORT_TIMEOUT_MS);
     const started = Date.now();
     await exporter.shutdown();
     assert.ok(Date.now() - started < 5000, 'shutdown returned although the backend never answered');

@@ -30,10 +30,6 @@ export interface OtlpExporterOptions {
   retryMaxMs: number;
   /** Attributes of the OTLP resource. */
   resourceAttributes: Readonly<Record<string, string>>;
-  /** Builds the sender; tests and benchmarks may wrap the real one. */
-  createSender?: (options: TransportOptions) => MetricsSender;
-  /** Clock, ms since the epoch. @default Date.now */
-  now?: () => number;
 }
 
 /**
@@ -70,7 +66,6 @@ export interface ExportOutcome {
 export class OtlpExporter implements Component, Consumer<LinkBatch> {
   private readonly settings: CreateSettings;
   private readonly options: OtlpExporterOptions;
-  private readonly now: () => number;
   private readonly encoder: SnapshotEncoder;
   private latest: LinkBatch | undefined;
   private sender: MetricsSender | undefined;
@@ -99,7 +94,6 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
       throw new Error(`intervalMs must be greater than 0, got ${options.intervalMs}`);
     this.settings = settings;
     this.options = options;
-    this.now = options.now ?? Date.now;
     this.encoder = new SnapshotEncoder({
       resourceAttributes: options.resourceAttributes,
       temporality: options.temporality,
@@ -142,7 +136,7 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
 
   async start(_host: Host): Promise<void> {
     if (this.stopped) throw new Error('otlp exporter: start after shutdown');
-    this.sender = (this.options.createSender ?? createSender)(this.options.transport);
+    this.sender = createSender(this.options.transport);
     this.intervalTimer = setInterval(() => this.tick(), this.options.intervalMs);
     this.intervalTimer.unref();
   }
@@ -181,7 +175,7 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
     if (sender === undefined) return { requests: 0, points: 0 };
     const started = performance.now();
     const delta = this.options.temporality === 'delta' ? this.encoder.delta : undefined;
-    const requests = this.encoder.requests(this.latest, this.settings.telemetry.collect(), this.now());
+    const requests = this.encoder.requests(this.latest, this.settings.telemetry.collect(), Date.now());
     let sent = 0;
     let points = 0;
     let error: ExportError | undefined;
@@ -230,9 +224,9 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
   private afterExport(outcome: ExportOutcome): void {
     if (outcome.error === undefined) {
       if (this.backend === 'down') {
-        this.settings.logger.info('OTLP backend reachable again', {
+        this.settings.logger.info('OTLP exports succeeding again', {
           endpoint: this.options.transport.url,
-          down_ms: this.now() - this.downSinceMs,
+          down_ms: Date.now() - this.downSinceMs,
           failed_attempts: this.failedAttempts,
         });
       }
@@ -242,9 +236,9 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
     } else {
       this.failedAttempts++;
       if (this.backend !== 'down') {
-        this.downSinceMs = this.now();
+        this.downSinceMs = Date.now();
         this.settings.logger.warn(
-          'OTLP backend unreachable; keeping only the latest snapshot until it recovers',
+          'OTLP exports failing; keeping only the latest snapshot until one succeeds',
           {
             endpoint: this.options.transport.url,
             protocol: this.options.transport.protocol,
@@ -270,7 +264,7 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
   private renewSender(): void {
     const old = this.sender;
     if (old === undefined || this.options.transport.protocol !== 'grpc') return;
-    this.sender = (this.options.createSender ?? createSender)(this.options.transport);
+    this.sender = createSender(this.options.transport);
     void old.shutdown();
   }
 

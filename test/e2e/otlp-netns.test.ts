@@ -250,7 +250,7 @@ describe(
         active: 0,
       });
       assert.equal(
-        exporterSettings.logs.filter((l) => String(l.msg).startsWith('OTLP backend unreachable')).length,
+        exporterSettings.logs.filter((l) => String(l.msg).startsWith('OTLP exports failing')).length,
         1,
       );
     });

@@ -354,12 +354,12 @@ describe('otlp exporter -> real OpenTelemetry Collector', { timeout: 240_000 }, 
 
     for (const s of [cumulativeSettings, deltaSettings]) {
       await until(
-        () => s.logs.some((l) => l.msg === 'OTLP backend reachable again'),
+        () => s.logs.some((l) => l.msg === 'OTLP exports succeeding again'),
         30_000,
         'the exporter saw the backend back',
       );
-      const down = s.logs.filter((l) => String(l.msg).startsWith('OTLP backend unreachable'));
-      const up = s.logs.filter((l) => l.msg === 'OTLP backend reachable again');
+      const down = s.logs.filter((l) => String(l.msg).startsWith('OTLP exports failing'));
+      const up = s.logs.filter((l) => l.msg === 'OTLP exports succeeding again');
       const lines = JSON.stringify(s.logs);
       assert.equal(
         down.length,
