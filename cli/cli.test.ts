@@ -372,3 +372,25 @@ test('in process: a signal during a slow start-up stops it without waiting for i
     ],
   );
 });
+
+test('what a create function rejects is a config error: validate and run report it at the component, exit 2', async () => {
+  const config = file(
+    'create.yaml',
+    RUNNABLE.replace('interval: 50ms', 'fail_create: "interval must be a multiple of the kernel tick"'),
+  );
+  const expected =
+    'create.yaml:3:3: receivers::fake_sockets: interval must be a multiple of the kernel tick\nloggerhead: create.yaml is invalid: 1 error\n';
+  const validated = await runLoggerhead(['validate', '--config', 'create.yaml'], { cwd: dir, fakes: true });
+  assert.deepEqual(validated, { code: 2, signal: null, stdout: '', stderr: expected });
+  const ran = await runLoggerhead(['run', '--config', config, '--log-level', 'error'], {
+    cwd: dir,
+    fakes: true,
+  });
+  assert.equal(ran.code, 2);
+  assert.equal(
+    ran.stderr,
+    expected
+      .replace('create.yaml:', `${config}:`)
+      .replace('loggerhead: create.yaml', `loggerhead: ${config}`),
+  );
+});

@@ -12,6 +12,7 @@ import { loadPipelineConfig } from '../core/config/load.ts';
 import type { LogFormat } from '../core/log.ts';
 import { createLogger } from '../core/log.ts';
 import type { LogLevel } from '../core/logger.ts';
+import { checkCreate, ComponentError } from '../core/graph.ts';
 import { Registry } from '../core/registry.ts';
 import { Service } from '../core/service.ts';
 import { TelemetryRegistry } from '../core/telemetry-registry.ts';
@@ -203,8 +204,12 @@ async function run(
       stop.then((signal) => ({ signal })),
     ]);
     if ('failed' in first) {
-      logger.error('loggerhead failed to start', { error: first.failed.message });
       await service.shutdown();
+      if (first.failed instanceof ComponentError && first.failed.action === 'create') {
+        printConfigError(env, new ConfigError(source.file, [first.failed.toIssue()]));
+        return EXIT_USAGE;
+      }
+      logger.error('loggerhead failed to start', { error: first.failed.message });
       return EXIT_RUNTIME;
     }
     const signal = 'signal' in first ? first.signal : await stop;
@@ -245,6 +250,14 @@ export async function runCli(argv: readonly string[], env: CliEnvironment): Prom
       case 'validate': {
         const source = findConfig(options.config, env.cwd, packageInfo().root);
         const config = loadPipelineConfig(source.path, registry, { file: source.file, env: env.env });
+        const telemetry = new TelemetryRegistry();
+        const silent = createLogger({ write: () => {} });
+        const issues = await checkCreate(config, (node) => ({
+          id: node.spec.id,
+          logger: silent,
+          telemetry: telemetry.scoped({ 'component.id': node.id, 'component.kind': node.kind }),
+        }));
+        if (issues.length > 0) throw new ConfigError(source.file, issues);
         const names = config.pipelines.map((p) => p.name).join(', ');
         env.stdout(`${source.file}: valid (pipelines: ${names})\n`);
         return EXIT_OK;

@@ -32,11 +32,25 @@ export function describeGraphNode(node: Pick<GraphNode, 'kind' | 'id' | 'pipelin
 /** A component failed to be created or started; the message names it. */
 export class ComponentError extends Error {
   readonly node: GraphNode;
+  readonly action: 'create' | 'start';
   constructor(node: GraphNode, action: 'create' | 'start', cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     super(`failed to ${action} ${describeGraphNode(node)}: ${reason}`, { cause });
     this.name = 'ComponentError';
     this.node = node;
+    this.action = action;
+  }
+
+  /**
+   * A create failure as a config issue: create functions check what a schema
+   * cannot (such as a value that depends on another), so their errors are
+   * configuration mistakes, placed at the component's declaration.
+   */
+  toIssue(): ConfigIssue {
+    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause);
+    const issue: ConfigIssue = { path: `${this.node.kind}s::${this.node.id}`, message: reason };
+    if (this.node.spec.position !== undefined) issue.position = this.node.spec.position;
+    return issue;
   }
 }
 
@@ -211,4 +225,49 @@ export function buildGraph(
     receivers.push({ node, component });
   }
   return [...exporters, ...processors, ...receivers];
+}
+
+const DISCARD: Consumer<unknown> = { consume: async () => {} };
+
+/**
+ * Creates, then shuts down without starting, each component a pipeline uses
+ * (processors once per id), to catch what create functions reject. Nothing is
+ * started. For `loggerhead validate`.
+ *
+ * @returns one issue per component whose create function threw.
+ */
+export async function checkCreate(
+  config: PipelineConfig,
+  settingsFor: (node: GraphNode) => CreateSettings,
+): Promise<ConfigIssue[]> {
+  const issues: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  for (const pipeline of config.pipelines) {
+    const refs = [
+      ...pipeline.exporters.map((ref) => ['exporter', ref.id] as const),
+      ...pipeline.processors.map((ref) => ['processor', ref.id] as const),
+      ...pipeline.receivers.map((ref) => ['receiver', ref.id] as const),
+    ];
+    for (const [kind, id] of refs) {
+      if (seen.has(`${kind} ${id}`)) continue;
+      seen.add(`${kind} ${id}`);
+      const spec = config.components[kind].get(id);
+      if (spec === undefined) continue;
+      const node: GraphNode = { kind, id, spec };
+      const factory = spec.factory;
+      let component: Component;
+      try {
+        const settings = settingsFor(node);
+        component =
+          factory.kind === 'exporter'
+            ? factory.create(settings, spec.config)
+            : factory.create(settings, spec.config, DISCARD);
+      } catch (error) {
+        issues.push(new ComponentError(node, 'create', error).toIssue());
+        continue;
+      }
+      await component.shutdown();
+    }
+  }
+  return issues;
 }

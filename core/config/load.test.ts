@@ -56,6 +56,8 @@ test('a valid config loads with defaults merged', () => {
     fail_start: '',
     report_error: '',
     shutdown_delay: 0,
+    start_delay: 0,
+    fail_create: '',
   });
   assert.deepEqual(config.components.exporter.get('debug')?.config, { verbosity: 'basic' });
   assert.deepEqual(
@@ -266,6 +268,8 @@ processors:
     fail_start: '42',
     report_error: '${env:MSG} costs $5 nothing',
     shutdown_delay: 0,
+    start_delay: 0,
+    fail_create: '',
   });
   assert.equal(
     (config.components.exporter.get('debug')?.config as { verbosity: string }).verbosity,

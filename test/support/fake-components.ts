@@ -19,6 +19,7 @@ export interface FakeSourceConfig {
   report_error: string;
   shutdown_delay: number;
   start_delay: number;
+  fail_create: string;
 }
 
 /** An empty batch of `signal` at `timeMs`. */
@@ -97,9 +98,13 @@ export function fakeSourceFactory<S extends SignalType>(
         },
         shutdown_delay: { type: 'duration', description: 'how long shutdown takes', default: '0s' },
         start_delay: { type: 'duration', description: 'how long start takes', default: '0s' },
+        fail_create: { type: 'string', description: 'when set, create throws this message', default: '' },
       },
     },
-    create: (settings, config, next) => new FakeSource(output, settings, config, next),
+    create: (settings, config, next) => {
+      if (config.fail_create !== '') throw new Error(config.fail_create);
+      return new FakeSource(output, settings, config, next);
+    },
   };
 }
 
