@@ -30,8 +30,8 @@ typedef _Bool bool;
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_HASH = 5,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
-	BPF_MAP_TYPE_SK_STORAGE = 24,
 };
 enum {
 	BPF_ANY = 0,
@@ -40,9 +40,6 @@ enum {
 enum {
 	BPF_F_NO_PREALLOC = 1,
 	BPF_F_MMAPABLE = 1024,
-};
-enum {
-	BPF_SK_STORAGE_GET_F_CREATE = 1,
 };
 
 #define AF_INET 2
@@ -92,6 +89,10 @@ typedef struct {
 	struct net *net;
 } possible_net_t;
 
+typedef struct {
+	__s64 counter;
+} atomic64_t;
+
 struct kernfs_node {
 	__u64 id;
 };
@@ -119,6 +120,7 @@ struct sock_common {
 	};
 	unsigned short skc_family;
 	volatile unsigned char skc_state;
+	atomic64_t skc_cookie;
 	possible_net_t skc_net;
 	unsigned long skc_flags; /* recent kernels; older ones have sock.sk_flags */
 	struct in6_addr skc_v6_daddr;
@@ -165,10 +167,10 @@ struct bpf_iter__tcp {
 	__u32 uid;
 };
 
-struct bpf_iter__bpf_sk_storage_map {
+struct bpf_iter__bpf_map_elem {
 	struct bpf_iter_meta *meta;
 	struct bpf_map *map;
-	struct sock *sk;
+	void *key;
 	void *value;
 };
 

@@ -2,18 +2,21 @@
 /*
  * loggerhead socket tracker: exact per-socket TCP byte counters.
  *
- * - Per-socket state lives in socket-local storage (freed with the socket), so
- *   a new connection costs one storage allocation and no global hash insert or
- *   delete.
+ * - Per-socket state lives in a preallocated table (`socks`), one entry per
+ *   tracked socket, found by its cookie with linear probing. Taking an entry
+ *   is a compare-and-swap: a new connection costs no allocation and no lock,
+ *   which is what the connection rate is sensitive to.
  * - tp_btf/inet_sock_set_state starts tracking (SYN_SENT: client, in connect()
  *   so the pid is the caller's; LISTEN->SYN_RECV: server child) and, at CLOSE,
- *   folds the socket's final delta into the per-link `links` table.
+ *   folds the socket's final delta into the per-link `links` table and frees
+ *   the entry.
  * - tp_btf/sock_recv_length fills the pid of sockets that did not get one at
  *   creation (servers), from the first receive syscall.
  * - tp_btf/tcp_destroy_sock folds a tracked socket that never reached CLOSE.
  * - iter/tcp adopts sockets that existed before start-up, with baselines.
- * - iter/bpf_sk_storage_map reads every tracked socket's live counters at poll
- *   time and writes a record only for sockets that are new or changed.
+ * - iter/bpf_map_elem over the table reads every tracked socket's live
+ *   counters at poll time and writes a record only for sockets that are new
+ *   or changed.
  *
  * Counters: tx = bytes_sent - bytes_retrans; rx = bytes_received - 1 once the
  * peer's FIN was consumed (SOCK_DONE).
@@ -28,21 +31,22 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile struct tracker_config cfg = {
-	.max_sockets = 65536,
+	.table_size = 65536,
 	.out_capacity = 16384,
 	.filter_netns = 0,
 	.include_loopback = 1,
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
 	__type(value, struct sock_state);
 } socks SEC(".maps");
 
+/* Per CPU: folds on different CPUs never contend for a line; userspace sums the CPUs. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, struct link_key);
@@ -65,15 +69,7 @@ struct {
 	__type(value, struct tracker_stats);
 } stats SEC(".maps");
 
-/* Number of sockets tracked right now (one shared counter, updated atomically). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} tracked SEC(".maps");
-
-/* Records of new or changed sockets from the storage iterator; userspace maps it read-only. */
+/* Records of new or changed sockets from the table iterator; userspace maps it read-only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
@@ -105,13 +101,6 @@ static __always_inline void stat_add(int idx, __u64 n)
 
 	if (s && idx >= 0 && idx < STAT_COUNT)
 		s->v[idx] += n;
-}
-
-static __always_inline __u64 *tracked_count(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&tracked, &zero);
 }
 
 struct counters {
@@ -233,22 +222,47 @@ static __always_inline void set_owner(struct sock_state *st)
 	bpf_probe_read_kernel(st->comm, sizeof(st->comm), task->group_leader->comm);
 }
 
-/* Storage for a socket about to be tracked, or NULL (counted) when over max_sockets or out of memory. */
-static __always_inline struct sock_state *new_state(struct sock *sk, __u64 *count)
+static __always_inline __u32 home_slot(__u64 cookie)
 {
+	return (__u32)((cookie * 0x9E3779B97F4A7C15ULL) >> 32) % cfg.table_size;
+}
+
+/* The entry of the socket with this cookie, or NULL. */
+static __always_inline struct sock_state *find_state(__u64 cookie)
+{
+	__u32 slot = home_slot(cookie);
 	struct sock_state *st;
 
-	if (*count >= cfg.max_sockets) {
-		stat_add(STAT_SOCKETS_FULL, 1);
-		return NULL;
+	for (int i = 0; i < TABLE_PROBES; i++) {
+		st = bpf_map_lookup_elem(&socks, &slot);
+		if (st && st->cookie == cookie)
+			return st;
+		slot = slot + 1 == cfg.table_size ? 0 : slot + 1;
 	}
-	st = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st) {
-		stat_add(STAT_STORAGE_FAILED, 1);
-		return NULL;
+	return NULL;
+}
+
+/* Takes a free entry for `cookie` (compare-and-swap), or NULL (counted) when the probed entries are taken. */
+static __always_inline struct sock_state *claim_state(__u64 cookie, struct sock *sk)
+{
+	__u32 slot = home_slot(cookie);
+	struct sock_state *st;
+
+	for (int i = 0; i < TABLE_PROBES; i++) {
+		st = bpf_map_lookup_elem(&socks, &slot);
+		if (st && st->cookie == 0 && __sync_val_compare_and_swap(&st->cookie, 0, cookie) == 0) {
+			st->flags = 0;
+			st->rep_hash = 0;
+			st->pass_mark = 0;
+			st->pid = 0;
+			__builtin_memset(st->comm, 0, sizeof(st->comm));
+			st->sk = (__u64)sk;
+			return st;
+		}
+		slot = slot + 1 == cfg.table_size ? 0 : slot + 1;
 	}
-	__sync_fetch_and_add(count, 1);
-	return st;
+	stat_add(STAT_SOCKETS_FULL, 1);
+	return NULL;
 }
 
 /* Starts tracking a socket at its creation (client connect or server child). */
@@ -256,75 +270,58 @@ static __always_inline void track_new(struct sock *sk, __u8 role)
 {
 	struct sock_state *st;
 	struct counters c = {};
-	__u64 *count;
+	__u64 cookie;
 
 	if (!wanted(sk))
 		return;
 	if (!cfg.include_loopback && role == ROLE_CLIENT && remote_is_loopback(sk))
 		return;
-	count = tracked_count();
-	if (!count)
+	/* Not tracked yet: a socket's previous incarnation (connect after AF_UNSPEC) freed its entry at CLOSE. */
+	cookie = bpf_get_socket_cookie(sk);
+	st = claim_state(cookie, sk);
+	if (!st)
 		return;
-	st = bpf_sk_storage_get(&socks, sk, 0, 0);
-	if (st) {
-		/* Reconnect of a disconnected socket: same cookie, new incarnation. */
-		if (!(st->flags & SF_CLOSED))
-			return;
-		__sync_fetch_and_add(count, 1);
+	/*
+	 * A server child starts from zero; a client may be a reconnect after
+	 * connect(AF_UNSPEC), which keeps the socket: take its counters as baseline.
+	 */
+	if (role == ROLE_CLIENT)
 		read_counters(sk, &c);
-	} else {
-		st = new_state(sk, count);
-		if (!st)
-			return;
-	}
 	st->start_ns = bpf_ktime_get_ns();
 	st->base_tx = c.tx;
 	st->base_rx = c.rx;
 	st->base_retrans = c.retrans;
-	st->rep_hash = 0;
 	st->role = role;
-	if (role == ROLE_CLIENT) {
+	if (role == ROLE_CLIENT)
 		set_owner(st);
-	} else {
-		st->pid = 0;
-		__builtin_memset(st->comm, 0, sizeof(st->comm));
-	}
-	st->flags = 0;
 	stat_add(STAT_CREATED, 1);
 }
 
-/* Stops tracking without folding (a socket the configuration excludes). */
-static __always_inline void untrack(struct sock *sk, struct sock_state *st)
+/* Frees an entry whose final counters are folded (or that the configuration excludes). */
+static __always_inline void release_state(struct sock_state *st)
 {
-	__u64 *count;
-
-	if (__sync_fetch_and_or(&st->flags, SF_CLOSED) & SF_CLOSED)
-		return;
-	count = tracked_count();
-	if (count)
-		__sync_fetch_and_add(count, -1);
-	bpf_sk_storage_delete(&socks, sk);
+	st->sk = 0;
+	__sync_lock_test_and_set(&st->cookie, 0);
 }
 
-/* Adds a closing socket's final delta to its link and queues its cookie if userspace knows it. */
+/* Adds a closing socket's final delta to its link, queues its cookie if userspace knows it, frees its entry. */
 static __always_inline void fold(struct sock *sk, int oldstate)
 {
-	struct sock_state *st = bpf_sk_storage_get(&socks, sk, 0, 0);
 	struct link_value zero = {}, *v;
 	struct link_key key = {};
 	struct endpoints e = {};
 	struct counters c = {};
-	__u64 *count, tx, rx, cookie;
+	struct sock_state *st;
+	__u64 tx, rx, cookie;
 	__u32 old;
 
+	cookie = bpf_get_socket_cookie(sk);
+	st = find_state(cookie);
 	if (!st)
 		return;
 	old = __sync_fetch_and_or(&st->flags, SF_CLOSED);
 	if (old & SF_CLOSED)
 		return;
-	count = tracked_count();
-	if (count)
-		__sync_fetch_and_add(count, -1);
 
 	read_counters(sk, &c);
 	read_endpoints(sk, &e);
@@ -351,28 +348,29 @@ static __always_inline void fold(struct sock *sk, int oldstate)
 		v = bpf_map_lookup_elem(&links, &key);
 	}
 	if (v) {
+		/* This CPU's copy: tracepoint programs do not migrate while they run. */
 		if (st->role == ROLE_CLIENT) {
-			__sync_fetch_and_add(&v->bytes_c2s, tx);
-			__sync_fetch_and_add(&v->bytes_s2c, rx);
+			v->bytes_c2s += tx;
+			v->bytes_s2c += rx;
 		} else {
-			__sync_fetch_and_add(&v->bytes_c2s, rx);
-			__sync_fetch_and_add(&v->bytes_s2c, tx);
+			v->bytes_c2s += rx;
+			v->bytes_s2c += tx;
 		}
 		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)
-			__sync_fetch_and_add(&v->failed, 1);
+			v->failed += 1;
 		else
-			__sync_fetch_and_add(&v->closed, 1);
-		__sync_fetch_and_add(&v->retrans, c.retrans - st->base_retrans);
+			v->closed += 1;
+		v->retrans += c.retrans - st->base_retrans;
 	} else {
 		stat_add(STAT_LINKS_FULL, 1);
 		stat_add(STAT_LOST_BYTES, tx + rx);
 	}
 
 	if (old & SF_REPORTED) {
-		cookie = bpf_get_socket_cookie(sk);
 		if (bpf_map_update_elem(&gone, &cookie, &st->start_ns, BPF_ANY))
 			stat_add(STAT_GONE_FULL, 1);
 	}
+	release_state(st);
 	stat_add(STAT_CLOSED, 1);
 }
 
@@ -396,9 +394,9 @@ int BPF_PROG(on_state, const struct sock *csk, const int oldstate, const int new
 	case TCP_ESTABLISHED:
 		/* A server child has its addresses only from here on. */
 		if (!cfg.include_loopback && oldstate == TCP_SYN_RECV && remote_is_loopback(sk)) {
-			st = bpf_sk_storage_get(&socks, sk, 0, 0);
-			if (st)
-				untrack(sk, st);
+			st = find_state(bpf_get_socket_cookie(sk));
+			if (st && !(__sync_fetch_and_or(&st->flags, SF_CLOSED) & SF_CLOSED))
+				release_state(st);
 		}
 		break;
 	case TCP_CLOSE:
@@ -416,7 +414,7 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	stat_add(STAT_HIT_RECV, 1);
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	st = bpf_sk_storage_get(&socks, sk, 0, 0);
+	st = find_state(bpf_get_socket_cookie(sk));
 	/*
 	 * Once reported, the owner is frozen: a closed socket is folded under the
 	 * comm userspace last saw it with, so its bytes land in one link key only.
@@ -436,7 +434,7 @@ int BPF_PROG(on_destroy, struct sock *sk)
 	state = sk->__sk_common.skc_state;
 	if (state == TCP_CLOSE)
 		return 0;
-	if (bpf_sk_storage_get(&socks, sk, 0, 0)) {
+	if (find_state(bpf_get_socket_cookie(sk))) {
 		stat_add(STAT_HIT_DESTROY_FOLD, 1);
 		fold(sk, state);
 	}
@@ -451,7 +449,7 @@ int adopt(struct bpf_iter__tcp *ctx)
 	struct counters c = {};
 	struct tcp_sock *tp;
 	struct sock *sk;
-	__u64 *count;
+	__u64 cookie;
 	int state;
 
 	if (!skc)
@@ -467,12 +465,10 @@ int adopt(struct bpf_iter__tcp *ctx)
 		return 0;
 	if (!cfg.include_loopback && remote_is_loopback(sk))
 		return 0;
-	if (bpf_sk_storage_get(&socks, sk, 0, 0))
+	cookie = bpf_get_socket_cookie(sk);
+	if (find_state(cookie))
 		return 0;
-	count = tracked_count();
-	if (!count)
-		return 0;
-	st = new_state(sk, count);
+	st = claim_state(cookie, sk);
 	if (!st)
 		return 0;
 	read_counters(sk, &c);
@@ -488,7 +484,7 @@ int adopt(struct bpf_iter__tcp *ctx)
 }
 
 /*
- * What the storage iterator compares to decide whether a socket changed since
+ * What the table iterator compares to decide whether a socket changed since
  * it was last emitted. A collision (2^-32 per change) only delays a report to
  * the socket's next change; closed totals never depend on it.
  */
@@ -501,33 +497,83 @@ static __always_inline __u32 change_hash(struct counters *c, __u8 state)
 	return (__u32)(x ^ (x >> 32));
 }
 
+/* Counters of a socket reached through a stored pointer (probe reads: it may be closing concurrently). */
+static __always_inline void probe_counters(struct sock *sk, struct counters *c)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	unsigned long flags;
+	__u64 received;
+
+	c->tx = BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
+	if (bpf_core_field_exists(sk->__sk_common.skc_flags))
+		flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	else
+		flags = BPF_CORE_READ(sk, sk_flags);
+	received = BPF_CORE_READ(tp, bytes_received);
+	if (received > 0 && (flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))))
+		received -= 1;
+	c->rx = received;
+	c->retrans = BPF_CORE_READ(tp, total_retrans);
+	c->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+}
+
+/* Addresses and ports of a socket reached through a stored pointer. */
+static __always_inline void probe_endpoints(struct sock *sk, struct endpoints *e)
+{
+	__u32 *l = (__u32 *)e->local;
+	__u32 *r = (__u32 *)e->remote;
+
+	e->local_port = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	e->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET) {
+		e->family = 4;
+		l[0] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		r[0] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		return;
+	}
+	bpf_probe_read_kernel(e->remote, 16, &sk->__sk_common.skc_v6_daddr);
+	bpf_probe_read_kernel(e->local, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+	if (r[0] == 0 && r[1] == 0 && r[2] == bpf_htonl(0xffff)) {
+		e->family = 4;
+		r[0] = r[3];
+		r[2] = 0;
+		r[3] = 0;
+		l[0] = l[3];
+		l[1] = 0;
+		l[2] = 0;
+		l[3] = 0;
+		return;
+	}
+	e->family = 6;
+}
+
 /*
  * Writes a record into `out` for every tracked socket that is new or changed
  * since it was last written, and 2 bytes to the seq file per record: userspace
  * reads with a size of 2 x out_capacity, so read() returns exactly when `out`
- * is full; it drains `out` and reads on from where the walk stopped. (Records
- * through the seq file itself would make the walk quadratic: the storage
- * map's seq iterator re-walks its bucket from the start on every read, and a
- * read returns at most 32 KiB.) If `out` is ever full anyway, the socket is
- * left for another pass (`more`), which skips by pass_mark what earlier passes
- * of the poll handled.
+ * is full; it drains `out` and reads on from where the walk stopped. If `out`
+ * is ever full anyway, the socket is left for another pass (`more`), which
+ * skips by pass_mark what earlier passes of the poll handled.
  */
-SEC("iter/bpf_sk_storage_map")
-int dump(struct bpf_iter__bpf_sk_storage_map *ctx)
+SEC("iter/bpf_map_elem")
+int dump(struct bpf_iter__bpf_map_elem *ctx)
 {
 	struct sock_state *st = ctx->value;
-	struct sock *sk = ctx->sk;
 	struct endpoints e = {};
 	struct counters c = {};
 	struct out_state *os;
 	struct sock_record *r;
 	__u32 zero = 0, old, hash, idx;
+	__u64 cookie;
+	struct sock *sk;
 	__u16 tick = 0;
 	__u8 state;
 
-	if (!sk || !st)
+	if (!st)
 		return 0;
-	if (st->flags & SF_CLOSED)
+	cookie = st->cookie;
+	sk = (struct sock *)st->sk;
+	if (cookie == 0 || !sk || (st->flags & SF_CLOSED))
 		return 0;
 	os = bpf_map_lookup_elem(&out_len, &zero);
 	if (!os)
@@ -539,43 +585,44 @@ int dump(struct bpf_iter__bpf_sk_storage_map *ctx)
 		os->more = 1;
 		return 0;
 	}
-	if (!read_counters(sk, &c))
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	probe_counters(sk, &c);
+	/* The entry may have been freed and the socket's memory reused while we read: check both cookies. */
+	if (BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) != cookie || st->cookie != cookie) {
+		stat_add(STAT_STALE_READS, 1);
 		return 0;
-	state = sk->__sk_common.skc_state;
+	}
+	os->live++;
 	hash = change_hash(&c, state);
 	if ((st->flags & SF_REPORTED) && hash == st->rep_hash) {
 		st->pass_mark = os->gen;
 		return 0;
 	}
 	idx = os->len;
-	if (idx >= cfg.out_capacity) {
-		os->more = 1;
-		return 0;
-	}
 	r = bpf_map_lookup_elem(&out, &idx);
 	if (!r) {
 		os->more = 1;
 		return 0;
 	}
 	old = __sync_fetch_and_or(&st->flags, SF_REPORTED);
-	if (old & SF_CLOSED)
+	if ((old & SF_CLOSED) || st->cookie != cookie)
 		return 0;
 	st->rep_hash = hash;
 	st->pass_mark = os->gen;
 	os->len = idx + 1;
 	bpf_seq_write(ctx->meta->seq, &tick, sizeof(tick));
 
-	read_endpoints(sk, &e);
-	r->cookie = bpf_get_socket_cookie(sk);
+	probe_endpoints(sk, &e);
+	r->cookie = cookie;
 	r->start_ns = st->start_ns;
 	r->tx = c.tx - st->base_tx;
 	r->rx = c.rx - st->base_rx;
 	r->base_tx = st->base_tx;
 	r->base_rx = st->base_rx;
-	r->cgroup_id = cgroup_of(sk);
+	r->cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
 	__builtin_memcpy(r->local_addr, e.local, 16);
 	__builtin_memcpy(r->remote_addr, e.remote, 16);
-	r->netns = netns_of(sk);
+	r->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	r->pid = st->pid;
 	r->retrans = c.retrans - st->base_retrans;
 	r->srtt_us = c.srtt_us;

@@ -10,11 +10,11 @@
 
 /* Load-time configuration: the `.rodata` section, set before load. */
 struct tracker_config {
-	__u64 max_sockets;      /* open sockets tracked at once; more are counted in STAT_SOCKETS_FULL */
+	__u32 table_size;       /* entries of the socket table (its max_entries): sockets tracked at once */
 	__u32 out_capacity;     /* records the `out` array holds (its max_entries) */
 	__u8 filter_netns;      /* 1: track only network namespaces listed in the netns_filter map */
 	__u8 include_loopback;  /* 0: ignore sockets whose remote address is a loopback address */
-	__u8 pad[2];
+	__u8 pad[6];
 };
 _Static_assert(sizeof(struct tracker_config) == 16, "tracker_config size");
 
@@ -27,13 +27,18 @@ _Static_assert(sizeof(struct tracker_config) == 16, "tracker_config size");
 #define SF_REPORTED 0x2    /* emitted to userspace at least once (its close must be reported as gone) */
 #define SF_CLOSED 0x4      /* final counters folded into the links table */
 
+/* Entries a socket may occupy, from the one its cookie hashes to (linear probing). */
+#define TABLE_PROBES 8
+
 /*
- * Per-socket state, in socket-local storage (freed with the socket). 64 bytes
- * so that a storage element (128-byte header + value) fits a 192-byte slab
- * object: 384 bytes of kernel memory per tracked socket with the per-socket
- * storage header.
+ * One entry of the socket table: a preallocated array, so that tracking a new
+ * socket is a compare-and-swap on a free entry (no allocation, no lock).
+ * `cookie` 0 marks a free entry. The socket is read through `sk` only after
+ * checking that its own cookie still equals `cookie`.
  */
 struct sock_state {
+	__u64 cookie;       /* bpf_get_socket_cookie(); 0: free */
+	__u64 sk;           /* struct sock * of the tracked socket */
 	__u64 start_ns;     /* bpf_ktime_get_ns() at creation or adoption */
 	__u64 base_tx;      /* counters when tracking began (non-zero only for adopted or reused sockets) */
 	__u64 base_rx;
@@ -46,19 +51,19 @@ struct sock_state {
 	__u8 pad[6];
 	char comm[16];
 };
-_Static_assert(sizeof(struct sock_state) == 64, "sock_state size");
+_Static_assert(sizeof(struct sock_state) == 80, "sock_state size");
 
 /* Fill level of the `out` array, reset by userspace before each iterator pass. */
 struct out_state {
 	__u32 len;          /* records written */
 	__u32 more;         /* 1: some changed sockets did not fit; run another pass */
 	__u32 gen;          /* poll generation (1..255): later passes of a poll skip what earlier ones handled */
-	__u32 pad;
+	__u32 live;         /* tracked sockets seen by this pass */
 };
 _Static_assert(sizeof(struct out_state) == 16, "out_state size");
 
 /*
- * One open socket, written by the storage iterator into the `out` array for
+ * One open socket, written by the table iterator into the `out` array for
  * each socket that is new or changed since the previous poll. Addresses are network order; IPv4 (and
  * v4-mapped IPv6, normalised) in the first 4 bytes with family 4.
  */
@@ -113,8 +118,8 @@ enum tracker_stat {
 	STAT_CREATED = 0,       /* sockets tracked from their creation */
 	STAT_ADOPTED,           /* pre-existing sockets adopted by the tcp iterator */
 	STAT_CLOSED,            /* sockets folded into the links table */
-	STAT_SOCKETS_FULL,      /* sockets not tracked: max_sockets reached */
-	STAT_STORAGE_FAILED,    /* sockets not tracked: storage allocation failed */
+	STAT_SOCKETS_FULL,      /* sockets not tracked: no free entry in the socket table */
+	STAT_STALE_READS,       /* poll reads skipped: the socket behind an entry was closing or reused */
 	STAT_LINKS_FULL,        /* closed sockets whose totals were lost: links table full */
 	STAT_LOST_BYTES,        /* bytes of those */
 	STAT_GONE_FULL,         /* closes of reported sockets not queued: gone table full */

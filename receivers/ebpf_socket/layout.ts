@@ -8,7 +8,7 @@
 export const STRUCT_SIZES: Readonly<Record<string, number>> = {
   tracker_config: 16,
   out_state: 16,
-  sock_state: 64,
+  sock_state: 80,
   sock_record: 128,
   link_key: 64,
   link_value: 40,
@@ -21,15 +21,9 @@ export const ROLE_SERVER = 2;
 export const SF_PREEXISTING = 0x1;
 
 /** `struct tracker_config`, the object's `.rodata`. */
-export const CONFIG = {
-  size: 16,
-  maxSockets: 0,
-  outCapacity: 8,
-  filterNetns: 12,
-  includeLoopback: 13,
-} as const;
+export const CONFIG = { size: 16, tableSize: 0, outCapacity: 4, filterNetns: 8, includeLoopback: 9 } as const;
 
-/** `struct sock_record`: one open socket written by the storage iterator. */
+/** `struct sock_record`: one open socket written by the table iterator. */
 export const RECORD = {
   size: 128,
   cookie: 0,
@@ -83,7 +77,7 @@ export const STAT = {
   adopted: 1,
   closed: 2,
   socketsFull: 3,
-  storageFailed: 4,
+  staleReads: 4,
   linksFull: 5,
   lostBytes: 6,
   goneFull: 7,

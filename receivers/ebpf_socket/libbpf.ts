@@ -38,6 +38,7 @@ interface Libbpf {
   mapKeySize(map: Pointer): number;
   mapFd(map: Pointer): number;
   programSetAutoload(prog: Pointer, on: boolean): number;
+  programFd(prog: Pointer): number;
   programAttach(prog: Pointer): Pointer | null;
   programAttachIter(prog: Pointer, opts: IterAttachOpts | null): Pointer | null;
   linkFd(link: Pointer): number;
@@ -141,6 +142,7 @@ function libbpf(): Libbpf {
     mapKeySize: lib.func('uint32_t bpf_map__key_size(bpf_map *map)'),
     mapFd: lib.func('int bpf_map__fd(bpf_map *map)'),
     programSetAutoload: lib.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
+    programFd: lib.func('int bpf_program__fd(bpf_program *prog)'),
     programAttach: lib.func('bpf_link *bpf_program__attach(bpf_program *prog)'),
     programAttachIter: lib.func(
       'bpf_link *bpf_program__attach_iter(bpf_program *prog, const lh_bpf_iter_attach_opts *opts)',
@@ -241,7 +243,6 @@ export class SocketTracker {
     links: number;
     gone: number;
     stats: number;
-    tracked: number;
     socks: number;
     out: number;
     outLen: number;
@@ -256,7 +257,7 @@ export class SocketTracker {
   /** The `out` array, mapped read-only into this process. */
   private readonly outRecords: Buffer;
   private readonly linkKeys = Buffer.alloc(BATCH_CHUNK * LINK_KEY.size);
-  private readonly linkValues = Buffer.alloc(BATCH_CHUNK * LINK_VALUE.size);
+  private readonly linkValues: Buffer;
   private readonly goneKeys = Buffer.alloc(BATCH_CHUNK * 8);
   private readonly goneValues = Buffer.alloc(BATCH_CHUNK * 8);
   private readonly batchIn = Buffer.alloc(8);
@@ -264,7 +265,6 @@ export class SocketTracker {
   private readonly batchCount = Buffer.alloc(4);
   private readonly statsValue: Buffer;
   private readonly zeroKey = Buffer.alloc(4);
-  private readonly trackedValue = Buffer.alloc(8);
   private readonly outState = Buffer.alloc(16);
   /** Poll generation written to out_state.gen, 1..255 (0 is the value of fresh socket state). */
   private generation = 0;
@@ -283,13 +283,13 @@ export class SocketTracker {
       links: fd('links'),
       gone: fd('gone'),
       stats: fd('stats'),
-      tracked: fd('tracked'),
       socks: fd('socks'),
       out: fd('out'),
       outLen: fd('out_len'),
     };
     this.mapFds = [...Object.values(this.fds), fd('netns_filter')];
     this.statsValue = Buffer.alloc(STATS_SIZE * this.cpus);
+    this.linkValues = Buffer.alloc(BATCH_CHUNK * LINK_VALUE.size * this.cpus);
     const length = Math.ceil((options.outCapacity * RECORD.size) / PAGE_SIZE) * PAGE_SIZE;
     const address = lib.mmap(null, length, PROT_READ, MAP_SHARED, this.fds.out, 0);
     if (address === null || address === MAP_FAILED) {
@@ -313,6 +313,7 @@ export class SocketTracker {
         checkLayout(lib, obj);
         const map = (name: string) => checkPointer(lib.findMap(obj, name), `find map ${name}`);
         check(lib.mapSetMaxEntries(map('links'), options.maxLinks), 'set links max_entries');
+        check(lib.mapSetMaxEntries(map('socks'), options.maxSockets), 'set socks max_entries');
         check(lib.mapSetMaxEntries(map('gone'), options.maxSockets), 'set gone max_entries');
         check(lib.mapSetMaxEntries(map('out'), options.outCapacity), 'set out max_entries');
         const rodata = map('.rodata');
@@ -321,7 +322,7 @@ export class SocketTracker {
           throw new BpfError(`.rodata is ${size} bytes, expected struct tracker_config (${CONFIG.size})`, 0);
         }
         const config = Buffer.alloc(CONFIG.size);
-        config.writeBigUInt64LE(BigInt(options.maxSockets), CONFIG.maxSockets);
+        config.writeUInt32LE(options.maxSockets, CONFIG.tableSize);
         config.writeUInt32LE(options.outCapacity, CONFIG.outCapacity);
         config[CONFIG.filterNetns] = options.netnsFilter === null ? 0 : 1;
         config[CONFIG.includeLoopback] = options.includeLoopback ? 1 : 0;
@@ -380,7 +381,7 @@ export class SocketTracker {
           link_info: { map_fd: this.fds.socks, pad: new Array<number>(12).fill(0) },
           link_info_len: 16,
         }),
-        'attach iter/bpf_sk_storage_map',
+        'attach iter/bpf_map_elem',
       );
       this.links.push(dumpLink);
       this.dumpLinkFd = check(this.lib.linkFd(dumpLink), 'bpf_link__fd(dump)');
@@ -420,42 +421,56 @@ export class SocketTracker {
   }
 
   /**
-   * Runs the storage iterator until every tracked socket that is new or
+   * Runs the table iterator until every tracked socket that is new or
    * changed since the previous call was handed to `onRecords`, at most
    * `outCapacity` records (`RECORD.size` bytes each) at a time. The buffer is
-   * the kernel's array, valid only during the callback. Returns the reads.
+   * the kernel's array, valid only during the callback. Returns the number of
+   * sockets tracked.
    */
   readSockets(onRecords: (records: Buffer, count: number) => void): number {
-    let reads = 0;
+    let live = 0;
     this.generation = (this.generation % 255) + 1;
     for (;;) {
-      this.resetOut();
-      const fd = check(this.lib.iterCreate(this.dumpLinkFd), 'bpf_iter_create(iter/bpf_sk_storage_map)');
+      this.writeOut(0, 0);
+      const fd = check(this.lib.iterCreate(this.dumpLinkFd), 'bpf_iter_create(iter/bpf_map_elem)');
+      let more = 0;
       try {
         // The program writes 2 bytes per record: a read of 2 x outCapacity returns when `out` is full.
         for (;;) {
           const n = fs.readSync(fd, this.ticks, 0, this.ticks.length, null);
-          reads++;
           check(this.lib.lookupElem(this.fds.outLen, this.zeroKey, this.outState), 'read out_len');
           const count = Math.min(this.outState.readUInt32LE(0), this.outCapacity);
+          more = this.outState.readUInt32LE(4);
           if (count > 0) onRecords(this.outRecords, count);
           if (n === 0) break;
-          this.resetOut();
+          this.writeOut(more, this.outState.readUInt32LE(12));
         }
       } finally {
         fs.closeSync(fd);
       }
-      if (this.outState.readUInt32LE(4) === 0) return reads;
+      live += this.outState.readUInt32LE(12);
+      if (more === 0) return live;
     }
   }
 
-  private resetOut(): void {
-    this.outState.fill(0);
+  /** Sets out_state: no records, the poll generation, and the flags and count carried over. */
+  private writeOut(more: number, live: number): void {
+    this.outState.writeUInt32LE(0, 0);
+    this.outState.writeUInt32LE(more, 4);
     this.outState.writeUInt32LE(this.generation, 8);
+    this.outState.writeUInt32LE(live, 12);
     check(this.lib.updateElem(this.fds.outLen, this.zeroKey, this.outState, 0n), 'reset out_len');
   }
 
-  /** Reads the whole links table by batch (`LINK_KEY.size` / `LINK_VALUE.size` bytes per entry). */
+  /** Possible CPUs: per-CPU values come as this many copies. */
+  get cpuCount(): number {
+    return this.cpus;
+  }
+
+  /**
+   * Reads the whole links table by batch: `LINK_KEY.size` bytes per key and,
+   * the table being per CPU, `cpuCount` consecutive `LINK_VALUE.size` values per key.
+   */
   readLinks(onChunk: ChunkHandler): void {
     this.batch(this.lib.lookupBatch, this.fds.links, this.linkKeys, this.linkValues, onChunk);
   }
@@ -500,17 +515,22 @@ export class SocketTracker {
     return sums;
   }
 
-  /** Sockets tracked right now. */
-  trackedSockets(): number {
-    check(this.lib.lookupElem(this.fds.tracked, this.zeroKey, this.trackedValue), 'read tracked');
-    return Number(this.trackedValue.readBigInt64LE());
+  /**
+   * Runs of the tracepoint programs the kernel skipped because the same
+   * program was already running on that CPU (a softirq interrupting it):
+   * `recursion_misses` in /proc/self/fdinfo. Each is a state change not seen.
+   */
+  skippedRuns(): number {
+    let total = 0;
+    for (const name of this.tracepoints) {
+      const fd = check(this.lib.programFd(this.program(name)), `bpf_program__fd(${name})`);
+      const m = /^recursion_misses:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+      if (m !== null) total += Number(m[1]);
+    }
+    return total;
   }
 
-  /**
-   * Kernel memory charged to the maps (`memlock` in /proc/self/fdinfo).
-   * Socket-local storage elements (384 bytes per tracked socket on 6.18) are
-   * charged as they are created and are not included.
-   */
+  /** Kernel memory charged to the maps (`memlock` in /proc/self/fdinfo): all of the tracker's memory. */
   mapMemoryBytes(): number {
     let total = 0;
     for (const fd of this.mapFds) {

@@ -13,7 +13,7 @@ export class RequirementError extends Error {
   }
 }
 
-/** Oldest kernel with every feature the program uses (sk storage and socket cookies in tracing programs, BPF atomics). */
+/** Oldest kernel with every feature the program uses (socket cookies in tracing programs, BPF atomic operations). */
 export const MIN_KERNEL: readonly [number, number] = [5, 12];
 
 const CAP_SYS_ADMIN = 21;
@@ -97,7 +97,7 @@ export function preflight(facts: SystemFacts, needs: { otherNamespaces: boolean 
   if (major < MIN_KERNEL[0] || (major === MIN_KERNEL[0] && minor < MIN_KERNEL[1])) {
     problems.push(
       `kernel ${facts.release} is too old: ebpf_socket needs Linux ${MIN_KERNEL.join('.')} or newer ` +
-        '(socket-local storage and socket cookies in BTF tracepoint programs); upgrade the node kernel',
+        '(socket cookies in BTF tracepoint programs, BPF atomic operations); upgrade the node kernel',
     );
   }
   const missingCaps: string[] = [];
@@ -136,5 +136,5 @@ export function preflight(facts: SystemFacts, needs: { otherNamespaces: boolean 
   if (problems.length > 0) {
     throw new RequirementError(`ebpf_socket cannot start: ${problems.join('; ')}`);
   }
-  return { programs, chosen: [...chosen, 'iter/tcp', 'iter/bpf_sk_storage_map'], missing };
+  return { programs, chosen: [...chosen, 'iter/tcp', 'iter/bpf_map_elem'], missing };
 }

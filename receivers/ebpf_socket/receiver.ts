@@ -58,8 +58,7 @@ export interface ReceiverDeps {
 }
 
 const DROP_STATS: ReadonlyArray<{ stat: StatName; map: string; what: string }> = [
-  { stat: 'socketsFull', map: 'sockets', what: 'max_sockets reached: new sockets are not tracked' },
-  { stat: 'storageFailed', map: 'sockets', what: 'socket storage allocation failed: sockets not tracked' },
+  { stat: 'socketsFull', map: 'sockets', what: 'socket table full: new sockets are not tracked' },
   { stat: 'linksFull', map: 'links', what: 'max_links reached: totals of closed sockets are lost' },
   { stat: 'goneFull', map: 'gone', what: 'closed-socket queue full: downstream keeps stale sockets' },
 ];
@@ -82,6 +81,7 @@ export class EbpfSocketReceiver implements Component {
   private startTimeMs = 0;
   private decoder: SocketDecoder | undefined;
   private previousStats: number[] = new Array<number>(STAT_COUNT).fill(0);
+  private previousSkipped = 0;
   private readonly loggedDrop = new Set<string>();
   private stopped = false;
   private readonly instruments: {
@@ -96,6 +96,8 @@ export class EbpfSocketReceiver implements Component {
     sockets: Counter;
     memory: Gauge;
     consumeErrors: Counter;
+    staleReads: Counter;
+    skippedRuns: Counter;
   };
 
   constructor(
@@ -149,8 +151,18 @@ export class EbpfSocketReceiver implements Component {
         unit: '1',
       }),
       memory: t.gauge('loggerhead.receiver.kernel_map.memory', {
-        description: 'Kernel memory charged to the maps, socket storage excluded',
+        description: 'Kernel memory charged to the maps (all of the tracker)',
         unit: 'By',
+      }),
+      staleReads: t.counter('loggerhead.receiver.poll.stale_reads', {
+        description:
+          'Sockets skipped by a poll because they closed (or their memory was reused) while being read',
+        unit: '1',
+      }),
+      skippedRuns: t.counter('loggerhead.receiver.hook.skipped_runs', {
+        description:
+          'Hook runs the kernel skipped (the hook was already running on that CPU): missed state changes',
+        unit: '1',
       }),
       consumeErrors: t.counter('loggerhead.receiver.consume.errors', {
         description: 'Batches the next component rejected',
@@ -241,13 +253,12 @@ export class EbpfSocketReceiver implements Component {
     const cpu0 = process.cpuUsage();
     const wall0 = performance.now();
     const closed: ClosedLinkTotals[] = [];
-    tracker.readLinks((keys, values, count) => decodeLinks(keys, values, count, closed));
+    tracker.readLinks((keys, values, count) => decodeLinks(keys, values, count, tracker.cpuCount, closed));
     const goneCookies: number[] = [];
     tracker.takeGone((cookies, _values, count) => decodeCookies(cookies, count, goneCookies));
     decoder.forget(goneCookies);
     const sockets: SocketSample[] = [];
-    tracker.readSockets((records, count) => decoder.decode(records, count, sockets));
-    const openSockets = tracker.trackedSockets();
+    const openSockets = tracker.readSockets((records, count) => decoder.decode(records, count, sockets));
     const batch: SocketBatch = {
       timeMs: Date.now(),
       startTimeMs: this.startTimeMs,
@@ -296,6 +307,20 @@ export class EbpfSocketReceiver implements Component {
     this.instruments.sockets.add(delta('created'), { event: 'created' });
     this.instruments.sockets.add(delta('adopted'), { event: 'adopted' });
     this.instruments.sockets.add(delta('closed'), { event: 'closed' });
+    this.instruments.staleReads.add(delta('staleReads'));
+    const skipped = tracker.skippedRuns();
+    if (skipped > this.previousSkipped) {
+      this.instruments.skippedRuns.add(skipped - this.previousSkipped);
+      if (this.previousSkipped === 0) {
+        this.settings.logger.warn(
+          'the kernel skipped runs of a hook (nested on one CPU): state changes were missed',
+          {
+            note: 'logged once; counted in loggerhead.receiver.hook.skipped_runs',
+          },
+        );
+      }
+      this.previousSkipped = skipped;
+    }
     this.instruments.tracked.set(openSockets);
     this.instruments.fill.set(openSockets / this.config.max_sockets, { map: 'sockets' });
     this.instruments.fill.set(linkCount / this.config.max_links, { map: 'links' });

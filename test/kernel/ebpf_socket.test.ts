@@ -301,9 +301,10 @@ describe('ebpf_socket on the real kernel', { concurrency: false }, () => {
         serverAddr: srv.addr4,
         serverPort: server.port,
       });
+      // Retransmissions may happen (a loaded machine delays ACKs): bytes stay exact regardless.
       assert.deepEqual(
-        t,
-        { c2s: closed.bytesSent, s2c: closed.bytesReceived, closed: 1, failed: 0, open: 0, retrans: 0 },
+        [t.c2s, t.s2c, t.closed, t.failed, t.open],
+        [closed.bytesSent, closed.bytesReceived, 1, 0, 0],
         observer,
       );
     }
