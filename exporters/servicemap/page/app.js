@@ -246,11 +246,11 @@ function draw() {
     title.textContent = `${nameOf(e.source)} → ${nameOf(e.target)}:${e.serverPort}`;
     const label = el(
       'text',
-      { class: 'label', x: geo.lx, y: geo.ly - 4, 'text-anchor': 'middle', 'data-id': e.id },
+      { class: 'label', x: geo.lx, y: geo.ly - 20, 'text-anchor': 'middle', 'data-id': e.id },
       labelsG,
     );
     const r = el('tspan', { class: 'rate', x: geo.lx }, label);
-    r.textContent = `:${e.serverPort}  ${rate(e.bytesPerSecond)}`;
+    r.textContent = `:${e.serverPort} · ${rate(e.bytesPerSecond)}`;
     const t = el('tspan', { class: 'totals', x: geo.lx, dy: 13 }, label);
     t.textContent = `${bytes(e.bytesClientToServer + e.bytesServerToClient)} · ${plural(e.connectionsOpened, 'conn')}${
       e.connectionsFailed > 0 ? ` · ${exact(e.connectionsFailed)} failed` : ''
@@ -468,7 +468,7 @@ function fit() {
   const minY = Math.min(...ps.map((p) => p.y)) - NODE_H - 60;
   const maxY = Math.max(...ps.map((p) => p.y)) + NODE_H + 60;
   const panel = $('details').hidden ? 0 : 360;
-  const k = Math.min(1.4, (w - panel) / (maxX - minX), h / (maxY - minY));
+  const k = Math.min(1.1, (w - panel) / (maxX - minX), h / (maxY - minY));
   state.view = {
     k,
     x: (w - panel - (maxX - minX) * k) / 2 - minX * k,
