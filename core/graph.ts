@@ -154,17 +154,18 @@ export interface GraphInstance {
  *
  * @param config a config that passed validation (signals fit, references resolve).
  * @param settingsFor the create settings of each node (logger and telemetry scoped to it).
- * @returns instances in start order: exporters, then each pipeline's processors
- *   from last to first, then receivers. Shut down in the reverse order.
+ * @param created filled as components are created, so that after a failure the
+ *   caller can shut down the ones that were.
+ * @returns `created`: instances in start order (the order they are created in):
+ *   exporters, then each pipeline's processors from last to first, then
+ *   receivers. Shut down in the reverse order.
  * @throws ComponentError when a create function throws.
  */
 export function buildGraph(
   config: PipelineConfig,
   settingsFor: (node: GraphNode) => CreateSettings,
+  created: GraphInstance[] = [],
 ): GraphInstance[] {
-  const exporters: GraphInstance[] = [];
-  const processors: GraphInstance[] = [];
-  const receivers: GraphInstance[] = [];
   const exporterConsumers = new Map<string, Consumer<unknown>>();
   const heads = new Map<string, Consumer<unknown>>();
 
@@ -190,7 +191,7 @@ export function buildGraph(
       if (factory.kind !== 'exporter') throw new Error(`"${ref.id}" is not an exporter`);
       const component = create(node, (settings) => factory.create(settings, spec.config));
       exporterConsumers.set(ref.id, component);
-      exporters.push({ node, component });
+      created.push({ node, component });
     }
   }
   for (const pipeline of config.pipelines) {
@@ -202,7 +203,7 @@ export function buildGraph(
       if (factory.kind !== 'processor') throw new Error(`"${ref.id}" is not a processor`);
       const downstream = next;
       const component = create(node, (settings) => factory.create(settings, spec.config, downstream));
-      processors.push({ node, component });
+      created.push({ node, component });
       next = component;
     }
     heads.set(pipeline.name, next);
@@ -222,9 +223,9 @@ export function buildGraph(
         .map((p) => heads.get(p.name) as Consumer<unknown>),
     );
     const component = create(node, (settings) => factory.create(settings, spec.config, next));
-    receivers.push({ node, component });
+    created.push({ node, component });
   }
-  return [...exporters, ...processors, ...receivers];
+  return created;
 }
 
 const DISCARD: Consumer<unknown> = { consume: async () => {} };

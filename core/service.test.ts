@@ -384,3 +384,19 @@ test('after a shutdown, start refuses to build anything', async () => {
   await assert.rejects(service.start(), { message: 'the service was shut down before it started' });
   assert.deepEqual(events, []);
 });
+
+test('a failed create shuts down the components created before it', async () => {
+  const events: string[] = [];
+  const j = journaled(events);
+  const { service } = setup(
+    [fakeSourceFactory('src', 'sockets'), j.processor('conv'), j.exporter('out')],
+    `
+receivers: {src: {fail_create: "no such kernel map"}}
+processors: {conv: }
+exporters: {out: }
+service: {pipelines: {p: {receivers: [src], processors: [conv], exporters: [out]}}}
+`,
+  );
+  await assert.rejects(service.start(), { message: 'failed to create receiver "src": no such kernel map' });
+  assert.deepEqual(events, ['create out', 'create conv', 'shutdown conv#1', 'shutdown out']);
+});

@@ -41,7 +41,7 @@ export class Service {
   private readonly telemetry: TelemetryRegistry;
   private readonly shutdownTimeoutMillis: number;
   private readonly errors: Counter;
-  private instances: GraphInstance[] = [];
+  private readonly instances: GraphInstance[] = [];
   private shutdownDone: Promise<Error[]> | undefined;
 
   constructor(options: ServiceOptions) {
@@ -72,11 +72,20 @@ export class Service {
    */
   async start(): Promise<void> {
     if (this.shutdownDone !== undefined) throw new Error('the service was shut down before it started');
-    this.instances = buildGraph(this.config, (node) => ({
-      id: node.spec.id,
-      logger: this.logger.child(logFields(node)),
-      telemetry: this.telemetry.scoped(scope(node)),
-    }));
+    try {
+      buildGraph(
+        this.config,
+        (node) => ({
+          id: node.spec.id,
+          logger: this.logger.child(logFields(node)),
+          telemetry: this.telemetry.scoped(scope(node)),
+        }),
+        this.instances,
+      );
+    } catch (error) {
+      await this.shutdown();
+      throw error;
+    }
     for (const instance of this.instances) {
       const { node, component } = instance;
       if (this.shutdownDone !== undefined) throw new Error('start-up interrupted by shutdown');
