@@ -199,16 +199,21 @@ describe(
       assert.deepEqual(opened, { c2s: 16, s2c: 0 });
       // Both observers' series of the link, stored at the opening values, in both backends.
       for (const b of [prom, vm]) {
-        await b.waitFor(
-          async () => {
-            const got = perSeries(await b.query(`loggerhead_link_bytes_total${selector()}`), (s) =>
-              Number(s.value?.[1]),
-            );
-            return [...want(opened)].every(([k, v]) => got.get(k) === v) && got.size === 4;
-          },
-          'the link at its opening values',
-          60_000,
-        );
+        await b
+          .waitFor(
+            async () => {
+              const got = perSeries(await b.query(`loggerhead_link_bytes_total${selector()}`), (s) =>
+                Number(s.value?.[1]),
+              );
+              return [...want(opened)].every(([k, v]) => got.get(k) === v) && got.size === 4;
+            },
+            'the link at its opening values',
+            60_000,
+          )
+          .catch(async (error: unknown) => {
+            const mine = (sink.last()?.links ?? []).filter((l) => l.serverPort === server.port);
+            throw new Error(`${String(error)}; links in the last batch: ${JSON.stringify(mine)}`);
+          });
       }
 
       // The traffic of the window, then the close.
@@ -280,21 +285,12 @@ describe(
       });
       await server.waitForConnections(31);
       const total = { c2s: afterHold.c2s + many.bytesSent, s2c: afterHold.s2c + many.bytesReceived };
-      // Summed over server names: host mode can name the server end of a connection that closed
-      // between two polls after the host rather than the process (a k8s_attributes matter, not the
-      // exporter's); the bytes are exact either way.
+      // Summed over server names: host mode sometimes names an end of a connection that closed
+      // between two polls after the host or its address rather than the process (a k8s_attributes
+      // matter, not the exporter's); the bytes are exact either way.
       await settle(
         `sum by (link_observer, direction) (loggerhead_link_bytes_total{client_workload_name="${CLIENT}",server_port="${server.port}",network_type="ipv4"})`,
         total,
-      );
-      const client = await prom.query(`loggerhead_link_bytes_total${selector(',link_observer="client"')}`);
-      assert.deepEqual(
-        perSeries(client, (s) => Number(s.value?.[1])),
-        new Map([
-          ['client|client_to_server', total.c2s],
-          ['client|server_to_client', total.s2c],
-        ]),
-        'the client observer sees one link with every byte',
       );
     });
   },
