@@ -23,7 +23,6 @@ export const lifecycleOverrides: Readonly<
   processor: {},
   exporter: {
     prometheus: { endpoint: '127.0.0.1:0' },
-    servicemap: { endpoint: '127.0.0.1:0' },
     servicemap: { endpoint: '127.0.0.1:0', summary: 'never' },
     // Port 9 (discard) on loopback: nothing listens, so exports fail fast and are retried in the background.
     otlp: { endpoint: '127.0.0.1:9', tls: { insecure: true } },
