@@ -26,6 +26,7 @@ import type { PrometheusExporter } from '../../exporters/prometheus/factory.ts';
 import { promtoolCheckMetrics, startPrometheus, startVictoriaMetrics } from '../support/backends.ts';
 import type { Backend, Series } from '../support/backends.ts';
 import { testHost, testSettings } from '../support/settings.ts';
+import type { TestSettings } from '../support/settings.ts';
 
 const NS = 'demo-ng';
 const HOSTILE = `evil "quoted" \\back\\slash\nnew line\ttab\rreturn ✓ zürich 🐢 ${'x'.repeat(10_000)}`;
@@ -110,6 +111,7 @@ function* sizes(seed: number): Generator<number> {
 
 const source = new TestLinkSource(SPECS);
 let exporter: PrometheusExporter;
+let exporterSettings: TestSettings;
 let target = '';
 let prom: Backend;
 let vm: Backend;
@@ -117,7 +119,8 @@ let poller: NodeJS.Timeout | undefined;
 const backends = (): Backend[] => [prom, vm];
 
 before(async () => {
-  exporter = prometheusExporterFactory.create(testSettings('prometheus'), {
+  exporterSettings = testSettings('prometheus');
+  exporter = prometheusExporterFactory.create(exporterSettings, {
     endpoint: '127.0.0.1:0',
     caretta_compatible: true,
     include_self_telemetry: true,
@@ -224,17 +227,16 @@ void test('both targets are up, Prometheus negotiated OpenMetrics, VictoriaMetri
     assert.equal(targets.length, 1);
     assert.equal(targets[0]?.health, 'up', `${b.kind}: ${targets[0]?.lastError}`);
   }
-  // The exporter counts its scrapes by format: Prometheus asks for OpenMetrics, VictoriaMetrics for text.
-  const served = async (): Promise<Set<string>> => {
-    const body = await (await fetch(`http://${target}/metrics`)).text();
-    return new Set(
-      [...body.matchAll(/^loggerhead_exporter_prometheus_scrapes_total\{.*format="(\w+)".*\} [1-9]/gm)].map(
-        (m) => m[1] ?? '',
-      ),
-    );
-  };
-  await prom.waitFor(async () => (await served()).has('openmetrics'), 'an OpenMetrics scrape');
-  await vm.waitFor(async () => (await served()).has('text'), 'a text scrape');
+  // The exporter counts its scrapes by format; read before this test makes any request of its own,
+  // only the two backends have scraped: Prometheus asks for OpenMetrics, VictoriaMetrics for text.
+  const served = new Map(
+    exporterSettings.registry
+      .collect()
+      .find((m) => m.name === 'loggerhead.exporter.prometheus.scrapes')
+      ?.points.map((p) => [p.attributes.format, p.value]) ?? [],
+  );
+  assert.ok((served.get('openmetrics') ?? 0) > 0, `OpenMetrics scrapes: ${JSON.stringify([...served])}`);
+  assert.ok((served.get('text') ?? 0) > 0, `text scrapes: ${JSON.stringify([...served])}`);
   const res = await fetch(`http://${target}/metrics`);
   const text = await res.text();
   assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
