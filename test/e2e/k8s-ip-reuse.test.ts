@@ -244,10 +244,10 @@ describe(
       later.deployment('shop', 'payments', [podIp]);
       later.loadInto(emu);
       await waitFor('the new pod', () => gauge('loggerhead.k8s.objects', (a) => a.kind === 'Pod') === 2);
-      // The agent keeps polling while a new sandbox comes up (seconds in a real cluster). Without polls in
-      // between, the server side would put the new pod's first closed connections on the old pod's link:
-      // the aggregator pays a kernel key's closed totals to the link of the socket that went in the previous
-      // batch (reported as a processor limitation).
+      // The agent keeps polling while a new sandbox comes up (seconds in a real cluster). Were the new
+      // pod's first connections to close within one poll of the old pod's last one, the server side would
+      // see one kernel key (same client IP, same server netns) mixing both, and the processor splits such
+      // bytes between the two links by connection count: counts exact, bytes not (reported).
       await receiver.poll();
       await receiver.poll();
 
