@@ -18,6 +18,7 @@ import { Service } from '../core/service.ts';
 import { TelemetryRegistry } from '../core/telemetry-registry.ts';
 import { formatComponents } from './components-text.ts';
 import { packageInfo } from './package-root.ts';
+import { whereToLook } from './where.ts';
 
 /** Exit codes. */
 export const EXIT_OK = 0;
@@ -212,6 +213,9 @@ async function run(
       logger.error('loggerhead failed to start', { error: first.failed.message });
       return EXIT_RUNTIME;
     }
+    const look = env.stderrIsTTY && 'started' in first ? whereToLook(config) : [];
+    if (look.length > 0)
+      env.stderr(`\nloggerhead is running; open:\n${look.join('\n')}\nCtrl-C stops it.\n\n`);
     const signal = 'signal' in first ? first.signal : await stop;
     logger.info('received signal, shutting down', { signal });
     const errors = await service.shutdown();
