@@ -7,6 +7,8 @@
 #   Prometheus from apt (the dashboards' PromQL runs against it) and VictoriaMetrics (its
 #   dry run checks the bundled scrape config);
 #   setpriv and capsh (the capability test drops capabilities with them);
+#   an OpenTelemetry Collector of the core distribution's components, built with the official
+#   builder, to validate and run deploy/examples/gateway;
 #   buildah, and a local Node 24 base image for deploy/image/Containerfile (no image can be pulled
 #   here): a debootstrap bookworm root file system plus Node and npm from the npm registry.
 # Everything here is for the tests: without --test it does nothing.
@@ -64,6 +66,40 @@ copy_from_module() {
 copy_from_module k8s.io/kubernetes "$KUBERNETES_VERSION" api/openapi-spec/v3 "$SCHEMAS/kubernetes-$KUBERNETES_VERSION"
 copy_from_module github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION" \
   example/prometheus-operator-crd "$SCHEMAS/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
+
+# The gateway example's collector: the components of the core distribution that it uses.
+OTELCOL_VERSION=v0.161.0
+GATEWAY_DIR="$CACHE/otelcol-gateway/$OTELCOL_VERSION"
+if [[ ! -x "$GATEWAY_DIR/otelcol-gateway" ]]; then
+  echo "50-deploy-tools: building the gateway collector $OTELCOL_VERSION with the official builder"
+  work=$(mktemp -d)
+  GOBIN="$work/bin" go install "go.opentelemetry.io/collector/cmd/builder@$OTELCOL_VERSION"
+  cat >"$work/manifest.yaml" <<MANIFEST
+dist:
+  name: otelcol-gateway
+  description: loggerhead gateway example (core distribution components)
+  version: ${OTELCOL_VERSION#v}
+  output_path: $work/out
+receivers:
+  - gomod: go.opentelemetry.io/collector/receiver/otlpreceiver $OTELCOL_VERSION
+processors:
+  - gomod: go.opentelemetry.io/collector/processor/batchprocessor $OTELCOL_VERSION
+  - gomod: go.opentelemetry.io/collector/processor/memorylimiterprocessor $OTELCOL_VERSION
+exporters:
+  - gomod: go.opentelemetry.io/collector/exporter/otlpexporter $OTELCOL_VERSION
+  - gomod: go.opentelemetry.io/collector/exporter/otlphttpexporter $OTELCOL_VERSION
+  - gomod: go.opentelemetry.io/collector/exporter/debugexporter $OTELCOL_VERSION
+MANIFEST
+  "$work/bin/builder" --config "$work/manifest.yaml" >"$work/build.log" 2>&1 || {
+    tail -30 "$work/build.log" >&2
+    exit 1
+  }
+  mkdir -p "$GATEWAY_DIR"
+  cp "$work/manifest.yaml" "$GATEWAY_DIR/manifest.yaml"
+  cp "$work/out/otelcol-gateway" "$GATEWAY_DIR/otelcol-gateway.tmp"
+  mv "$GATEWAY_DIR/otelcol-gateway.tmp" "$GATEWAY_DIR/otelcol-gateway"
+  rm -rf "$work"
+fi
 
 need_apt=()
 command -v prometheus >/dev/null || need_apt+=(prometheus)

@@ -22,6 +22,7 @@ import {
   helmTemplate,
   kustomize,
   kustomizeCombination,
+  DEPLOY,
   REPO,
   required,
 } from './tools.ts';
@@ -526,4 +527,22 @@ void test('loggerhead validate rejects a pipeline.yaml with a mistake, naming it
     findObject(kustomize('base'), 'ConfigMap', 'loggerhead-config')['data'] as Record<string, string>
   )['pipeline.yaml'] as string;
   assert.throws(() => validatePipeline(bad.replace('mode: kubernetes', 'mode: kubernets')), /kubernets/);
+});
+
+void test('the gateway example validates against the Kubernetes schemas and ships collector.yaml as is', () => {
+  const objects = kustomize('../examples/gateway');
+  assert.deepEqual(objects.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'Namespace', 'Service']);
+  const problems = objects.flatMap((o) =>
+    schemaSet()
+      .validate(o)
+      .map((e) => `${o.kind}/${o.metadata.name}: ${e}`),
+  );
+  assert.deepEqual(problems, []);
+  const configMap = findObject(objects, 'ConfigMap');
+  assert.equal(
+    (configMap['data'] as Record<string, string>)['collector.yaml'],
+    readFileSync(join(DEPLOY, 'examples', 'gateway', 'collector.yaml'), 'utf8'),
+  );
+  const service = findObject(objects, 'Service', 'otel-collector');
+  assert.equal(service.metadata.namespace, 'opentelemetry', 'where the otlp overlay sends');
 });
