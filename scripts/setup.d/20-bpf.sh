@@ -4,7 +4,7 @@
 # needs only libbpf1 at run time.
 set -euo pipefail
 
-packages=(clang-14 llvm-14 libbpf-dev libbpf1 iperf3 iproute2)
+packages=(clang-14 llvm-14 libbpf-dev libbpf1 bpftool iperf3 iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -13,5 +13,5 @@ if ((${#missing[@]} > 0)); then
   echo "20-bpf: installing ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 else
-  echo "20-bpf: clang-14, llvm-14, libbpf-dev, iperf3 already installed"
+  echo "20-bpf: clang-14, llvm-14, libbpf-dev, bpftool, iperf3 already installed"
 fi
