@@ -75,8 +75,11 @@ function ellipsis(s, max) {
 
 // ---- layout -----------------------------------------------------------------
 
-/** Layers by longest path from the clients (cycles broken by a DFS in id order), then barycenter ordering. */
-function layout(nodes, edges) {
+/**
+ * Layers by longest path from the clients (cycles broken by a DFS in id order), then barycenter
+ * ordering starting from `previous` positions.
+ */
+function layout(nodes, edges, previous) {
   const ids = nodes.map((n) => n.id);
   const out = new Map(ids.map((id) => [id, []]));
   const indeg = new Map(ids.map((id) => [id, 0]));
@@ -120,6 +123,12 @@ function layout(nodes, edges) {
     const l = layer.get(id);
     while (layers.length <= l) layers.push([]);
     layers[l].push(id);
+  }
+  // Nodes already on the map start in their previous vertical order, so a node appearing or leaving
+  // does not reshuffle the rest.
+  for (const ls of layers) {
+    const y = (id) => previous.get(id)?.y ?? Infinity;
+    ls.sort((a, b) => y(a) - y(b) || (a < b ? -1 : a > b ? 1 : 0));
   }
   const pos = new Map();
   const place = () => layers.forEach((ls) => ls.forEach((id, i) => pos.set(id, (i + 0.5) / ls.length)));
@@ -565,7 +574,7 @@ async function refresh() {
     state.data = body;
     if (structure !== state.structure) {
       state.structure = structure;
-      state.positions = layout(body.nodes, body.edges);
+      state.positions = layout(body.nodes, body.edges, state.positions);
       if (!state.fitted) state.needsFit = true;
     }
     showEmpty(
@@ -652,6 +661,9 @@ function filtersChanged() {
 function init() {
   const theme = localStorage.getItem('loggerhead-theme');
   if (theme) document.documentElement.setAttribute('data-theme', theme);
+  else if (window.matchMedia('(prefers-color-scheme: light)').matches) {
+    document.documentElement.setAttribute('data-theme', 'light');
+  }
   $('theme').addEventListener('click', () => {
     const dark = document.documentElement.getAttribute('data-theme') !== 'light';
     const next = dark ? 'light' : 'dark';
