@@ -127,8 +127,8 @@ function layout(nodes, edges, previous) {
   // Nodes already on the map start in their previous vertical order, so a node appearing or leaving
   // does not reshuffle the rest.
   for (const ls of layers) {
-    const y = (id) => previous.get(id)?.y ?? Infinity;
-    ls.sort((a, b) => y(a) - y(b) || (a < b ? -1 : a > b ? 1 : 0));
+    const at = (id) => previous.get(id)?.order ?? Infinity;
+    ls.sort((a, b) => at(a) - at(b) || (a < b ? -1 : a > b ? 1 : 0));
   }
   const pos = new Map();
   const place = () => layers.forEach((ls) => ls.forEach((id, i) => pos.set(id, (i + 0.5) / ls.length)));
@@ -137,10 +137,15 @@ function layout(nodes, edges, previous) {
     for (let l = from; l !== to; l += step) {
       const keyed = layers[l].map((id) => {
         const ns = neighbours(id);
-        const b = ns.length === 0 ? pos.get(id) : ns.reduce((sum, n) => sum + pos.get(n), 0) / ns.length;
+        // Nodes of the previous map keep their order; new ones go to their neighbours' barycenter.
+        const b =
+          ns.length === 0 || previous.has(id)
+            ? pos.get(id)
+            : ns.reduce((sum, n) => sum + pos.get(n), 0) / ns.length;
         return [b, id];
       });
-      keyed.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
+      // Stable: ties keep the current order (the previous map's, else by id).
+      keyed.sort((a, b) => a[0] - b[0]);
       layers[l] = keyed.map((k) => k[1]);
       place();
     }
@@ -184,6 +189,7 @@ function layout(nodes, edges, previous) {
         x: x + c * (NODE_W + SUB_GAP),
         y: (r - (inColumn - 1) / 2) * ROW_H + stagger,
         column: column + c,
+        order: (i + 0.5) / ls.length,
       });
     });
     x += columns * NODE_W + (columns - 1) * SUB_GAP + COL_GAP;
@@ -655,6 +661,7 @@ function filtersChanged() {
   state.fitted = false;
   state.needsFit = true;
   state.structure = '';
+  state.positions = new Map();
   refresh();
 }
 
