@@ -6,7 +6,9 @@
  * exact bytes, including a connection it adopts from another network
  * namespace that it finds through /proc/PID/ns/net, as a DaemonSet pod with
  * hostPID finds the pods' namespaces. Without any one of them it fails at
- * start-up with a message that names what is missing.
+ * start-up with a message that names what is missing. Then the whole agent,
+ * `loggerhead run` (ebpf_socket -> k8s_attributes -> prometheus), runs with the
+ * same set and serves the connection's exact bytes on /metrics.
  *
  * Needs root (to build the namespaces and to hand out capabilities) and setpriv
  * (util-linux); fails with the reason otherwise.
@@ -16,7 +18,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Interface } from 'node:readline';
@@ -24,8 +27,10 @@ import type { ClosedLinkTotals, SocketSample } from '../../core/signals.ts';
 import { createTopology } from '../support/netns.ts';
 import type { Topology } from '../support/netns.ts';
 import { runClient, spawnHold, spawnServer } from '../support/tcpexact.ts';
+import { freePort } from '../support/otelcol.ts';
 import type { HoldProcess, ServerProcess } from '../support/tcpexact.ts';
 import { AGENT_CAPABILITIES } from './capabilities.ts';
+import { REPO } from './tools.ts';
 import type { AgentCapability } from './capabilities.ts';
 
 const SETPRIV = '/usr/bin/setpriv';
@@ -228,4 +233,123 @@ void test('as uid 65534 holding the same capabilities as ambient ones, the recei
   } finally {
     await probe.stop();
   }
+});
+
+/** Starts the real agent (`loggerhead run`) under setpriv with `caps`; its output is collected. */
+function runAgent(
+  caps: readonly AgentCapability[],
+  configText: string,
+): { child: ChildProcess; output: () => string } {
+  const dir = mkdtempSync(join(tmpdir(), 'lhd-agent-'));
+  const config = join(dir, 'pipeline.yaml');
+  writeFileSync(config, configText);
+  const child = spawn(
+    SETPRIV,
+    [...setprivArgs(caps), '--', process.execPath, join(REPO, 'cli', 'main.ts'), 'run', '--config', config],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.add(child);
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  child.once('exit', () => {
+    children.delete(child);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { child, output: () => output };
+}
+
+function agentPipeline(port: number): string {
+  return [
+    'receivers:',
+    '  ebpf_socket:',
+    '    poll_interval: 200ms',
+    `    network_namespaces: [${procPaths().join(', ')}]`,
+    'processors:',
+    '  k8s_attributes:',
+    '    mode: host',
+    '    dns:',
+    '      enabled: false',
+    'exporters:',
+    '  prometheus:',
+    `    endpoint: 127.0.0.1:${port}`,
+    'service:',
+    '  pipelines:',
+    '    links:',
+    '      receivers: [ebpf_socket]',
+    '      processors: [k8s_attributes]',
+    '      exporters: [prometheus]',
+    '',
+  ].join('\n');
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+void test('the real agent (loggerhead run) with only these capabilities serves exact bytes on /metrics', async () => {
+  const port = await freePort();
+  const agent = runAgent(AGENT_CAPABILITIES, agentPipeline(port));
+  try {
+    await until(`/readyz of the agent (${agent.output()})`, async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      return res.status === 200 ? true : undefined;
+    });
+    const report = await runClient(topo.host('client'), {
+      mode: 'once',
+      host: topo.host('server').addr4,
+      port: server.port,
+      send: 7777,
+      recv: 9999,
+    });
+    // Every client-side link to the server, summed: the held connection (adopted, named by its host
+    // namespace) has sent nothing since this agent started, the new one exactly what it reports.
+    const sample = (text: string, direction: string): number =>
+      text
+        .split('\n')
+        .filter(
+          (l) =>
+            l.startsWith('loggerhead_link_bytes_total{') &&
+            l.includes(`server_port="${server.port}"`) &&
+            l.includes('link_observer="client"') &&
+            l.includes(`direction="${direction}"`),
+        )
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    let last = '';
+    const [c2s, s2c] = await until('the connection on /metrics', async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      last = text
+        .split('\n')
+        .filter((l) => l.includes(`server_port="${server.port}"`))
+        .join('\n');
+      const a = sample(text, 'client_to_server');
+      const b = sample(text, 'server_to_client');
+      return a === report.bytesSent && b === report.bytesReceived ? [a, b] : undefined;
+    }).catch((e: Error) => {
+      throw new Error(
+        `${e.message}; sent ${report.bytesSent}, received ${report.bytesReceived}; /metrics:\n${last}`,
+      );
+    });
+    assert.deepEqual([c2s, s2c], [report.bytesSent, report.bytesReceived]);
+  } finally {
+    agent.child.kill('SIGTERM');
+    if (agent.child.exitCode === null) await new Promise((r) => agent.child.once('exit', r));
+  }
+  assert.equal(agent.child.exitCode, 0, agent.output());
+});
+
+void test('the real agent without CAP_SYS_ADMIN exits 1 naming it', async () => {
+  const agent = runAgent(
+    AGENT_CAPABILITIES.filter((c) => c !== 'SYS_ADMIN'),
+    agentPipeline(await freePort()),
+  );
+  if (agent.child.exitCode === null) await new Promise((r) => agent.child.once('exit', r));
+  assert.equal(agent.child.exitCode, 1);
+  assert.match(agent.output(), /CAP_SYS_ADMIN/);
 });
