@@ -44,9 +44,9 @@ struct {
 	__type(value, struct sock_state);
 } socks SEC(".maps");
 
-/* Per CPU: folds on different CPUs never contend for a line; userspace sums the CPUs. */
+/* Shared, with atomic adds: a per-CPU table would multiply its memory by the number of CPUs. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, struct link_key);
@@ -348,19 +348,18 @@ static __always_inline void fold(struct sock *sk, int oldstate)
 		v = bpf_map_lookup_elem(&links, &key);
 	}
 	if (v) {
-		/* This CPU's copy: tracepoint programs do not migrate while they run. */
 		if (st->role == ROLE_CLIENT) {
-			v->bytes_c2s += tx;
-			v->bytes_s2c += rx;
+			__sync_fetch_and_add(&v->bytes_c2s, tx);
+			__sync_fetch_and_add(&v->bytes_s2c, rx);
 		} else {
-			v->bytes_c2s += rx;
-			v->bytes_s2c += tx;
+			__sync_fetch_and_add(&v->bytes_c2s, rx);
+			__sync_fetch_and_add(&v->bytes_s2c, tx);
 		}
 		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)
-			v->failed += 1;
+			__sync_fetch_and_add(&v->failed, 1);
 		else
-			v->closed += 1;
-		v->retrans += c.retrans - st->base_retrans;
+			__sync_fetch_and_add(&v->closed, 1);
+		__sync_fetch_and_add(&v->retrans, c.retrans - st->base_retrans);
 	} else {
 		stat_add(STAT_LINKS_FULL, 1);
 		stat_add(STAT_LOST_BYTES, tx + rx);

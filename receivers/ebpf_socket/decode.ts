@@ -175,24 +175,11 @@ export class SocketDecoder {
   }
 }
 
-/** Sums a u64 field over the per-CPU copies of one value. */
-function sumCpus(values: Buffer, first: number, field: number, cpus: number): number {
-  let total = 0;
-  for (let cpu = 0; cpu < cpus; cpu++) total += u64(values, first + cpu * LINK_VALUE.size + field);
-  return total;
-}
-
-/** Appends `count` decoded entries of the (per-CPU) links table to `out`, summing the CPUs. */
-export function decodeLinks(
-  keys: Buffer,
-  values: Buffer,
-  count: number,
-  cpus: number,
-  out: ClosedLinkTotals[],
-): void {
+/** Appends `count` decoded entries of the links table to `out`. */
+export function decodeLinks(keys: Buffer, values: Buffer, count: number, out: ClosedLinkTotals[]): void {
   for (let i = 0; i < count; i++) {
     const k = i * LINK_KEY.size;
-    const v = i * LINK_VALUE.size * cpus;
+    const v = i * LINK_VALUE.size;
     const fam = family(keys[k + LINK_KEY.family]!);
     out.push({
       family: fam,
@@ -203,11 +190,11 @@ export function decodeLinks(
       netns: keys.readUInt32LE(k + LINK_KEY.netns),
       cgroupId: u64(keys, k + LINK_KEY.cgroupId),
       comm: readComm(keys, k + LINK_KEY.comm, LINK_KEY.commLength),
-      bytesClientToServer: sumCpus(values, v, LINK_VALUE.bytesC2s, cpus),
-      bytesServerToClient: sumCpus(values, v, LINK_VALUE.bytesS2c, cpus),
-      connectionsClosed: sumCpus(values, v, LINK_VALUE.closed, cpus),
-      connectionsFailed: sumCpus(values, v, LINK_VALUE.failed, cpus),
-      retransSegs: sumCpus(values, v, LINK_VALUE.retrans, cpus),
+      bytesClientToServer: u64(values, v + LINK_VALUE.bytesC2s),
+      bytesServerToClient: u64(values, v + LINK_VALUE.bytesS2c),
+      connectionsClosed: u64(values, v + LINK_VALUE.closed),
+      connectionsFailed: u64(values, v + LINK_VALUE.failed),
+      retransSegs: u64(values, v + LINK_VALUE.retrans),
     });
   }
 }

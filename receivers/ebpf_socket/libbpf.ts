@@ -257,7 +257,7 @@ export class SocketTracker {
   /** The `out` array, mapped read-only into this process. */
   private readonly outRecords: Buffer;
   private readonly linkKeys = Buffer.alloc(BATCH_CHUNK * LINK_KEY.size);
-  private readonly linkValues: Buffer;
+  private readonly linkValues = Buffer.alloc(BATCH_CHUNK * LINK_VALUE.size);
   private readonly goneKeys = Buffer.alloc(BATCH_CHUNK * 8);
   private readonly goneValues = Buffer.alloc(BATCH_CHUNK * 8);
   private readonly batchIn = Buffer.alloc(8);
@@ -289,7 +289,6 @@ export class SocketTracker {
     };
     this.mapFds = [...Object.values(this.fds), fd('netns_filter')];
     this.statsValue = Buffer.alloc(STATS_SIZE * this.cpus);
-    this.linkValues = Buffer.alloc(BATCH_CHUNK * LINK_VALUE.size * this.cpus);
     const length = Math.ceil((options.outCapacity * RECORD.size) / PAGE_SIZE) * PAGE_SIZE;
     const address = lib.mmap(null, length, PROT_READ, MAP_SHARED, this.fds.out, 0);
     if (address === null || address === MAP_FAILED) {
@@ -462,15 +461,7 @@ export class SocketTracker {
     check(this.lib.updateElem(this.fds.outLen, this.zeroKey, this.outState, 0n), 'reset out_len');
   }
 
-  /** Possible CPUs: per-CPU values come as this many copies. */
-  get cpuCount(): number {
-    return this.cpus;
-  }
-
-  /**
-   * Reads the whole links table by batch: `LINK_KEY.size` bytes per key and,
-   * the table being per CPU, `cpuCount` consecutive `LINK_VALUE.size` values per key.
-   */
+  /** Reads the whole links table by batch (`LINK_KEY.size` / `LINK_VALUE.size` bytes per entry). */
   readLinks(onChunk: ChunkHandler): void {
     this.batch(this.lib.lookupBatch, this.fds.links, this.linkKeys, this.linkValues, onChunk);
   }

@@ -253,7 +253,7 @@ export class EbpfSocketReceiver implements Component {
     const cpu0 = process.cpuUsage();
     const wall0 = performance.now();
     const closed: ClosedLinkTotals[] = [];
-    tracker.readLinks((keys, values, count) => decodeLinks(keys, values, count, tracker.cpuCount, closed));
+    tracker.readLinks((keys, values, count) => decodeLinks(keys, values, count, closed));
     const goneCookies: number[] = [];
     tracker.takeGone((cookies, _values, count) => decodeCookies(cookies, count, goneCookies));
     decoder.forget(goneCookies);
