@@ -48,6 +48,15 @@ echo "40-otelcol: building otelcol-loggerhead $OTELCOL_VERSION (a few minutes)"
 start=$(date +%s)
 "$work/bin/builder" --config "$work/manifest.yaml"
 cp "$work/out/otelcol-loggerhead" "$BIN.tmp"
+# The binary must list the three components it was built with.
+components=$("$BIN.tmp" components)
+for want in 'name: otlp' 'name: file' 'name: debug'; do
+  grep -q "$want" <<<"$components" || {
+    echo "40-otelcol: the built collector lacks '$want':" >&2
+    echo "$components" >&2
+    exit 1
+  }
+done
 cp "$work/manifest.yaml" "$DIR/manifest.yaml"
 mv "$BIN.tmp" "$BIN"
 echo "40-otelcol: built $BIN ($(stat -c %s "$BIN") bytes) in $(($(date +%s) - start)) s"
