@@ -1,7 +1,8 @@
 /**
  * The lifecycle test every registered factory runs (after the Collector's
- * generated component tests): create -> start -> consume a batch -> shutdown ->
- * shutdown; shutdown without start; two shutdowns at once.
+ * generated component tests): create -> start -> consume a batch (a receiver:
+ * emit one) -> shutdown -> shutdown; shutdown without start; two shutdowns at
+ * once.
  *
  * A component whose defaults cannot run in a test (a fixed port, a cluster it
  * would wait for) gets a config override in `lifecycleOverrides`.
@@ -19,7 +20,8 @@ import { Sink } from './sink.ts';
 export const lifecycleOverrides: Readonly<
   Record<ComponentKind, Readonly<Record<string, Record<string, unknown>>>>
 > = {
-  receiver: {},
+  // A receiver's test waits for its first batch: poll often.
+  receiver: { ebpf_socket: { poll_interval: '100ms' } },
   processor: {},
   exporter: {
     prometheus: { endpoint: '127.0.0.1:0' },
@@ -112,19 +114,24 @@ function create(factory: Factory) {
       : factory.kind === 'processor'
         ? factory.create(settings, config, downstream)
         : factory.create(settings, config, downstream);
-  return { settings, component };
+  return { settings, component, downstream };
 }
 
-/** Registers the lifecycle tests for each factory. */
+/**
+ * Registers the lifecycle tests for each factory. A receiver must deliver a
+ * first batch within 10 s of start; processors and exporters consume one.
+ */
 export function runLifecycleTests(factories: readonly Factory[]): void {
   for (const factory of factories) {
     const name = `${factory.kind} ${factory.type}`;
 
     test(`${name}: create, start, consume a batch, shutdown, shutdown`, async () => {
-      const { component } = create(factory);
+      const { component, downstream } = create(factory);
       const host = testHost();
       await component.start(host);
-      if (factory.kind !== 'receiver') {
+      if (factory.kind === 'receiver') {
+        await downstream.waitFor((batches) => batches.length > 0, 10_000);
+      } else {
         await (component as unknown as Consumer<unknown>).consume(sampleBatch(factory.input));
       }
       await component.shutdown();
