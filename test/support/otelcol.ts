@@ -23,6 +23,14 @@ import { join } from 'node:path';
 export const OTELCOL_VERSION = 'v0.161.0';
 export const OTELCOL_BINARY = `/var/cache/loggerhead/otelcol/${OTELCOL_VERSION}/otelcol-loggerhead`;
 
+/** Collectors started by this process, and their directories: cleaned up if it exits without closing them (a test that threw). */
+const running = new Set<ChildProcess>();
+const directories = new Set<string>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+  for (const dir of directories) rmSync(dir, { recursive: true, force: true });
+});
+
 /** The collector binary, or an error that says how to get it. */
 export function otelcolBinary(): string {
   if (!existsSync(OTELCOL_BINARY)) {
@@ -213,6 +221,7 @@ export class Otelcol {
     this.httpPort = httpPort;
     this.options = options;
     this.dir = mkdtempSync(join(tmpdir(), 'lho-otelcol-'));
+    directories.add(this.dir);
     this.configPath = join(this.dir, 'config.yaml');
   }
 
@@ -290,6 +299,8 @@ export class Otelcol {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     const onData = (d: Buffer): void => {
       this.log += d.toString();
       if (this.log.length > 1_000_000) this.log = this.log.slice(-500_000);
@@ -381,5 +392,6 @@ export class Otelcol {
   async close(): Promise<void> {
     await this.pause();
     rmSync(this.dir, { recursive: true, force: true });
+    directories.delete(this.dir);
   }
 }
