@@ -311,6 +311,45 @@ describe('createKubernetesMetadata against the API emulator', () => {
     assert.equal(state(md, 'nodes').relists, 0);
   });
 
+  it('a first list that fails part-way leaves nothing of its pages behind once the retry succeeds', async () => {
+    const emu = await emulator();
+    const b = new ClusterBuilder();
+    const web = b.deployment('shop', 'web', [
+      '10.212.9.1',
+      '10.212.9.2',
+      '10.212.9.3',
+      '10.212.9.4',
+      '10.212.9.5',
+    ]);
+    b.loadInto(emu);
+    // When the second page is asked for, a pod of the first page (already in the store) is deleted and
+    // that request fails: the retried list no longer has the pod.
+    let gone: KubeObject | undefined;
+    const record = emu.requests.push.bind(emu.requests);
+    emu.requests.push = (...records) => {
+      for (const r of records) {
+        const secondPage = r.resource === 'pods' && r.verb === 'list' && r.query.continue !== undefined;
+        if (secondPage && gone === undefined) {
+          gone = web.pods.find((p) => md.lookupIp(podIp(p), Date.now()) !== undefined);
+          assert.ok(gone !== undefined, 'the first page is in the store before the list ends');
+          const meta = gone.metadata as Record<string, unknown>;
+          emu.delete('pods', String(meta.namespace), String(meta.name));
+          emu.fail({ resource: 'pods', verb: 'list', status: 500 });
+        }
+      }
+      return record(...records);
+    };
+    const { md } = metadata(emu, { listPageSize: 2 });
+    await md.start();
+    await waitFor('sync', () => md.synced());
+    assert.equal(state(md, 'pods').errors, 1);
+    assert.ok(gone !== undefined);
+    const goneIp = podIp(gone);
+    assert.equal(md.lookupIp(goneIp, Date.now() + 1000), undefined, `${goneIp} still resolves`);
+    for (const pod of web.pods.filter((p) => podIp(p) !== goneIp))
+      assert.match(describeOwner(md.lookupIp(podIp(pod), Date.now())), /Deployment\/web$/);
+  });
+
   it('repeated 500s on lists are retried with growing delays, then everything resolves', async () => {
     const emu = await emulator();
     const cluster = realisticCluster();

@@ -281,11 +281,11 @@ function timeoutMiddleware(ms: number): ListOptions {
 
 /**
  * List options that abort after `ms`, and reduce a successful page's items
- * straight from its JSON into `into`: the client is handed the page without
- * items, so it never builds model objects for them (at 150,000 pods that halves
- * what a full list allocates).
+ * straight from its JSON, handing each to `onItem`: the client is handed the
+ * page without items, so it never builds model objects for them (at 150,000
+ * pods that halves what a full list allocates).
  */
-function reducingListOptions(spec: ResourceSpec, ms: number, into: Cached[]): ListOptions {
+function reducingListOptions(spec: ResourceSpec, ms: number, onItem: (c: Cached) => void): ListOptions {
   return {
     middleware: [
       {
@@ -298,7 +298,7 @@ function reducingListOptions(spec: ResourceSpec, ms: number, into: Cached[]): Li
             (async () => {
               if (r.httpStatusCode !== 200) return r;
               const page = JSON.parse(await r.body.text()) as { items?: unknown } & Record<string, unknown>;
-              if (Array.isArray(page.items)) for (const item of page.items) into.push(reduce(spec, item));
+              if (Array.isArray(page.items)) for (const item of page.items) onItem(reduce(spec, item));
               const rest = JSON.stringify({ ...page, items: [] });
               return new ResponseContext(r.httpStatusCode, r.headers, {
                 text: async () => rest,
@@ -495,16 +495,34 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
       inf.lists++;
       if (inf.state !== 'backoff') setState(inf, 'listing');
       const items: Cached[] = [];
+      // While the informer's cache is empty (nothing listed yet), the list can only add: each page is
+      // applied to the store as it arrives, and the minimal inputs become garbage page by page instead
+      // of all being held until the list ends (at 150,000 pods, a second copy of the store at the peak).
+      // A relist keeps client-node's order: deletes of vanished objects first, then adds and updates.
+      const early = inf.listWatch.list().length === 0;
+      const onItem = early
+        ? (c: Cached) => {
+            consume(inf, c);
+            items.push(c);
+          }
+        : (c: Cached) => items.push(c);
       let resourceVersion = '';
       let next: string | undefined;
-      do {
-        const params: { limit: number; _continue?: string } = { limit: pageSize };
-        if (next !== undefined) params._continue = next;
-        const page = await list(params, reducingListOptions(spec, listTimeoutMs, items));
-        if (resourceVersion === '') resourceVersion = page.metadata?.resourceVersion ?? '';
-        const token = page.metadata?._continue;
-        next = token !== undefined && token !== '' ? token : undefined;
-      } while (next !== undefined);
+      try {
+        do {
+          const params: { limit: number; _continue?: string } = { limit: pageSize };
+          if (next !== undefined) params._continue = next;
+          const page = await list(params, reducingListOptions(spec, listTimeoutMs, onItem));
+          if (resourceVersion === '') resourceVersion = page.metadata?.resourceVersion ?? '';
+          const token = page.metadata?._continue;
+          next = token !== undefined && token !== '' ? token : undefined;
+        } while (next !== undefined);
+      } catch (e) {
+        // An early-applied list that failed part-way: its objects never reach the informer's cache, so
+        // nothing would delete them if they vanish before the next list. Take them out of the store.
+        if (early) for (const c of items) if (c.metadata.uid !== '') spec.remove(store, c.metadata.uid);
+        throw e;
+      }
       if (!inf.synced) {
         inf.synced = true;
         queueMicrotask(checkSynced);
