@@ -9,6 +9,7 @@
  *   node bench/ebpf_socket/agent.mjs [--poll-interval 1000] [--max-sockets 65536]
  */
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import { createLogger } from '../../dist/core/log.js';
 import { TelemetryRegistry } from '../../dist/core/telemetry-registry.js';
 import { ebpfSocketReceiverFactory } from '../../dist/receivers/ebpf_socket/factory.js';
@@ -70,6 +71,12 @@ async function stop() {
       heapUsedMiB: Number((memory.heapUsed / 2 ** 20).toFixed(1)),
       heapTotalMiB: Number((memory.heapTotal / 2 ** 20).toFixed(1)),
       externalMiB: Number((memory.external / 2 ** 20).toFixed(1)),
+      heapSpacesMiB: Object.fromEntries(
+        v8
+          .getHeapSpaceStatistics()
+          .filter((s) => s.space_size > 0)
+          .map((s) => [s.space_name, Number((s.space_size / 2 ** 20).toFixed(1))]),
+      ),
       errors,
     })}\n`,
   );

@@ -90,7 +90,7 @@ describe('formatAddress', () => {
 describe('SocketDecoder', () => {
   it('decodes every field of a record', () => {
     const out: SocketSample[] = [];
-    new SocketDecoder(1_000_000, 10).decode(record({ ...BASE, flags: 1 }), 1, out);
+    new SocketDecoder(1_000_000).decode(record({ ...BASE, flags: 1 }), 1, out);
     assert.deepEqual(out, [
       {
         cookie: 2 ** 40 + 5,
@@ -122,34 +122,70 @@ describe('SocketDecoder', () => {
     const local = v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 3]);
     const remote = v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 2]);
     const buf = record({ ...BASE, family: 6, local, remote, role: 2, state: 99, comm: '' });
-    new SocketDecoder(0, 10).decode(buf, 1, out);
+    new SocketDecoder(0).decode(buf, 1, out);
     assert.deepEqual(
       [out[0]?.family, out[0]?.localAddr, out[0]?.remoteAddr, out[0]?.role, out[0]?.state, out[0]?.comm],
       [6, 'fd00:201::3', 'fd00:201::2', 'server', 'UNKNOWN', ''],
     );
   });
 
-  it('reuses the sample of a known socket and makes a new one for a new incarnation or after forget', () => {
-    const decoder = new SocketDecoder(0, 10);
-    const first: SocketSample[] = [];
-    decoder.decode(record(BASE), 1, first);
-    const second: SocketSample[] = [];
-    decoder.decode(record({ ...BASE, tx: 100, state: 8 }), 1, second);
-    assert.equal(second[0], first[0]);
-    assert.deepEqual([second[0]?.txBytes, second[0]?.state], [100, 'CLOSE_WAIT']);
-    const reused: SocketSample[] = [];
-    decoder.decode(record({ ...BASE, startNs: 9_000_000_000 }), 1, reused);
-    assert.notEqual(reused[0], first[0]);
-    assert.equal(reused[0]?.openedAtMs, 9000);
-    decoder.forget([BASE.cookie]);
-    assert.equal(decoder.size, 0);
+  /** One poll: `begin` then the records, as the receiver does. */
+  function poll(decoder: SocketDecoder, records: RecordFields[]): SocketSample[] {
+    const out: SocketSample[] = [];
+    decoder.begin();
+    decoder.decode(Buffer.concat(records.map(record)), records.length, out);
+    return out;
+  }
+
+  /** What a decoder that never saw anything makes of the same records. */
+  function fresh(records: RecordFields[]): SocketSample[] {
+    return poll(new SocketDecoder(0), records).map((s) => ({ ...s }));
+  }
+
+  it('reuses the samples of the previous batch, rewriting every field for another socket', () => {
+    const decoder = new SocketDecoder(0);
+    const other: RecordFields = {
+      ...BASE,
+      cookie: 77,
+      startNs: 5_000_000_000,
+      family: 6,
+      local: v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 3]),
+      remote: v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 2]),
+      localPort: 8080,
+      remotePort: 40000,
+      role: 2,
+      flags: 1,
+      pid: 0,
+      comm: '',
+    };
+    const first = poll(decoder, [BASE, other]);
+    const [a, b] = first;
+    // Same socket changed: same object, new counters and state.
+    const changed = { ...BASE, tx: 100, state: 8 };
+    const second = poll(decoder, [changed]);
+    assert.equal(second[0], a);
+    assert.deepEqual(second, fresh([changed]));
+    // A new incarnation of the cookie, then the other socket, land on the objects of the last batches.
+    const reincarnated = { ...BASE, startNs: 9_000_000_000, pid: 99, comm: 'wget' };
+    const third = poll(decoder, [other, reincarnated]);
+    assert.equal(third[0], a);
+    assert.equal(third[1], b);
+    assert.deepEqual(third, fresh([other, reincarnated]));
+    assert.equal(third[1]?.openedAtMs, 9000);
+    // The owner of a known socket, set after it was first reported.
+    const owned = { ...other, pid: 4321, comm: 'nginx' };
+    assert.deepEqual(poll(decoder, [owned]), fresh([owned]));
   });
 
-  it('bounds the samples it keeps', () => {
-    const decoder = new SocketDecoder(0, 2);
-    const buf = Buffer.concat([1, 2, 3].map((cookie) => record({ ...BASE, cookie })));
-    decoder.decode(buf, 3, []);
-    assert.ok(decoder.size <= 2);
+  it('keeps samples for the largest batch of the last polls only', () => {
+    const decoder = new SocketDecoder(0);
+    poll(
+      decoder,
+      [1, 2, 3].map((cookie) => ({ ...BASE, cookie })),
+    );
+    assert.equal(decoder.size, 3);
+    for (let i = 0; i < 30; i++) poll(decoder, [BASE]);
+    assert.equal(decoder.size, 1);
   });
 });
 

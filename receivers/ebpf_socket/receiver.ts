@@ -198,10 +198,7 @@ export class EbpfSocketReceiver implements Component {
     try {
       tracker.attach();
       this.startTimeMs = Date.now();
-      this.decoder = new SocketDecoder(
-        this.startTimeMs - Number(process.hrtime.bigint()) / 1e6,
-        2 * this.config.max_sockets,
-      );
+      this.decoder = new SocketDecoder(this.startTimeMs - Number(process.hrtime.bigint()) / 1e6);
       const adoptionFailures: string[] = [];
       for (const ns of namespaces) {
         try {
@@ -256,8 +253,8 @@ export class EbpfSocketReceiver implements Component {
     tracker.readLinks((keys, values, count) => decodeLinks(keys, values, count, closed));
     const goneCookies: number[] = [];
     tracker.takeGone((cookies, _values, count) => decodeCookies(cookies, count, goneCookies));
-    decoder.forget(goneCookies);
     const sockets: SocketSample[] = [];
+    decoder.begin();
     const openSockets = tracker.readSockets((records, count) => decoder.decode(records, count, sockets));
     const batch: SocketBatch = {
       timeMs: Date.now(),

@@ -56,7 +56,8 @@ async function startReceiver(config: Partial<EbpfSocketConfig> = {}): Promise<Ru
     async poll() {
       const batch = await receiver.poll();
       for (const cookie of batch.gone) open.delete(cookie);
-      for (const s of batch.sockets) open.set(s.cookie, s);
+      // A batch is valid until the next one (the receiver reuses its samples): keep copies.
+      for (const s of batch.sockets) open.set(s.cookie, { ...s });
       return batch;
     },
   };
