@@ -3,6 +3,9 @@ import { describe, it } from 'node:test';
 import type { ClosedLinkTotals, Identity, Link, SocketBatch, SocketSample } from '../../core/signals.ts';
 import type { FlowEnds, Resolve } from './aggregate.ts';
 import { Aggregator, OVERFLOW_KIND, OVERFLOW_NAME } from './aggregate.ts';
+import { CidrTable } from './cidr.ts';
+import { LocalPeers, resolveEnds } from './resolve.ts';
+import type { ResolveContext } from './resolve.ts';
 
 const T0 = 1_700_000_000_000;
 
@@ -735,4 +738,333 @@ describe('Aggregator against a model kernel with racing closes', () => {
       assert.ok(truthC2S > 10_000, 'the model generated traffic');
     });
   }
+});
+
+describe('host mode over the real resolver: connections between two network namespaces', () => {
+  // A client process in one network namespace, a server process in another, the agent in neither.
+  const A = 101;
+  const B = 102;
+  const CLIENT_ADDR = '10.77.0.1';
+  const SERVER_ADDR = '10.77.0.2';
+  const PORT = 8080;
+  const clientKey = (c2s: number, s2c: number, n: number): ClosedLinkTotals =>
+    totals({
+      clientAddr: CLIENT_ADDR,
+      serverAddr: SERVER_ADDR,
+      serverPort: PORT,
+      observer: 'client',
+      netns: A,
+      cgroupId: 11,
+      comm: 'client',
+      bytesClientToServer: c2s,
+      bytesServerToClient: s2c,
+      connectionsClosed: n,
+    });
+  const serverKey = (c2s: number, s2c: number, n: number): ClosedLinkTotals => ({
+    ...clientKey(c2s, s2c, n),
+    observer: 'server',
+    netns: B,
+    cgroupId: 12,
+    comm: 'server',
+  });
+  /** Sockets to another port, open: they only make the server address known as local. */
+  const held = sample({
+    cookie: 1,
+    netns: A,
+    cgroupId: 11,
+    comm: 'client',
+    localAddr: CLIENT_ADDR,
+    remoteAddr: SERVER_ADDR,
+    remotePort: 9999,
+    state: 'SYN_SENT',
+  });
+  const heldServer = sample({
+    cookie: 2,
+    netns: B,
+    cgroupId: 12,
+    comm: 'other',
+    localAddr: SERVER_ADDR,
+    localPort: 9999,
+    remoteAddr: CLIENT_ADDR,
+    remotePort: 40001,
+    role: 'server',
+    state: 'SYN_RECV',
+  });
+
+  /** The two sockets of one connection on PORT. */
+  const cli = (over: Partial<SocketSample>): SocketSample =>
+    sample({
+      cookie: 10,
+      netns: A,
+      cgroupId: 11,
+      comm: 'client',
+      localAddr: CLIENT_ADDR,
+      localPort: 40010,
+      remoteAddr: SERVER_ADDR,
+      remotePort: PORT,
+      ...over,
+    });
+  const srv = (over: Partial<SocketSample>): SocketSample =>
+    sample({
+      cookie: 11,
+      netns: B,
+      cgroupId: 12,
+      comm: 'server',
+      role: 'server',
+      localAddr: SERVER_ADDR,
+      localPort: PORT,
+      remoteAddr: CLIENT_ADDR,
+      remotePort: 40010,
+      ...over,
+    });
+
+  function hostMode(): { agg: Aggregator; resolve: Resolve; learn: (ends: FlowEnds) => void } {
+    const peers = new LocalPeers();
+    const ctx: ResolveContext = {
+      mode: 'host',
+      cluster: undefined,
+      host: { cgroupPath: () => undefined, commOf: () => undefined },
+      peers,
+      cidr: new CidrTable({}),
+      dns: undefined,
+      hostName: 'vm',
+      nowMs: T0,
+      informerGraceMs: 30_000,
+    };
+    return {
+      agg: new Aggregator({ linkIdleTimeoutMs: 600_000, maxLinks: 100 }),
+      resolve: (ends) => resolveEnds(ends, ctx),
+      learn: (ends) => peers.learn(ends),
+    };
+  }
+
+  interface Case {
+    name: string;
+    /** Batches as the receiver shapes them; closed totals are cumulative. */
+    batches: Array<Partial<SocketBatch>>;
+    /** Per batch: [observer, client name, server name, c2s, s2c, opened, closed] of every link on PORT. */
+    want: Array<Array<[string, string, string, number, number, number, number]>>;
+    deferred: number;
+  }
+  const cases: Case[] = [
+    {
+      name: 'the client key closes one batch before the server key (server socket never seen open)',
+      batches: [
+        { closed: [clientKey(100, 200, 1)] },
+        { closed: [clientKey(100, 200, 1), serverKey(100, 200, 1)] },
+      ],
+      want: [
+        [],
+        [
+          ['client', 'client', 'server', 100, 200, 1, 1],
+          ['server', 'client', 'server', 100, 200, 1, 1],
+        ],
+      ],
+      deferred: 1,
+    },
+    {
+      name: 'the same, with the server address already known as local (was named vm)',
+      batches: [
+        { sockets: [held, heldServer] },
+        { closed: [clientKey(100, 200, 1)] },
+        { closed: [clientKey(100, 200, 1), serverKey(100, 200, 1)] },
+      ],
+      want: [
+        [],
+        [],
+        [
+          ['client', 'client', 'server', 100, 200, 1, 1],
+          ['server', 'client', 'server', 100, 200, 1, 1],
+        ],
+      ],
+      deferred: 1,
+    },
+    {
+      name: 'the server key closes one batch before the client key (was named by the client address)',
+      batches: [
+        { closed: [serverKey(100, 200, 1)] },
+        { closed: [serverKey(100, 200, 1), clientKey(100, 200, 1)] },
+      ],
+      want: [
+        [],
+        [
+          ['client', 'client', 'server', 100, 200, 1, 1],
+          ['server', 'client', 'server', 100, 200, 1, 1],
+        ],
+      ],
+      deferred: 1,
+    },
+    {
+      name: 'both keys in one batch: paid at once; later connections of known keys are never put off',
+      batches: [
+        { closed: [clientKey(100, 200, 1), serverKey(100, 200, 1)] },
+        { closed: [clientKey(150, 260, 2), serverKey(100, 200, 1)] },
+        { closed: [clientKey(150, 260, 2), serverKey(150, 260, 2)] },
+      ],
+      want: [
+        [
+          ['client', 'client', 'server', 100, 200, 1, 1],
+          ['server', 'client', 'server', 100, 200, 1, 1],
+        ],
+        [
+          ['client', 'client', 'server', 150, 260, 2, 2],
+          ['server', 'client', 'server', 100, 200, 1, 1],
+        ],
+        [
+          ['client', 'client', 'server', 150, 260, 2, 2],
+          ['server', 'client', 'server', 150, 260, 2, 2],
+        ],
+      ],
+      deferred: 0,
+    },
+    {
+      name: 'a peer that never shows costs one batch, then the address names it',
+      batches: [
+        { closed: [clientKey(100, 200, 1)] },
+        { closed: [clientKey(100, 200, 1)] },
+        { closed: [clientKey(130, 210, 2)] },
+      ],
+      want: [
+        [],
+        [['client', 'client', SERVER_ADDR, 100, 200, 1, 1]],
+        [['client', 'client', SERVER_ADDR, 130, 210, 2, 2]],
+      ],
+      deferred: 1,
+    },
+    {
+      name: 'the server socket shows one batch after the client socket: the client socket waits for it',
+      batches: [
+        { sockets: [cli({ txBytes: 50 })] },
+        { sockets: [cli({ txBytes: 80, rxBytes: 20 }), srv({ txBytes: 20, rxBytes: 80 })] },
+        { sockets: [cli({ txBytes: 90, rxBytes: 20 })] },
+      ],
+      want: [
+        [],
+        [
+          ['client', 'client', 'server', 80, 20, 1, 0],
+          ['server', 'client', 'server', 80, 20, 1, 0],
+        ],
+        [
+          ['client', 'client', 'server', 90, 20, 1, 0],
+          ['server', 'client', 'server', 80, 20, 1, 0],
+        ],
+      ],
+      deferred: 0,
+    },
+    {
+      name: 'a held socket that closes before it is named is counted once, from the closed totals',
+      batches: [
+        { sockets: [cli({ txBytes: 50 })] },
+        { gone: [10], closed: [clientKey(100, 30, 1)] },
+        { closed: [clientKey(100, 30, 1), serverKey(100, 30, 1)] },
+      ],
+      want: [
+        [],
+        [],
+        [
+          ['client', 'client', 'server', 100, 30, 1, 1],
+          ['server', 'client', 'server', 100, 30, 1, 1],
+        ],
+      ],
+      deferred: 1,
+    },
+    {
+      // The kernel gives an accepted socket the listener's cgroup; its comm and pid only once the
+      // server process touches it, frozen when the socket is reported. Such a socket once replaced
+      // the port's server process (then every end of the port was named after the host, vm).
+      name: 'accepted sockets reported before the server touched them are named by the process serving the port',
+      batches: [
+        { sockets: [cli({ txBytes: 5 }), srv({ rxBytes: 5 })] },
+        {
+          sockets: [
+            cli({ cookie: 20, localPort: 40020, txBytes: 7 }),
+            srv({ cookie: 21, remotePort: 40020, comm: '', pid: 0, rxBytes: 7 }),
+          ],
+          closed: [clientKey(100, 200, 1), { ...serverKey(100, 200, 1), comm: '' }],
+        },
+      ],
+      want: [
+        [
+          ['client', 'client', 'server', 5, 0, 1, 0],
+          ['server', 'client', 'server', 5, 0, 1, 0],
+        ],
+        [
+          ['client', 'client', 'server', 112, 200, 3, 1],
+          ['server', 'client', 'server', 112, 200, 3, 1],
+        ],
+      ],
+      deferred: 0,
+    },
+    {
+      name: 'a held socket whose peer never shows is named by the address one batch later',
+      batches: [{ sockets: [cli({ txBytes: 50 })] }, {}, { sockets: [cli({ txBytes: 70 })] }],
+      want: [
+        [],
+        [['client', 'client', SERVER_ADDR, 50, 0, 1, 0]],
+        [['client', 'client', SERVER_ADDR, 70, 0, 1, 0]],
+      ],
+      deferred: 0,
+    },
+  ];
+
+  for (const c of cases) {
+    it(c.name, () => {
+      const { agg, resolve, learn } = hostMode();
+      let deferred = 0;
+      c.batches.forEach((b, i) => {
+        const { batch: out, stats } = agg.apply(batch(i + 1, b), resolve, learn);
+        deferred += stats.deferredPayments;
+        const got = out.links
+          .filter((l) => l.serverPort === PORT)
+          .map((l) => [
+            l.observer,
+            l.client.name,
+            l.server.name,
+            l.bytesClientToServer,
+            l.bytesServerToClient,
+            l.connectionsOpened,
+            l.connectionsClosed,
+          ])
+          .sort((x, y) => String(x[0]).localeCompare(String(y[0])));
+        assert.deepEqual(got, c.want[i], `batch ${i + 1}`);
+      });
+      assert.equal(deferred, c.deferred);
+    });
+  }
+});
+
+describe('gone before sockets', () => {
+  it('a socket reconnected under the same cookie: the old incarnation goes, the new one is tracked', () => {
+    const a = agg();
+    const resolve = tableResolve();
+    a.apply(batch(1, { sockets: [sample({ cookie: 5, txBytes: 100, rxBytes: 10 })] }), resolve);
+    const { batch: out, stats } = a.apply(
+      batch(2, {
+        gone: [5],
+        sockets: [sample({ cookie: 5, openedAtMs: T0 + 1500, txBytes: 30, rxBytes: 3 })],
+        closed: [totals({ bytesClientToServer: 100, bytesServerToClient: 10, connectionsClosed: 1 })],
+      }),
+      resolve,
+    );
+    const link = out.links[0] as Link;
+    assert.deepEqual(
+      [link.bytesClientToServer, link.bytesServerToClient, link.connectionsOpened, link.connectionsClosed],
+      [130, 13, 2, 1],
+    );
+    assert.equal(link.activeConnections, 1);
+    assert.equal(a.socketCount, 1);
+    assert.deepEqual([stats.replacedIncarnations, stats.unknownGone], [0, 0]);
+    const next = a.apply(
+      batch(3, {
+        sockets: [sample({ cookie: 5, openedAtMs: T0 + 1500, txBytes: 50, rxBytes: 3 })],
+        closed: [totals({ bytesClientToServer: 100, bytesServerToClient: 10, connectionsClosed: 1 })],
+      }),
+      resolve,
+    );
+    const later = next.batch.links[0] as Link;
+    assert.deepEqual(
+      [later.bytesClientToServer, later.connectionsOpened, later.activeConnections],
+      [150, 2, 1],
+    );
+  });
 });

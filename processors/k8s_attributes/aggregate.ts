@@ -21,6 +21,11 @@
  *   credit is subtracted early, `owed` goes negative for one batch, nothing is
  *   paid (an under-count), and the next batch's totals pay exactly the rest.
  *   Emitted counters therefore never go down and never exceed the truth.
+ * - Waiting for a peer (host mode: `awaitingPeer`): a new socket whose other
+ *   end is not known yet is held one batch, uncounted, and named and counted
+ *   at the next batch; if it goes first, it was never credited, so the closed
+ *   totals pay all of it. A key's first payment of connections never seen
+ *   open is put off one batch the same way (nothing paid, nothing marked paid).
  *
  * Requires of the receiver (as `ebpf_socket` does): each batch reads the closed
  * totals before the open sockets, and reports every socket it ever reported
@@ -66,6 +71,14 @@ export interface ResolvedEnds {
    * next sample instead of keeping this answer for life.
    */
   provisional: boolean;
+  /**
+   * True when an end is named by the host name or by an IP only because the
+   * batches have not shown the local process behind it yet (host mode: the
+   * other socket of a connection between two namespaces of this machine may
+   * show up one batch later). Connections never seen open are then attributed
+   * one batch later rather than under that name.
+   */
+  awaitingPeer?: boolean;
 }
 
 export type Resolve = (ends: FlowEnds) => ResolvedEnds;
@@ -96,6 +109,8 @@ export interface AggregateStats {
    * away under one name and connections never seen open under another (an IP that changed owner).
    */
   splitPayments: number;
+  /** Closed-key payments put off by one batch because a local peer was not known yet. */
+  deferredPayments: number;
 }
 
 export const OVERFLOW_NAME = '_overflow';
@@ -127,6 +142,11 @@ interface KeyState {
   closedRetrans: number;
   closedConnections: number;
   failedConnections: number;
+  /** Closed and failed connections paid to a link so far. */
+  paidClosed: number;
+  paidFailed: number;
+  /** The payment of connections never seen open was put off once for a peer still unknown. */
+  deferred: boolean;
   /** Bytes and retransmits credited to this key's sockets while open, for the ones that are gone. */
   goneC2S: number;
   goneS2C: number;
@@ -153,7 +173,16 @@ interface SocketState {
   comm: string;
   cgroupId: number;
   key: KeyState;
-  link: LinkState;
+  /** Undefined while the socket waits one batch for a local peer to show (see `held`). */
+  link: LinkState | undefined;
+  /**
+   * The last sample of a new socket whose other end was not known yet, kept (a copy) until the next
+   * batch names it: nothing of it is counted before. If it goes first, the kernel's closed totals
+   * count all of it, as for a connection never seen open.
+   */
+  held: SocketSample | undefined;
+  /** Batch in which the socket was first held. */
+  heldSince: number;
   tx: number;
   rx: number;
   retrans: number;
@@ -174,6 +203,9 @@ function newKeyState(): KeyState {
     closedRetrans: 0,
     closedConnections: 0,
     failedConnections: 0,
+    paidClosed: 0,
+    paidFailed: 0,
+    deferred: false,
     goneC2S: 0,
     goneS2C: 0,
     goneRetrans: 0,
@@ -295,6 +327,7 @@ export class Aggregator {
   private readonly links = new Map<string, LinkState>();
   private readonly overflowLinks = new Map<string, LinkState>();
   private readonly sockets = new Map<number, SocketState>();
+  private readonly heldSockets = new Set<SocketState>();
   private readonly keys = new Map<string, KeyState>();
   private batchNo = 0;
   private lastTimeMs: number | undefined;
@@ -320,6 +353,7 @@ export class Aggregator {
       replacedIncarnations: 0,
       relinked: 0,
       splitPayments: 0,
+      deferredPayments: 0,
     };
   }
 
@@ -394,13 +428,18 @@ export class Aggregator {
       }
     }
 
-    for (let i = 0; i < batch.sockets.length; i++) {
-      this.applySample(batch.sockets[i] as SocketSample, states[i], resolve, now, sinceMs);
-    }
+    // `gone` first: a socket reconnected under the same cookie is in `gone` (its old incarnation) and
+    // in `sockets` (the new one) of one batch.
     for (const cookie of batch.gone) {
       const s = this.sockets.get(cookie);
       if (s === undefined) this.stats.unknownGone++;
       else this.release(s, now);
+    }
+    for (let i = 0; i < batch.sockets.length; i++) {
+      this.applySample(batch.sockets[i] as SocketSample, states[i], resolve, now, sinceMs);
+    }
+    for (const s of this.heldSockets) {
+      if (s.heldSince < this.batchNo) this.settle(s, resolve, now, sinceMs);
     }
     const present = new Set<KeyState>(keys);
     for (let i = 0; i < batch.closed.length; i++) {
@@ -442,13 +481,17 @@ export class Aggregator {
       this.release(s, now);
       s = undefined;
     }
-    const established = ESTABLISHED_STATES.has(sample.state);
     if (s === undefined) {
       const resolved = resolve(sampleEnds(sample));
       const key = this.keyFor(sampleKeyId(sample));
       key.openSockets++;
-      const link = this.linkFor(resolved, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
-      link.sockets++;
+      // A new socket whose other end may be a local process the batches have not shown yet (its own
+      // socket in the next batch): held one batch rather than counted under a name it would leave.
+      const held = resolved.awaitingPeer === true && !sample.preexisting;
+      const link = held
+        ? undefined
+        : this.linkFor(resolved, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
+      if (link !== undefined) link.sockets++;
       s = {
         cookie: sample.cookie,
         openedAtMs: sample.openedAtMs,
@@ -457,6 +500,8 @@ export class Aggregator {
         cgroupId: sample.cgroupId,
         key,
         link,
+        held: held ? { ...sample } : undefined,
+        heldSince: this.batchNo,
         tx: 0,
         rx: 0,
         retrans: 0,
@@ -467,6 +512,10 @@ export class Aggregator {
         released: false,
       };
       this.sockets.set(sample.cookie, s);
+      if (held) {
+        this.heldSockets.add(s);
+        return;
+      }
     } else {
       if (sample.comm !== s.comm || sample.cgroupId !== s.cgroupId) {
         s.key.openSockets--;
@@ -475,17 +524,39 @@ export class Aggregator {
         s.comm = sample.comm;
         s.cgroupId = sample.cgroupId;
       }
-      if (s.provisional) {
+      if (s.held !== undefined) {
+        s.held = { ...sample };
+        return;
+      }
+      if (s.provisional && s.link !== undefined) {
         const resolved = resolve(sampleEnds(sample));
         s.provisional = resolved.provisional;
         const link = this.linkFor(resolved, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
         if (link !== s.link) {
           this.stats.relinked++;
-          this.moveSocket(s, link, now);
+          this.moveSocket(s, s.link, link, now);
         }
       }
     }
-    const link = s.link.link;
+    this.count(s, sample, now);
+  }
+
+  /** A held socket, one batch later: named with what the batches have shown since, then counted. */
+  private settle(s: SocketState, resolve: Resolve, now: number, sinceMs: number): void {
+    const sample = s.held as SocketSample;
+    this.heldSockets.delete(s);
+    s.held = undefined;
+    const resolved = resolve(sampleEnds(sample));
+    s.provisional = resolved.provisional;
+    s.link = this.linkFor(resolved, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
+    s.link.sockets++;
+    this.count(s, sample, now);
+  }
+
+  /** Credits a socket's link with what its sample adds: opened, active, counter growth. */
+  private count(s: SocketState, sample: SocketSample, now: number): void {
+    const link = (s.link as LinkState).link;
+    const established = ESTABLISHED_STATES.has(sample.state);
     let changed = false;
     if (established && !s.countedOpened && !s.preexisting) {
       s.countedOpened = true;
@@ -524,11 +595,11 @@ export class Aggregator {
     return 0;
   }
 
-  private moveSocket(s: SocketState, to: LinkState, now: number): void {
-    s.link.sockets--;
-    s.link.link.lastActivityMs = now;
+  private moveSocket(s: SocketState, from: LinkState, to: LinkState, now: number): void {
+    from.sockets--;
+    from.link.lastActivityMs = now;
     if (s.active) {
-      s.link.link.activeConnections--;
+      from.link.activeConnections--;
       to.link.activeConnections++;
     }
     to.sockets++;
@@ -539,6 +610,14 @@ export class Aggregator {
   /** A socket is no longer open: its credit moves to its key, awaiting the closed totals. */
   private release(s: SocketState, now: number): void {
     const key = s.key;
+    s.released = true;
+    this.sockets.delete(s.cookie);
+    key.openSockets--;
+    if (s.link === undefined) {
+      // Held, never counted: the kernel's closed totals count all of it, opened included.
+      this.heldSockets.delete(s);
+      return;
+    }
     if (s.observer === 'client') {
       key.goneC2S += s.tx;
       key.goneS2C += s.rx;
@@ -548,7 +627,6 @@ export class Aggregator {
     }
     key.goneRetrans += s.retrans;
     if (s.countedOpened || (s.preexisting && s.active)) key.goneEstablished++;
-    key.openSockets--;
     if (key.lastGoneBatch !== this.batchNo) key.lastGoneCount = 0;
     key.lastGoneCount++;
     key.lastGoneBatch = this.batchNo;
@@ -556,8 +634,6 @@ export class Aggregator {
     s.link.sockets--;
     if (s.active) s.link.link.activeConnections--;
     s.link.link.lastActivityMs = now;
-    s.released = true;
-    this.sockets.delete(s.cookie);
   }
 
   private applyClosed(
@@ -567,10 +643,8 @@ export class Aggregator {
     now: number,
     sinceMs: number,
   ): void {
-    const closed = this.delta(totals.connectionsClosed, key.closedConnections);
-    const failed = this.delta(totals.connectionsFailed, key.failedConnections);
-    key.closedConnections += closed;
-    key.failedConnections += failed;
+    key.closedConnections += this.delta(totals.connectionsClosed, key.closedConnections);
+    key.failedConnections += this.delta(totals.connectionsFailed, key.failedConnections);
     if (totals.bytesClientToServer >= key.closedC2S) key.closedC2S = totals.bytesClientToServer;
     else this.stats.counterRegressions++;
     if (totals.bytesServerToClient >= key.closedS2C) key.closedS2C = totals.bytesServerToClient;
@@ -582,19 +656,32 @@ export class Aggregator {
     const s2c = Math.max(0, key.closedS2C - key.goneS2C - key.paidS2C);
     const retrans = Math.max(0, key.closedRetrans - key.goneRetrans - key.paidRetrans);
     const opened = Math.max(0, key.closedConnections - key.goneEstablished - key.paidOpened);
+    const closed = key.closedConnections - key.paidClosed;
+    const failed = key.failedConnections - key.paidFailed;
     if (c2s === 0 && s2c === 0 && retrans === 0 && opened === 0 && closed === 0 && failed === 0) return;
-    key.paidC2S += c2s;
-    key.paidS2C += s2c;
-    key.paidRetrans += retrans;
-    key.paidOpened += opened;
 
     const recent = this.batchNo - key.lastGoneBatch <= 1 ? key.lastGoneLink : undefined;
     const gone = recent !== undefined && recent.live ? recent : undefined;
     let fresh: LinkState | undefined;
     if (gone === undefined || opened > 0) {
       const resolved = resolve(closedEnds(totals, now));
+      if (gone === undefined && resolved.awaitingPeer === true && !key.deferred) {
+        // Connections that opened and closed between two polls, to a local end whose process the
+        // batches have not shown yet (its socket was never seen open and its own close may reach the
+        // kernel's totals after this read): nothing is paid now, the next batch's totals pay it all
+        // under the name known then. Once per key, so a peer that never shows costs one batch only.
+        key.deferred = true;
+        this.stats.deferredPayments++;
+        return;
+      }
       fresh = this.linkFor(resolved, totals.serverPort, totals.family, totals.observer, now, sinceMs);
     }
+    key.paidC2S += c2s;
+    key.paidS2C += s2c;
+    key.paidRetrans += retrans;
+    key.paidOpened += opened;
+    key.paidClosed += closed;
+    key.paidFailed += failed;
     if (gone === undefined || fresh === undefined || fresh === gone) {
       addTo((fresh ?? gone) as LinkState, c2s, s2c, retrans, opened, closed, failed, now);
       return;

@@ -124,14 +124,17 @@ describe('k8s_attributes processor, host mode', () => {
     const partner = sample({ cookie: 4, remoteAddr: '198.51.100.9', txBytes: 5 });
     await p.consume(batch(1, { sockets: [curl, psql, postgres, partner] }));
     let links = sink.last()?.links ?? [];
-    assert.equal(find(links, 'curl', '192.0.2.7')?.bytesServerToClient, 2000, 'first sighting: the IP');
-    assert.equal(find(links, 'curl', '192.0.2.7')?.server.kind, 'external');
+    // An address known by nothing but its IP may be a network namespace of this machine whose
+    // sockets show up in the next batch: a new socket to it is held one batch, uncounted.
+    assert.equal(find(links, 'curl', '192.0.2.7'), undefined, 'first sighting: held');
+    assert.equal(find(links, 'curl', 'db.example.test'), undefined, 'first sighting: held');
     assert.equal(find(links, 'psql', 'postgres')?.bytesClientToServer, 30);
     assert.equal(find(links, 'psql', 'postgres', 'server')?.bytesServerToClient, 700);
     assert.equal(find(links, 'psql', 'postgres', 'server')?.server.kind, 'process');
     assert.equal(find(links, 'curl', 'partner')?.bytesClientToServer, 5);
 
-    // The PTR answer arrives in the background; the next batch with news from the socket moves it.
+    // The PTR answer arrives in the background; the socket is named by it (or by its IP, then moved on
+    // the next batch with news from it once the answer is in).
     const deadline = Date.now() + 5000;
     let i = 2;
     while (find(links, 'curl', 'db.example.test') === undefined) {
@@ -145,7 +148,7 @@ describe('k8s_attributes processor, host mode', () => {
     const byIp = find(links, 'curl', '192.0.2.7');
     assert.equal((named?.bytesClientToServer ?? 0) + (byIp?.bytesClientToServer ?? 0), 100 + i - 1);
     assert.equal(named?.activeConnections, 1);
-    assert.equal(byIp?.activeConnections, 0);
+    assert.equal(byIp?.activeConnections ?? 0, 0);
     assert.equal(dns.queryCount('192.0.2.7'), 1);
 
     assert.ok(
@@ -168,7 +171,13 @@ describe('k8s_attributes processor, host mode', () => {
     const sink = new Sink<LinkBatch>();
     const p = new K8sAttributesProcessor(
       settings,
-      config({ mode: 'host', dns: { enabled: false }, max_links: 1, link_idle_timeout: '2s' }),
+      config({
+        mode: 'host',
+        dns: { enabled: false },
+        cidr_names: { '192.0.2.7/32': 'seven', '192.0.2.8/32': 'eight' },
+        max_links: 1,
+        link_idle_timeout: '2s',
+      }),
       sink,
     );
     await p.start(testHost());

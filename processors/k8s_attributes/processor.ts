@@ -54,6 +54,7 @@ interface Instruments {
   overflowed: Counter;
   anomalies: Counter;
   splitPayments: Counter;
+  deferredPayments: Counter;
   dnsQueries: Counter;
   cgroupWalks: Counter;
   batchDuration: Histogram;
@@ -87,6 +88,11 @@ function instruments(t: Telemetry): Instruments {
     splitPayments: t.counter('loggerhead.processor.links.split_payments', {
       description:
         'Closed totals of one kernel key shared in one batch between a closing socket and new connections named differently (an IP that changed owner): counts exact, bytes split by connections',
+      unit: '1',
+    }),
+    deferredPayments: t.counter('loggerhead.processor.links.deferred_payments', {
+      description:
+        'Totals of connections that opened and closed between two polls, paid one batch later because the local process at the other end was not known yet (host mode)',
       unit: '1',
     }),
     dnsQueries: t.counter('loggerhead.processor.dns.queries', {
@@ -261,23 +267,7 @@ export class K8sAttributesProcessor implements Component, Consumer<SocketBatch> 
     const started = performance.now();
     ctx.nowMs = batch.timeMs;
     const peers = this.peers;
-    const learn = (ends: FlowEnds): void => {
-      const proc = { cgroupId: ends.cgroupId, pid: ends.pid, comm: ends.comm };
-      if (ends.observer === 'server') {
-        peers.learnAddress(ends.netns, ends.serverAddr);
-        peers.learnServer(ends.netns, ends.serverPort, proc);
-      } else {
-        peers.learnAddress(ends.netns, ends.clientAddr);
-        peers.learnClient(
-          ends.netns,
-          ends.clientPort,
-          ends.clientAddr,
-          ends.serverAddr,
-          ends.serverPort,
-          proc,
-        );
-      }
-    };
+    const learn = (ends: FlowEnds): void => peers.learn(ends);
     const resolve = (ends: FlowEnds): ResolvedEnds => {
       const r = resolveEnds(ends, ctx);
       this.countResolution(
@@ -316,6 +306,7 @@ export class K8sAttributesProcessor implements Component, Consumer<SocketBatch> 
     this.inst.linksExpired.add(stats.linksExpired);
     this.inst.overflowed.add(stats.overflowAssignments);
     this.inst.splitPayments.add(stats.splitPayments);
+    this.inst.deferredPayments.add(stats.deferredPayments);
     if (stats.counterRegressions > 0)
       this.inst.anomalies.add(stats.counterRegressions, { type: 'counter_regression' });
     if (stats.unknownGone > 0) this.inst.anomalies.add(stats.unknownGone, { type: 'unknown_gone' });

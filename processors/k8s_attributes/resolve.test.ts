@@ -388,6 +388,31 @@ describe('resolveEnds in host mode', () => {
     assert.deepEqual([r.client.name, r.server.name, r.server.kind], ['worker', 'api', 'process']);
   });
 
+  it('an accepted socket with only the listener cgroup is named by the process serving its port', () => {
+    const c = base();
+    const accepted = ends({
+      netns: 20,
+      observer: 'server',
+      clientAddr: '93.184.215.14',
+      serverAddr: '10.202.0.2',
+      cgroupId: 6,
+      comm: '',
+    });
+    // Nothing known yet: the host, waiting for a socket of the port to show the process.
+    const before = resolveEnds(accepted, c);
+    assert.deepEqual(before.server, { name: 'laptop', kind: 'host', namespace: '' });
+    assert.deepEqual([before.provisional, before.awaitingPeer], [true, true]);
+    c.peers.learnServer(20, 8080, { cgroupId: 6, pid: 10, comm: 'api' });
+    // Such a socket never replaces the process it was learned from...
+    c.peers.learnServer(20, 8080, { cgroupId: 6, pid: 0, comm: '' });
+    const after = resolveEnds(accepted, c);
+    assert.deepEqual(after.server, { name: 'api', kind: 'process', namespace: '' });
+    assert.deepEqual([after.provisional, after.awaitingPeer], [false, false]);
+    // ...and a process of another cgroup on the same port does not name it.
+    assert.equal(resolveEnds({ ...accepted, cgroupId: 5 }, c).server.kind, 'container');
+    assert.equal(resolveEnds({ ...accepted, cgroupId: 77 }, c).server.name, 'laptop');
+  });
+
   it('LocalPeers is bounded and ignores sockets with no owner information', () => {
     const peers = new LocalPeers(3);
     for (let p = 1; p <= 10; p++) peers.learnServer(1, p, { cgroupId: 0, pid: 0, comm: `s${p}` });

@@ -202,11 +202,16 @@ export class LocalPeers {
     if (this.addrNetns.map.get(ip.text) !== netns) remember(this.addrNetns, ip.text, netns);
   }
 
-  /** Records the process serving `port` in `netns`. */
+  /**
+   * Records the process serving `port` in `netns`. An accepted socket the server never touched
+   * before it was reported carries only the listener's cgroup: it never replaces a known process.
+   */
   learnServer(netns: number, port: number, proc: LocalProcess): void {
     if (proc.comm === '' && proc.cgroupId === 0 && proc.pid === 0) return;
     const key = `${netns}/${port}`;
-    if (!sameProcess(this.servers.map.get(key), proc)) remember(this.servers, key, proc);
+    const known = this.servers.map.get(key);
+    if (known !== undefined && proc.comm === '' && proc.pid === 0 && known.comm !== '') return;
+    if (!sameProcess(known, proc)) remember(this.servers, key, proc);
   }
 
   /** Records the process owning the client socket on local `port`, for a flow to `serverAddr:serverPort`. */
@@ -225,6 +230,18 @@ export class LocalPeers {
     }
     const flow = flowKey(netns, clientAddr, serverAddr, serverPort);
     if (!sameProcess(this.flows.map.get(flow), proc)) remember(this.flows, flow, proc);
+  }
+
+  /** Learns from one socket or closed-totals key: its local address, and who serves or owns its port. */
+  learn(ends: FlowEnds): void {
+    const proc = { cgroupId: ends.cgroupId, pid: ends.pid, comm: ends.comm };
+    if (ends.observer === 'server') {
+      this.learnAddress(ends.netns, ends.serverAddr);
+      this.learnServer(ends.netns, ends.serverPort, proc);
+    } else {
+      this.learnAddress(ends.netns, ends.clientAddr);
+      this.learnClient(ends.netns, ends.clientPort, ends.clientAddr, ends.serverAddr, ends.serverPort, proc);
+    }
   }
 
   /** The network namespace `ip` is local to, as seen last. */
@@ -247,6 +264,8 @@ export class LocalPeers {
 interface Named {
   identity: Identity;
   provisional: boolean;
+  /** Named by the host name or an IP because the local process behind it may not have been seen yet. */
+  awaitingPeer?: boolean;
 }
 
 function external(text: string, ip: ParsedIp | undefined, ctx: ResolveContext): Named {
@@ -292,8 +311,27 @@ function processIdentity(proc: LocalProcess, ctx: ResolveContext): Named {
       return { identity: { name: comm, kind: 'process', namespace: '' }, provisional: false };
     }
   }
-  // Nothing names the process (yet): the socket is resolved again once its comm or cgroup is known.
-  return { identity: hostIdentity(ctx), provisional: proc.comm === '' && proc.cgroupId === 0 };
+  // Nothing names the process (yet): the socket is resolved again once its comm or cgroup is known,
+  // or (host mode) once a socket of the same port shows the process.
+  const host = ctx.mode === 'host';
+  return {
+    identity: hostIdentity(ctx),
+    provisional: (proc.comm === '' && proc.cgroupId === 0) || host,
+    awaitingPeer: host,
+  };
+}
+
+/**
+ * The process owning a local socket. Host mode: an accepted socket reported before its server
+ * process touched it has no comm nor pid (only the listener's cgroup); the process serving its port
+ * in its network namespace, learned from the other sockets of the port, owns it.
+ */
+function ownerOf(ends: FlowEnds, ctx: ResolveContext): LocalProcess {
+  const proc: LocalProcess = { cgroupId: ends.cgroupId, pid: ends.pid, comm: ends.comm };
+  if (ctx.mode !== 'host' || ends.observer !== 'server' || proc.comm !== '' || proc.pid !== 0) return proc;
+  const server = ctx.peers.server(ends.netns, ends.serverPort);
+  if (server === undefined || server.comm === '') return proc;
+  return proc.cgroupId === 0 || server.cgroupId === proc.cgroupId ? server : proc;
 }
 
 function clusterOwner(ip: ParsedIp, atMs: number, ctx: ResolveContext): Identity | undefined {
@@ -365,8 +403,12 @@ function resolveRemote(remote: RemoteEnd, ends: FlowEnds, local: Named, ctx: Res
     return mayLearnMore(ctx, ends.atMs) ? { identity: named.identity, provisional: true } : named;
   }
   if (peer !== undefined) return processIdentity(peer, ctx);
-  if (loopback || peerNetns !== undefined) return { identity: hostIdentity(ctx), provisional: true };
-  return external(remote.addr, ip, ctx);
+  if (loopback || peerNetns !== undefined)
+    return { identity: hostIdentity(ctx), provisional: true, awaitingPeer: true };
+  // An address no socket has shown as local yet may still be another network namespace of this
+  // machine whose sockets come in a later batch: named by its IP, that is worth waiting for.
+  const named = external(remote.addr, ip, ctx);
+  return named.identity.name === ip.text ? { ...named, awaitingPeer: true } : named;
 }
 
 /**
@@ -382,7 +424,7 @@ function resolveRemote(remote: RemoteEnd, ends: FlowEnds, local: Named, ctx: Res
  * //   server: { name: 'kube-dns', kind: 'Service', namespace: 'kube-system', backing: {...} }, provisional: false }
  */
 export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
-  const proc: LocalProcess = { cgroupId: ends.cgroupId, pid: ends.pid, comm: ends.comm };
+  const proc = ownerOf(ends, ctx);
   if (ends.observer === 'client') {
     const local = resolveLocal(ends.clientAddr, proc, ends.atMs, ctx);
     const remote = resolveRemote(
@@ -395,6 +437,7 @@ export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
       client: local.identity,
       server: remote.identity,
       provisional: local.provisional || remote.provisional,
+      awaitingPeer: local.awaitingPeer === true || remote.awaitingPeer === true,
     };
   }
   const local = resolveLocal(ends.serverAddr, proc, ends.atMs, ctx);
@@ -412,5 +455,6 @@ export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
     client: remote.identity,
     server: local.identity,
     provisional: local.provisional || remote.provisional,
+    awaitingPeer: local.awaitingPeer === true || remote.awaitingPeer === true,
   };
 }
