@@ -15,8 +15,10 @@
  * opened first and the test waits until both backends hold every series at its
  * opening values; then the traffic of the window runs (more exchanges, one
  * more connection opened and closed, two connections closed), and the test
- * waits until both backends hold the final values. `increase()` over the
- * window then equals the bytes sent during it:
+ * waits until both backends hold the final values; a shaped bridge port drops
+ * packets toward `lhdweb`, so the servers retransmit (how many segments is the
+ * kernel's business: the panels must equal the pipeline's own counts).
+ * `increase()` over the window then equals the bytes sent during it:
  * - VictoriaMetrics does not extrapolate: `$__range` is whole seconds, as
  *   Grafana sends it for a dashboard ending at the last scrape, and the window
  *   starts while the counters are flat at their opening values.
@@ -326,6 +328,10 @@ describe(
       const [promStart] = (await raw(prom)).slice(-1);
       assert.ok(promStart !== undefined && promStart[1] === '16');
       const trafficFromS = Date.now() / 1000;
+      // Drops in the "network" toward web (the bridge port): the servers' sockets retransmit.
+      await topo
+        .host('web')
+        .shape({ direction: 'ingress', rateKbit: 100_000, burstBytes: 16_384, limitBytes: 16_384 });
 
       // The traffic of the window.
       await webApi.exchange(100_000, 400_000);
@@ -334,8 +340,9 @@ describe(
       await webDb.exchange(50_000, 1_000_000);
       await apiDb.exchange(300_000, 30_000);
       await webApi.exchange(7, 3_000);
-      // Seen open by a few polls before it closes.
-      await new Promise((r) => setTimeout(r, 1000));
+      await topo.host('web').unshape('ingress');
+      // Seen open by a poll before it closes.
+      await new Promise((r) => setTimeout(r, 1500));
       const fourthClosed = await fourth.close();
       const webApiClosed = await webApi.close();
       await apiServer.waitForConnections(2);
@@ -480,6 +487,13 @@ describe(
         `process/${WEB} -> process/${API}`,
         `process/${WEB} -> process/${DB}`,
       ]);
+    });
+
+    it('the shaped bridge port made the servers retransmit during the window', () => {
+      assert.ok(
+        [...retrans.values()].some((v) => v > 0),
+        `retransmitted segments per link: ${JSON.stringify([...retrans])}`,
+      );
     });
 
     for (const kind of ['prometheus', 'victoria-metrics'] as const) {
