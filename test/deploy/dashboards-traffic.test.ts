@@ -399,11 +399,11 @@ describe(
       QueryName,
       { labels: string[]; rows: Map<string, number>; rate?: true; variable?: true }
     > {
-      const web = (k: string): Bytes => linkBytes.get(k) ?? { c2s: NaN, s2c: NaN };
+      const windowBytes = (k: string): Bytes => linkBytes.get(k) ?? { c2s: NaN, s2c: NaN };
       const kWebApi = `${WEB}|${API}|${ports.api}`;
       const kWebDb = `${WEB}|${DB}|${ports.db}`;
       const kApiDb = `${API}|${DB}|${ports.db}`;
-      const [webApi, webDb, apiDb] = [web(kWebApi), web(kWebDb), web(kApiDb)];
+      const [webApi, webDb, apiDb] = [windowBytes(kWebApi), windowBytes(kWebDb), windowBytes(kApiDb)];
       const node = (name: string): string => `/process/${name}`;
       const link3 = ['client_workload_name', 'server_workload_name', 'server_port'];
       const perLink = (v: (k: string) => number): Map<string, number> =>
@@ -442,7 +442,7 @@ describe(
             [`|${API}||${DB}|${ports.db}`, both(apiDb)],
           ]),
         },
-        linkThroughput: { labels: link3, rows: perLink((k) => both(web(k))), rate: true },
+        linkThroughput: { labels: link3, rows: perLink((k) => both(windowBytes(k))), rate: true },
         topClients: {
           labels: ['client_k8s_namespace_name', 'client_workload_name'],
           rows: new Map([
