@@ -7,7 +7,7 @@
  * flight and a bounded queue whose overflow is counted.
  */
 import { Resolver } from 'node:dns/promises';
-import { parseIp } from './cidr.ts';
+import { parseIp } from '../../core/ip.ts';
 import type { DnsAnswer } from './resolve.ts';
 
 /**

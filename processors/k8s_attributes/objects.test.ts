@@ -6,41 +6,9 @@ import {
   endpointSliceInput,
   MAX_NAME_LENGTH,
   nodeInput,
-  normalizeIp,
   podInput,
   serviceInput,
 } from './objects.ts';
-
-describe('normalizeIp', () => {
-  const cases: Array<[string, string | undefined]> = [
-    ['10.0.0.1', '10.0.0.1'],
-    ['255.255.255.255', '255.255.255.255'],
-    ['010.0.0.1', undefined],
-    ['256.0.0.1', undefined],
-    ['10.0.0', undefined],
-    ['10.0.0.1.2', undefined],
-    ['::ffff:10.0.0.1', '10.0.0.1'],
-    ['::FFFF:0a00:0001', '10.0.0.1'],
-    ['2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
-    ['2001:db8::1', '2001:db8::1'],
-    ['2001:0db8:0000:0000:0001:0000:0000:0001', '2001:db8::1:0:0:1'],
-    ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
-    ['::', '::'],
-    ['::1', '::1'],
-    ['fe80::', 'fe80::'],
-    ['64:ff9b::10.0.0.1', '64:ff9b::a00:1'],
-    ['1:2:3:4:5:6:7:8:9', undefined],
-    ['1::2::3', undefined],
-    ['12345::1', undefined],
-    ['g::1', undefined],
-    ['', undefined],
-    ['None', undefined],
-    ['pod-ip', undefined],
-  ];
-  for (const [input, expected] of cases) {
-    it(`${JSON.stringify(input)} -> ${String(expected)}`, () => assert.equal(normalizeIp(input), expected));
-  }
-});
 
 describe('controllerOf', () => {
   const rs = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-1', uid: 'u-rs', controller: true };

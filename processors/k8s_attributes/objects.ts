@@ -7,6 +7,8 @@
  * or a short reason why the object cannot be used; it never throws.
  */
 
+import { parseIp } from '../../core/ip.ts';
+
 /** Longest name, namespace or UID accepted (the API server's own limit for DNS subdomain names). */
 export const MAX_NAME_LENGTH = 253;
 
@@ -106,96 +108,6 @@ function toMs(v: unknown): number {
   return 0;
 }
 
-function parseV4(text: string): number[] | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const out: number[] = [];
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255 || (p.length > 1 && p[0] === '0')) return undefined;
-    out.push(n);
-  }
-  return out;
-}
-
-function parseV6(text: string): number[] | undefined {
-  let body = text;
-  const lastColon = text.lastIndexOf(':');
-  if (text.includes('.', lastColon)) {
-    // An embedded IPv4 tail becomes its two hex groups.
-    const v4 = parseV4(text.slice(lastColon + 1));
-    if (v4 === undefined) return undefined;
-    const hi = (((v4[0] as number) << 8) | (v4[1] as number)).toString(16);
-    const lo = (((v4[2] as number) << 8) | (v4[3] as number)).toString(16);
-    body = `${text.slice(0, lastColon + 1)}${hi}:${lo}`;
-  }
-  const halves = body.split('::');
-  if (halves.length > 2) return undefined;
-  const group = (s: string): number[] | undefined => {
-    if (s === '') return [];
-    const out: number[] = [];
-    for (const g of s.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const head = group(halves[0] as string);
-  if (head === undefined) return undefined;
-  if (halves.length === 1) {
-    return head.length === 8 ? head : undefined;
-  }
-  const rest = group(halves[1] as string);
-  if (rest === undefined) return undefined;
-  const known = head.length + rest.length;
-  if (known > 7) return undefined;
-  return [...head, ...new Array<number>(8 - known).fill(0), ...rest];
-}
-
-/**
- * Normalises an IP address to the text form the store keys by: dotted quad for
- * IPv4 (also for IPv4-mapped IPv6 `::ffff:a.b.c.d`), RFC 5952 for IPv6 (lower
- * case, longest run of zero groups compressed). Returns `undefined` for
- * anything that is not an IP address.
- *
- * @example
- * normalizeIp('::FFFF:10.0.0.1'); // '10.0.0.1'
- * normalizeIp('2001:db8:0:0:0:0:0:1'); // '2001:db8::1'
- */
-export function normalizeIp(text: string): string | undefined {
-  if (text.length === 0 || text.length > 45) return undefined;
-  if (!text.includes(':')) {
-    const v4 = parseV4(text);
-    return v4 === undefined ? undefined : v4.join('.');
-  }
-  const g = parseV6(text);
-  if (g === undefined) return undefined;
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    const a = g[6] as number;
-    const b = g[7] as number;
-    return `${a >> 8}.${a & 255}.${b >> 8}.${b & 255}`;
-  }
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((n) => n.toString(16));
-  if (bestLen < 2) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
-}
-
 /** An array without the spare capacity `push` leaves (the store keeps these for the life of a record). */
 function exact<T>(items: T[]): T[] {
   return items.length === 0 ? EMPTY : items.slice();
@@ -207,7 +119,7 @@ function ipList(candidates: readonly unknown[]): string[] {
   const out: string[] = [];
   for (const c of candidates) {
     if (typeof c !== 'string') continue;
-    const ip = normalizeIp(c);
+    const ip = parseIp(c)?.text;
     if (ip !== undefined && !out.includes(ip)) out.push(ip);
   }
   return exact(out);

@@ -7,12 +7,13 @@
  */
 import { hostname } from 'node:os';
 import type { Component, CreateSettings, Host } from '../../core/component.ts';
+import { parseIp } from '../../core/ip.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Consumer, LinkBatch, SocketBatch } from '../../core/signals.ts';
 import type { Counter, Histogram, Telemetry } from '../../core/telemetry.ts';
 import { Aggregator } from './aggregate.ts';
 import type { FlowEnds, ResolvedEnds } from './aggregate.ts';
-import { CidrTable, parseIp } from './cidr.ts';
+import { CidrTable } from './cidr.ts';
 import { ReverseDns } from './dns.ts';
 import type { ReverseDnsStats } from './dns.ts';
 import { HostInfo, ownAddresses } from './host.ts';

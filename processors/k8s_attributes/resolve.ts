@@ -12,10 +12,11 @@
  * external. Externals are named by the user's CIDR table, else reverse DNS,
  * else their IP.
  */
+import type { ParsedIp } from '../../core/ip.ts';
+import { isLoopback, isUnspecified, parseIp } from '../../core/ip.ts';
 import type { Identity } from '../../core/signals.ts';
 import type { FlowEnds, ResolvedEnds } from './aggregate.ts';
-import type { CidrTable, ParsedIp } from './cidr.ts';
-import { isLoopback, isUnspecified, parseIp } from './cidr.ts';
+import type { CidrTable } from './cidr.ts';
 import type { ClusterMetadata, PodRecord, WorkloadRef } from './metadata.ts';
 
 export type Mode = 'kubernetes' | 'host';

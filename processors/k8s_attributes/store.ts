@@ -18,6 +18,7 @@
  * still answers for its IPs at times before its deletion and by its UID, and a
  * deleted controller still names the pods it owned while they terminate.
  */
+import { parseIp } from '../../core/ip.ts';
 import type { IpOwner, NodeRecord, PodRecord, ServiceRecord, WorkloadRef } from './metadata.ts';
 import type {
   ControllerInput,
@@ -28,7 +29,6 @@ import type {
   PodInput,
   ServiceInput,
 } from './objects.ts';
-import { normalizeIp } from './objects.ts';
 import type { ControllerLookup, ControllerNode, OwnerDepth } from './owners.ts';
 import { resolveOwner } from './owners.ts';
 import { ipKey, IpTimeline } from './timeline.ts';
@@ -219,7 +219,7 @@ export class MetadataStore {
   lookupIp(ip: string, timeMs: number): IpOwner | undefined {
     const found = this.find(ip, timeMs);
     if (found !== undefined || !ip.includes(':')) return found;
-    const normal = normalizeIp(ip);
+    const normal = parseIp(ip)?.text;
     return normal === undefined || normal === ip ? undefined : this.find(normal, timeMs);
   }
 

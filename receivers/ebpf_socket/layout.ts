@@ -4,6 +4,8 @@
  * the header's explicit padding. Change both sides together.
  */
 
+import { formatIp } from '../../core/ip.ts';
+
 /** Struct names and sizes, as `_Static_assert`ed in the C header. */
 export const STRUCT_SIZES: Readonly<Record<string, number>> = {
   tracker_config: 16,
@@ -113,38 +115,9 @@ export function u64(buf: Buffer, offset: number): number {
   return buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * 0x1_0000_0000;
 }
 
-/** Formats a 16-byte address field: family 4 uses the first 4 bytes. */
+/** Formats a 16-byte address field: family 4 uses the first 4 bytes (text as in `core/ip.ts`). */
 export function formatAddress(buf: Buffer, offset: number, family: number): string {
-  if (family === 4) {
-    return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
-  }
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(offset + 2 * i));
-  return formatIpv6(groups);
-}
-
-/** RFC 5952 text of eight 16-bit groups: lowercase, longest run (≥2) of zero groups as `::`. */
-function formatIpv6(groups: readonly number[]): string {
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  const head = hex.slice(0, bestStart).join(':');
-  const tail = hex.slice(bestStart + bestLength).join(':');
-  return `${head}::${tail}`;
+  return formatIp(buf, offset, family === 4 ? 4 : 6);
 }
 
 /** Reads a NUL-padded kernel `comm`. */
