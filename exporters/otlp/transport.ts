@@ -1,10 +1,13 @@
 /**
- * Sends encoded OTLP requests over the official OpenTelemetry JS transports
- * (`@opentelemetry/otlp-grpc-exporter-base` for gRPC, `otlp-exporter-base` for
- * HTTP/protobuf: the same channel, TLS, compression, timeout and HTTP retry
- * code as the SDK's OTLPMetricExporter, with our serializer plugged in), and
- * classifies their errors into retryable or not, after the OTLP specification.
+ * Sends encoded OTLP requests: over gRPC with `@grpc/grpc-js` directly (the
+ * encoded bytes handed to the channel as they are), over HTTP/protobuf with
+ * the official OpenTelemetry JS transport (`otlp-exporter-base`: the same
+ * agent, TLS, compression, timeout and bounded retry as the SDK's
+ * OTLPMetricExporter, with our serializer plugged in), and classifies their
+ * errors into retryable or not, after the OTLP specification.
  */
+import type { ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, credentials } from '@grpc/grpc-js';
 import { ExportResultCode } from '@opentelemetry/core';
 import type { PartialSuccess } from './protobuf.ts';
 import { readPartialSuccess } from './protobuf.ts';
@@ -13,13 +16,6 @@ import {
   convertLegacyHttpOptions,
   createOtlpHttpExportDelegate,
 } from '@opentelemetry/otlp-exporter-base/node-http';
-import {
-  convertLegacyOtlpGrpcOptions,
-  createEmptyMetadata,
-  createInsecureCredentials,
-  createOtlpGrpcExportDelegate,
-  createSslCredentials,
-} from '@opentelemetry/otlp-grpc-exporter-base';
 
 type Compression = CompressionAlgorithm;
 
@@ -170,38 +166,12 @@ function passThrough(): {
 /** The SDK's own exporter metrics are not collected (no meter provider); ours are in exporter.ts. */
 const metricsHelper = { name: 'metric_data_point' as const, countItems: (): number => 0 };
 
-function createDelegate(
+function createHttpDelegate(
   options: TransportOptions,
   serializer: ReturnType<typeof passThrough>,
 ): IOtlpExportDelegate<EncodedRequest> {
   const compression = options.compression as Compression;
   const secure = options.url.startsWith('https:');
-  if (options.protocol === 'grpc') {
-    const metadata = createEmptyMetadata();
-    for (const [k, v] of Object.entries(options.headers)) metadata.set(k, v);
-    const config = convertLegacyOtlpGrpcOptions(
-      {
-        url: options.url,
-        metadata,
-        compression,
-        timeoutMillis: options.timeoutMs,
-        concurrencyLimit: options.concurrency,
-        credentials: secure
-          ? createSslCredentials(options.ca, options.key, options.cert)
-          : createInsecureCredentials(),
-      },
-      'METRICS',
-    );
-    return createOtlpGrpcExportDelegate(
-      config,
-      serializer,
-      'otlp_grpc_metric_exporter',
-      metricsHelper,
-      undefined,
-      'MetricsExportService',
-      '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
-    );
-  }
   const config = convertLegacyHttpOptions(
     {
       url: options.url,
@@ -226,9 +196,65 @@ function createDelegate(
   );
 }
 
+const GRPC_EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
+
+/** grpc-js compression algorithm ids (`compression-algorithms.ts`). */
+const GRPC_COMPRESSION = { none: 0, gzip: 2 } as const;
+
+/** The request bytes as a Buffer over the same memory (no copy). */
+function asBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
 /**
- * A sender over the official OTLP transport (one gRPC channel, or one HTTP
- * agent with the SDK's bounded retry of 429/502/503/504 within the timeout).
+ * A gRPC sender over one grpc-js channel. The encoded request goes to the
+ * channel as it is (grpc-js then copies it once into its 5-byte framed message,
+ * or compresses it): the SDK's transport copied each request once more before
+ * that, and its export delegate added a queue and promise bookkeeping per
+ * request.
+ */
+function createGrpcSender(options: TransportOptions): MetricsSender {
+  const url = new URL(options.url);
+  const secure = url.protocol === 'https:';
+  const port = url.port === '' ? (secure ? '443' : '80') : url.port;
+  const client = new Client(
+    `${url.hostname}:${port}`,
+    secure
+      ? credentials.createSsl(options.ca ?? null, options.key ?? null, options.cert ?? null)
+      : credentials.createInsecure(),
+    {
+      'grpc.default_compression_algorithm': GRPC_COMPRESSION[options.compression],
+      'grpc.primary_user_agent': 'loggerhead',
+    },
+  );
+  const metadata = new Metadata();
+  for (const [k, v] of Object.entries(options.headers)) metadata.set(k, v);
+  return {
+    send: (body) =>
+      new Promise((resolve, reject) => {
+        client.makeUnaryRequest<Buffer, PartialSuccess>(
+          GRPC_EXPORT_PATH,
+          (request) => request,
+          readPartialSuccess,
+          asBuffer(body),
+          metadata,
+          { deadline: Date.now() + options.timeoutMs },
+          (error: ServiceError | null, partial?: PartialSuccess) => {
+            if (error !== null) reject(classifyExportError(error));
+            else resolve(partial ?? { rejectedDataPoints: 0, errorMessage: '' });
+          },
+        );
+      }),
+    shutdown: () => {
+      client.close();
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * A sender: gRPC over one grpc-js channel, or HTTP/protobuf over one HTTP
+ * agent with the SDK's bounded retry of 429/502/503/504 within the timeout.
  *
  * @example
  * const sender = createSender({ protocol: 'grpc', url: 'http://127.0.0.1:4317', headers: {},
@@ -236,8 +262,9 @@ function createDelegate(
  * await sender.send(body);
  */
 export function createSender(options: TransportOptions): MetricsSender {
+  if (options.protocol === 'grpc') return createGrpcSender(options);
   const serializer = passThrough();
-  const delegate = createDelegate(options, serializer);
+  const delegate = createHttpDelegate(options, serializer);
   return {
     send: (body) =>
       new Promise((resolve, reject) => {
