@@ -13,35 +13,12 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Document } from 'yaml';
-import { validateConfig } from '../../core/config/validate.ts';
-import type { Link, LinkBatch } from '../../core/signals.ts';
-import { k8sAttributesProcessorFactory } from '../../processors/k8s_attributes/factory.ts';
-import type { K8sAttributesConfig } from '../../processors/k8s_attributes/factory.ts';
-import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
-import { EbpfSocketReceiver } from '../../receivers/ebpf_socket/receiver.ts';
-import { createTopology } from '../support/netns.ts';
-import type { NetnsHost, Topology } from '../support/netns.ts';
-import { testHost, testSettings } from '../support/settings.ts';
-import { Sink } from '../support/sink.ts';
+import type { Link } from '../../core/signals.ts';
+import type { Topology } from '../support/netns.ts';
+import { named, randomTopology, startPipeline } from '../support/pipeline.ts';
+import type { Pipeline } from '../support/pipeline.ts';
 import { runClient, spawnHold, spawnServer } from '../support/tcpexact.ts';
-import type { ServerProcess, Spawner } from '../support/tcpexact.ts';
-
-function validated<T>(
-  factory: { configSchema: Parameters<typeof validateConfig>[1] },
-  yaml: object,
-  path: string,
-): T {
-  const { value, issues } = validateConfig(new Document(yaml).contents, factory.configSchema, { path });
-  assert.deepEqual(issues, []);
-  return value as T;
-}
-
-/** Runs node inside `host` with `process.title` (and so the main thread's comm) set to `title` first. */
-function named(host: NetnsHost, title: string): Spawner {
-  const setTitle = `data:text/javascript,process.title=${JSON.stringify(title)}`;
-  return { spawn: (cmd, args, options) => host.spawn(cmd, ['--import', setTitle, ...args], options) };
-}
+import type { ServerProcess } from '../support/tcpexact.ts';
 
 describe(
   'host mode end to end: eBPF receiver -> k8s_attributes',
@@ -49,77 +26,34 @@ describe(
   () => {
     let topo: Topology;
     let server: ServerProcess;
-    let receiver: EbpfSocketReceiver;
-    let processorShutdown: () => Promise<void>;
-    const sink = new Sink<LinkBatch>();
+    let pipeline: Pipeline;
     const CLIENT_TITLE = 'lhkclient';
     const SERVER_TITLE = 'lhkserver';
 
     before(async () => {
-      const n = randomInt(0, 256);
-      topo = await createTopology({
-        prefix: 'lhk',
-        hosts: ['client', 'server'],
-        subnet4: `10.202.${n}.0/24`,
-        subnet6: `fd00:202::${n.toString(16)}00/120`,
-      });
+      topo = await randomTopology('lhk', ['client', 'server'], 202);
       server = await spawnServer(named(topo.host('server'), SERVER_TITLE), { host: '::' });
-      const processorSettings = testSettings('k8s_attributes');
-      const processor = k8sAttributesProcessorFactory.create(
-        processorSettings,
-        validated<K8sAttributesConfig>(
-          k8sAttributesProcessorFactory,
-          { mode: 'host', dns: { enabled: false } },
-          'processors::k8s_attributes',
-        ),
-        sink,
-      );
-      await processor.start(testHost());
-      processorShutdown = () => processor.shutdown();
-      const created = ebpfSocketReceiverFactory.create(
-        testSettings('ebpf_socket'),
-        validated(
-          ebpfSocketReceiverFactory,
-          {
-            poll_interval: '1h',
-            network_namespaces: topo.hosts.map((h) => `/run/netns/${h.netns}`),
-          },
-          'receivers::ebpf_socket',
-        ),
-        processor,
-      );
-      assert.ok(created instanceof EbpfSocketReceiver);
-      receiver = created;
-      await receiver.start(testHost());
+      pipeline = await startPipeline({ topology: topo, pollInterval: '1h' });
     });
 
     after(async () => {
-      await receiver?.shutdown();
-      await processorShutdown?.();
+      await pipeline?.shutdown();
       await server?.stop();
       await topo?.destroy();
     });
 
     function linksOf(observer: 'client' | 'server'): Link[] {
-      return (sink.last()?.links ?? []).filter(
-        (l) => l.observer === observer && l.serverPort === server.port && l.client.name === 'lhkclient',
-      );
-    }
-
-    /** Polls until `done` holds over the latest links (a close completes in the kernel just after the app saw it). */
-    async function pollUntil(done: () => boolean, what: () => string): Promise<void> {
-      const deadline = Date.now() + 10_000;
-      await receiver.poll();
-      while (!done()) {
-        assert.ok(Date.now() < deadline, `not reached within 10 s: ${what()}`);
-        await new Promise((r) => setTimeout(r, 50));
-        await receiver.poll();
-      }
+      return pipeline
+        .links()
+        .filter(
+          (l) => l.observer === observer && l.serverPort === server.port && l.client.name === 'lhkclient',
+        );
     }
 
     const describeLinks = (): string =>
       JSON.stringify(
-        (sink.last()?.links ?? [])
+        pipeline
+          .links()
           .filter((l) => l.serverPort === server.port)
           .map((l) => [
             l.observer,
@@ -153,7 +87,7 @@ describe(
           ls[0]?.connectionsClosed === 40
         );
       };
-      await pollUntil(() => exact('client')() && exact('server')(), describeLinks);
+      await pipeline.pollUntil(() => exact('client')() && exact('server')(), describeLinks);
       for (const observer of ['client', 'server'] as const) {
         const [l] = linksOf(observer).filter((x) => x.networkType === 'ipv4');
         assert.ok(l);
@@ -186,12 +120,12 @@ describe(
             l.activeConnections === active
           );
         });
-      await pollUntil(seen(hold.opened.bytesSent, hold.opened.bytesReceived, 1), describeLinks);
+      await pipeline.pollUntil(seen(hold.opened.bytesSent, hold.opened.bytesReceived, 1), describeLinks);
       const start = v6('client')?.startTimeMs;
       const more = await hold.exchange(70_000, 3);
-      await pollUntil(seen(more.bytesSent, more.bytesReceived, 1), describeLinks);
+      await pipeline.pollUntil(seen(more.bytesSent, more.bytesReceived, 1), describeLinks);
       const closed = await hold.close();
-      await pollUntil(
+      await pipeline.pollUntil(
         () => seen(closed.bytesSent, closed.bytesReceived, 0)() && v6('server')?.connectionsClosed === 1,
         describeLinks,
       );

@@ -23,39 +23,15 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Document } from 'yaml';
-import { validateConfig } from '../../core/config/validate.ts';
-import type { Consumer, LinkBatch } from '../../core/signals.ts';
 import { prometheusExporterFactory } from '../../exporters/prometheus/factory.ts';
-import type { PrometheusExporter, PrometheusExporterConfig } from '../../exporters/prometheus/factory.ts';
-import { k8sAttributesProcessorFactory } from '../../processors/k8s_attributes/factory.ts';
-import type { K8sAttributesConfig } from '../../processors/k8s_attributes/factory.ts';
-import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
+import type { PrometheusExporter } from '../../exporters/prometheus/factory.ts';
 import { startPrometheus, startVictoriaMetrics } from '../support/backends.ts';
 import type { Backend, Series } from '../support/backends.ts';
-import { createTopology } from '../support/netns.ts';
-import type { NetnsHost, Topology } from '../support/netns.ts';
-import { testHost, testSettings } from '../support/settings.ts';
-import { Sink } from '../support/sink.ts';
+import type { Topology } from '../support/netns.ts';
+import { named, randomTopology, startPipeline, sumLinks } from '../support/pipeline.ts';
+import type { Pipeline } from '../support/pipeline.ts';
 import { runClient, spawnHold, spawnServer } from '../support/tcpexact.ts';
-import type { HoldProcess, ServerProcess, Spawner } from '../support/tcpexact.ts';
-import type { Component } from '../../core/component.ts';
-
-function validated<T>(
-  factory: { configSchema: Parameters<typeof validateConfig>[1] },
-  yaml: object,
-  path: string,
-): T {
-  const { value, issues } = validateConfig(new Document(yaml).contents, factory.configSchema, { path });
-  assert.deepEqual(issues, []);
-  return value as T;
-}
-
-/** Runs node inside `host` with `process.title` (so the main thread's comm, the name host mode reports) set first. */
-function named(host: NetnsHost, title: string): Spawner {
-  const setTitle = `data:text/javascript,process.title=${JSON.stringify(title)}`;
-  return { spawn: (cmd, args, options) => host.spawn(cmd, ['--import', setTitle, ...args], options) };
-}
+import type { HoldProcess, ServerProcess } from '../support/tcpexact.ts';
 
 const CLIENT = 'lhxclient';
 const SERVER = 'lhxserver';
@@ -66,60 +42,23 @@ describe(
   () => {
     let topo: Topology;
     let server: ServerProcess;
-    let exporter: PrometheusExporter;
-    const components: Component[] = [];
-    const sink = new Sink<LinkBatch>();
+    let pipeline: Pipeline<PrometheusExporter>;
     let prom: Backend;
     let vm: Backend;
 
     before(async () => {
-      const n = randomInt(0, 256);
-      topo = await createTopology({
-        prefix: 'lhx',
-        hosts: ['client', 'server'],
-        subnet4: `10.203.${n}.0/24`,
-        subnet6: `fd00:203::${n.toString(16)}00/120`,
-      });
+      topo = await randomTopology('lhx', ['client', 'server'], 203);
       server = await spawnServer(named(topo.host('server'), SERVER), { host: '::' });
-      exporter = prometheusExporterFactory.create(
-        testSettings('prometheus'),
-        validated<PrometheusExporterConfig>(
-          prometheusExporterFactory,
-          { endpoint: '127.0.0.1:0', caretta_compatible: true },
-          'exporters::prometheus',
-        ),
-      ) as PrometheusExporter;
-      await exporter.start(testHost());
-      components.push(exporter);
-      const fanout: Consumer<LinkBatch> = {
-        consume: async (batch) => {
-          await exporter.consume(batch);
-          await sink.consume(batch);
+      pipeline = await startPipeline<PrometheusExporter>({
+        topology: topo,
+        pollInterval: '250ms',
+        exporter: {
+          factory: prometheusExporterFactory,
+          id: 'prometheus',
+          config: { endpoint: '127.0.0.1:0', caretta_compatible: true },
         },
-      };
-      const processor = k8sAttributesProcessorFactory.create(
-        testSettings('k8s_attributes'),
-        validated<K8sAttributesConfig>(
-          k8sAttributesProcessorFactory,
-          { mode: 'host', dns: { enabled: false } },
-          'processors::k8s_attributes',
-        ),
-        fanout,
-      );
-      await processor.start(testHost());
-      components.unshift(processor);
-      const receiver = ebpfSocketReceiverFactory.create(
-        testSettings('ebpf_socket'),
-        validated(
-          ebpfSocketReceiverFactory,
-          { poll_interval: '250ms', network_namespaces: topo.hosts.map((h) => `/run/netns/${h.netns}`) },
-          'receivers::ebpf_socket',
-        ),
-        processor,
-      );
-      await receiver.start(testHost());
-      components.unshift(receiver);
-      const target = `127.0.0.1:${exporter.boundEndpoint?.port}`;
+      });
+      const target = `127.0.0.1:${pipeline.exporter.boundEndpoint?.port}`;
       [prom, vm] = await Promise.all([
         startPrometheus({ targets: [target] }),
         startVictoriaMetrics({ targets: [target] }),
@@ -127,7 +66,7 @@ describe(
     });
 
     after(async () => {
-      for (const c of components) await c.shutdown();
+      await pipeline?.shutdown();
       await Promise.all([prom?.stop(), vm?.stop()]);
       await server?.stop();
       await topo?.destroy();
@@ -156,26 +95,24 @@ describe(
      * carry both names exactly (no end named after the host or an address).
      */
     async function settle(query: string, total: { c2s: number; s2c: number }): Promise<void> {
-      await sink
+      await pipeline.sink
         .waitFor(() => {
-          const sums = new Map<string, number>();
-          for (const l of sink.last()?.links ?? []) {
-            if (l.serverPort !== server.port || l.networkType !== 'ipv4') continue;
-            if (l.client.name !== CLIENT && l.server.name !== SERVER) continue;
-            if (l.client.name !== CLIENT || l.server.name !== SERVER) return false;
-            sums.set(
-              `${l.observer}|client_to_server`,
-              (sums.get(`${l.observer}|client_to_server`) ?? 0) + l.bytesClientToServer,
+          const ours = pipeline
+            .links()
+            .filter(
+              (l) =>
+                l.serverPort === server.port &&
+                l.networkType === 'ipv4' &&
+                (l.client.name === CLIENT || l.server.name === SERVER),
             );
-            sums.set(
-              `${l.observer}|server_to_client`,
-              (sums.get(`${l.observer}|server_to_client`) ?? 0) + l.bytesServerToClient,
-            );
-          }
-          return [...want(total)].every(([k, v]) => sums.get(k) === v);
+          if (ours.some((l) => l.client.name !== CLIENT || l.server.name !== SERVER)) return false;
+          const sums = sumLinks(ours, (l) => l.observer);
+          return (['client', 'server'] as const).every(
+            (o) => sums.get(o)?.c2s === total.c2s && sums.get(o)?.s2c === total.s2c,
+          );
         }, 20_000)
         .catch((error: unknown) => {
-          const mine = (sink.last()?.links ?? []).filter((l) => l.serverPort === server.port);
+          const mine = pipeline.links().filter((l) => l.serverPort === server.port);
           throw new Error(`${String(error)}; want ${JSON.stringify(total)}; links: ${JSON.stringify(mine)}`);
         });
       for (const b of [prom, vm]) {
@@ -216,7 +153,7 @@ describe(
             60_000,
           )
           .catch(async (error: unknown) => {
-            const mine = (sink.last()?.links ?? []).filter((l) => l.serverPort === server.port);
+            const mine = pipeline.links().filter((l) => l.serverPort === server.port);
             throw new Error(`${String(error)}; links in the last batch: ${JSON.stringify(mine)}`);
           });
       }
