@@ -32,29 +32,21 @@
  * Needs root (CI runs as root); fails with the reason otherwise.
  */
 import assert from 'node:assert/strict';
-import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Document } from 'yaml';
-import type { Component } from '../../core/component.ts';
-import { validateConfig } from '../../core/config/validate.ts';
-import type { Consumer, Link, LinkBatch } from '../../core/signals.ts';
+import type { Link } from '../../core/signals.ts';
 import { DASHBOARDS, DASHBOARD_DIRS, QUERIES } from '../../deploy/dashboards/dashboards.ts';
 import type { QueryName } from '../../deploy/dashboards/dashboards.ts';
 import { prometheusExporterFactory } from '../../exporters/prometheus/factory.ts';
-import type { PrometheusExporter, PrometheusExporterConfig } from '../../exporters/prometheus/factory.ts';
-import { k8sAttributesProcessorFactory } from '../../processors/k8s_attributes/factory.ts';
-import type { K8sAttributesConfig } from '../../processors/k8s_attributes/factory.ts';
-import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
+import type { PrometheusExporter } from '../../exporters/prometheus/factory.ts';
 import { startPrometheus, startVictoriaMetrics } from '../support/backends.ts';
 import type { Backend, Series } from '../support/backends.ts';
-import { createTopology } from '../support/netns.ts';
-import type { NetnsHost, Topology } from '../support/netns.ts';
-import { testHost, testSettings } from '../support/settings.ts';
-import { Sink } from '../support/sink.ts';
+import type { Topology } from '../support/netns.ts';
+import { named, randomTopology, startPipeline, sumLinks } from '../support/pipeline.ts';
+import type { LinkTotals, Pipeline } from '../support/pipeline.ts';
 import { spawnHold, spawnServer } from '../support/tcpexact.ts';
-import type { ClientReport, HoldProcess, ServerProcess, Spawner } from '../support/tcpexact.ts';
+import type { ClientReport, HoldProcess, ServerProcess } from '../support/tcpexact.ts';
 
 const WEB = 'lhdweb';
 const API = 'lhdapi';
@@ -66,22 +58,6 @@ const SCRAPE_MS = 500;
  * that end by the host. Polls 1 s apart make it rare; the test fails naming it when it happens.
  */
 const POLL_INTERVAL = '1s';
-
-function validated<T>(
-  factory: { configSchema: Parameters<typeof validateConfig>[1] },
-  yaml: object,
-  path: string,
-): T {
-  const { value, issues } = validateConfig(new Document(yaml).contents, factory.configSchema, { path });
-  assert.deepEqual(issues, []);
-  return value as T;
-}
-
-/** Runs node inside `host` with `process.title` (the comm host mode names a process by) set first. */
-function named(host: NetnsHost, title: string): Spawner {
-  const setTitle = `data:text/javascript,process.title=${JSON.stringify(title)}`;
-  return { spawn: (cmd, args, options) => host.spawn(cmd, ['--import', setTitle, ...args], options) };
-}
 
 interface Bytes {
   c2s: number;
@@ -154,8 +130,7 @@ describe(
     let topo: Topology;
     let apiServer: ServerProcess;
     let dbServer: ServerProcess;
-    const components: Component[] = [];
-    const sink = new Sink<LinkBatch>();
+    let pipeline: Pipeline<PrometheusExporter>;
     let prom: Backend;
     let vm: Backend;
     /** Per backend: the `$__range` and evaluation time that make the window exact. */
@@ -167,22 +142,11 @@ describe(
     let ports = { api: 0, db: 0 };
 
     /** Sums of the pipeline's last batch per `client|server|port|observer`. */
-    function pipelineTotals(): Map<string, Bytes & { retrans: number }> {
-      const out = new Map<string, Bytes & { retrans: number }>();
-      for (const l of sink.last()?.links ?? []) {
-        const key = `${l.client.name}|${l.server.name}|${l.serverPort}|${l.observer}`;
-        const t = out.get(key) ?? { c2s: 0, s2c: 0, retrans: 0 };
-        out.set(key, {
-          c2s: t.c2s + l.bytesClientToServer,
-          s2c: t.s2c + l.bytesServerToClient,
-          retrans: t.retrans + l.retransSegs,
-        });
-      }
-      return out;
-    }
+    const pipelineTotals = (): Map<string, LinkTotals> =>
+      sumLinks(pipeline.links(), (l) => `${l.client.name}|${l.server.name}|${l.serverPort}|${l.observer}`);
 
     const mine = (): Link[] =>
-      (sink.last()?.links ?? []).filter((l) => l.serverPort === ports.api || l.serverPort === ports.db);
+      pipeline.links().filter((l) => l.serverPort === ports.api || l.serverPort === ports.db);
 
     /** Links of the scenario with an end named by the host rather than by its process. */
     const unnamed = (): Link[] => mine().filter((l) => l.client.kind === 'host' || l.server.kind === 'host');
@@ -196,7 +160,7 @@ describe(
           expected.set(`${k}|${o}|server_to_client`, v.s2c);
         }
       }
-      await sink
+      await pipeline.sink
         .waitFor(() => {
           if (unnamed().length > 0) return true;
           const got = pipelineTotals();
@@ -244,58 +208,20 @@ describe(
     }
 
     before(async () => {
-      const n = randomInt(0, 256);
-      topo = await createTopology({
-        prefix: 'lhd',
-        hosts: ['web', 'api', 'db'],
-        subnet4: `10.205.${n}.0/24`,
-        subnet6: `fd00:205::${n.toString(16)}00/120`,
-      });
+      topo = await randomTopology('lhd', ['web', 'api', 'db'], 205);
       apiServer = await spawnServer(named(topo.host('api'), API), { host: '::' });
       dbServer = await spawnServer(named(topo.host('db'), DB), { host: '::' });
       ports = { api: apiServer.port, db: dbServer.port };
-      const exporter = prometheusExporterFactory.create(
-        testSettings('prometheus'),
-        validated<PrometheusExporterConfig>(
-          prometheusExporterFactory,
-          { endpoint: '127.0.0.1:0' },
-          'exporters::prometheus',
-        ),
-      ) as PrometheusExporter;
-      await exporter.start(testHost());
-      components.push(exporter);
-      const fanout: Consumer<LinkBatch> = {
-        consume: async (batch) => {
-          await exporter.consume(batch);
-          await sink.consume(batch);
+      pipeline = await startPipeline<PrometheusExporter>({
+        topology: topo,
+        pollInterval: POLL_INTERVAL,
+        exporter: {
+          factory: prometheusExporterFactory,
+          id: 'prometheus',
+          config: { endpoint: '127.0.0.1:0' },
         },
-      };
-      const processor = k8sAttributesProcessorFactory.create(
-        testSettings('k8s_attributes'),
-        validated<K8sAttributesConfig>(
-          k8sAttributesProcessorFactory,
-          { mode: 'host', dns: { enabled: false } },
-          'processors::k8s_attributes',
-        ),
-        fanout,
-      );
-      await processor.start(testHost());
-      components.unshift(processor);
-      const receiver = ebpfSocketReceiverFactory.create(
-        testSettings('ebpf_socket'),
-        validated(
-          ebpfSocketReceiverFactory,
-          {
-            poll_interval: POLL_INTERVAL,
-            network_namespaces: topo.hosts.map((h) => `/run/netns/${h.netns}`),
-          },
-          'receivers::ebpf_socket',
-        ),
-        processor,
-      );
-      await receiver.start(testHost());
-      components.unshift(receiver);
-      const target = `127.0.0.1:${exporter.boundEndpoint?.port}`;
+      });
+      const target = `127.0.0.1:${pipeline.exporter.boundEndpoint?.port}`;
       [prom, vm] = await Promise.all([
         startPrometheus({ targets: [target], scrapeIntervalMs: SCRAPE_MS }),
         startVictoriaMetrics({ targets: [target], scrapeIntervalMs: SCRAPE_MS }),
@@ -387,7 +313,7 @@ describe(
     });
 
     after(async () => {
-      for (const c of components) await c.shutdown();
+      await pipeline?.shutdown();
       await Promise.all([prom?.stop(), vm?.stop()]);
       await apiServer?.stop();
       await dbServer?.stop();

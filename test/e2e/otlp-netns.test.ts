@@ -22,40 +22,16 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Document } from 'yaml';
-import type { Component } from '../../core/component.ts';
-import { validateConfig } from '../../core/config/validate.ts';
-import type { Consumer, LinkBatch } from '../../core/signals.ts';
-import type { OtlpExporterConfig } from '../../exporters/otlp/factory.ts';
-import { otlpExporterFactory } from '../../exporters/otlp/factory.ts';
 import { linkAttributes } from '../../exporters/common/attributes.ts';
-import { k8sAttributesProcessorFactory } from '../../processors/k8s_attributes/factory.ts';
-import type { K8sAttributesConfig } from '../../processors/k8s_attributes/factory.ts';
-import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
-import { EbpfSocketReceiver } from '../../receivers/ebpf_socket/receiver.ts';
-import { createTopology } from '../support/netns.ts';
-import type { NetnsHost, Topology } from '../support/netns.ts';
+import { otlpExporterFactory } from '../../exporters/otlp/factory.ts';
+import type { Topology } from '../support/netns.ts';
 import type { CollectedPoint } from '../support/otelcol.ts';
 import { Otelcol } from '../support/otelcol.ts';
-import { testHost, testSettings } from '../support/settings.ts';
+import { named, randomTopology, startPipeline } from '../support/pipeline.ts';
+import type { Pipeline } from '../support/pipeline.ts';
+import type { TestSettings } from '../support/settings.ts';
 import { runClient, spawnHold, spawnServer } from '../support/tcpexact.ts';
-import type { ServerProcess, Spawner } from '../support/tcpexact.ts';
-
-function validated<T>(
-  factory: { configSchema: Parameters<typeof validateConfig>[1] },
-  yaml: object,
-  path: string,
-): T {
-  const { value, issues } = validateConfig(new Document(yaml).contents, factory.configSchema, { path });
-  assert.deepEqual(issues, []);
-  return value as T;
-}
-
-/** Runs node inside `host` with `process.title` (so the main thread's comm, the name host mode reports) set first. */
-function named(host: NetnsHost, title: string): Spawner {
-  const setTitle = `data:text/javascript,process.title=${JSON.stringify(title)}`;
-  return { spawn: (cmd, args, options) => host.spawn(cmd, ['--import', setTitle, ...args], options) };
-}
+import type { ServerProcess } from '../support/tcpexact.ts';
 
 const CLIENT = 'lhoclient';
 const SERVER = 'lhoserver';
@@ -66,74 +42,37 @@ describe(
   () => {
     let topo: Topology;
     let server: ServerProcess;
-    let receiver: EbpfSocketReceiver;
     let collector: Otelcol;
-    let exporter: Component & Consumer<LinkBatch>;
-    let processor: Component;
+    let pipeline: Pipeline;
+    let exporterSettings: TestSettings;
     let poller: NodeJS.Timeout | undefined;
-    const exporterSettings = testSettings('otlp/netns');
-    /** The last batch the processor handed the exporter, for failure messages. */
-    let lastBatch: LinkBatch | undefined;
 
     before(async () => {
-      const n = randomInt(0, 256);
-      topo = await createTopology({
-        prefix: 'lho',
-        hosts: ['client', 'server'],
-        subnet4: `10.213.${n}.0/24`,
-        subnet6: `fd00:213::${n.toString(16)}00/120`,
-      });
+      topo = await randomTopology('lho', ['client', 'server'], 213);
       server = await spawnServer(named(topo.host('server'), SERVER), { host: '::' });
       collector = await Otelcol.start();
-      exporter = otlpExporterFactory.create(
-        exporterSettings,
-        validated<OtlpExporterConfig>(
-          otlpExporterFactory,
-          {
+      pipeline = await startPipeline({
+        topology: topo,
+        pollInterval: '1h',
+        exporter: {
+          factory: otlpExporterFactory,
+          id: 'otlp/netns',
+          config: {
             endpoint: collector.grpcEndpoint,
             interval: '200ms',
             retry: { initial_interval: '100ms', max_interval: '1s' },
           },
-          'exporters::otlp/netns',
-        ),
-      );
-      await exporter.start(testHost());
-      processor = k8sAttributesProcessorFactory.create(
-        testSettings('k8s_attributes'),
-        validated<K8sAttributesConfig>(
-          k8sAttributesProcessorFactory,
-          { mode: 'host', dns: { enabled: false } },
-          'processors::k8s_attributes',
-        ),
-        {
-          consume: (batch: LinkBatch) => {
-            lastBatch = batch;
-            return exporter.consume(batch);
-          },
         },
-      );
-      await processor.start(testHost());
-      const created = ebpfSocketReceiverFactory.create(
-        testSettings('ebpf_socket'),
-        validated(
-          ebpfSocketReceiverFactory,
-          { poll_interval: '1h', network_namespaces: topo.hosts.map((h) => `/run/netns/${h.netns}`) },
-          'receivers::ebpf_socket',
-        ),
-        processor as Component & Consumer<never>,
-      );
-      assert.ok(created instanceof EbpfSocketReceiver);
-      receiver = created;
-      await receiver.start(testHost());
+      });
+      assert.ok(pipeline.settings.exporter);
+      exporterSettings = pipeline.settings.exporter;
       // Polled by the test, often: the exporter sends whatever batch is the latest at each interval.
-      poller = setInterval(() => void receiver.poll(), 100);
+      poller = setInterval(() => void pipeline.poll(), 100);
     });
 
     after(async () => {
       clearInterval(poller);
-      await receiver?.shutdown();
-      await processor?.shutdown();
-      await exporter?.shutdown();
+      await pipeline?.shutdown();
       await collector?.close();
       await server?.stop();
       await topo?.destroy();
@@ -199,7 +138,8 @@ describe(
           `collector holds ${networkType} ${JSON.stringify(expected)}`,
         );
       } catch (e) {
-        const produced = (lastBatch?.links ?? [])
+        const produced = pipeline
+          .links()
           .filter((l) => l.serverPort === server.port && l.networkType === networkType)
           .map((l) => [
             l.observer,
@@ -226,9 +166,9 @@ describe(
       networkType: 'ipv4' | 'ipv6',
     ): void {
       const series = latestSeries(points, networkType);
-      const links = (lastBatch?.links ?? []).filter(
-        (l) => l.serverPort === server.port && l.networkType === networkType,
-      );
+      const links = pipeline
+        .links()
+        .filter((l) => l.serverPort === server.port && l.networkType === networkType);
       assert.ok(links.length >= 2, 'both observers produced the link');
       for (const l of links) {
         const attributes = linkAttributes(l);
