@@ -12,40 +12,26 @@
  * fails with the reason otherwise.
  */
 import assert from 'node:assert/strict';
-import { randomInt } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { Document } from 'yaml';
-import { validateConfig } from '../../core/config/validate.ts';
 import type { GraphView } from '../../exporters/servicemap/graph.ts';
 import { formatBytes } from '../../exporters/servicemap/graph.ts';
 import type { ServiceMapExporter } from '../../exporters/servicemap/exporter.ts';
 import { servicemapExporterFactory } from '../../exporters/servicemap/factory.ts';
-import { k8sAttributesProcessorFactory } from '../../processors/k8s_attributes/factory.ts';
-import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
-import { EbpfSocketReceiver } from '../../receivers/ebpf_socket/receiver.ts';
 import type { Page } from 'playwright-core';
 import type { Browser } from '../support/browser.ts';
 import { assertChromium, launchBrowser } from '../support/browser.ts';
 import type { ExchangeReport, TierProcess } from '../support/multitier.ts';
 import { runMultitierClient, spawnFront, spawnKv } from '../support/multitier.ts';
-import { createTopology } from '../support/netns.ts';
 import type { Topology } from '../support/netns.ts';
-import { testHost, testSettings } from '../support/settings.ts';
+import { randomTopology, startPipeline } from '../support/pipeline.ts';
+import type { Pipeline } from '../support/pipeline.ts';
 
 const REQUESTS = 12;
 const CLIENT = 'lhpclient';
 const FRONT = 'lhpfront';
 const KV = 'lhpkv';
 const ID = (name: string): string => `process//${name}`;
-
-function validated<T>(factory: { configSchema: Parameters<typeof validateConfig>[1] }, yaml: object): T {
-  const { value, issues } = validateConfig(new Document(yaml).contents, factory.configSchema, {
-    path: 'test',
-  });
-  assert.deepEqual(issues, []);
-  return value as T;
-}
 
 interface ExpectedEdge {
   source: string;
@@ -71,9 +57,8 @@ describe('service map page in headless Chromium over a real three-tier app', { c
   let topo: Topology;
   let kv: TierProcess;
   let front: TierProcess;
-  let receiver: EbpfSocketReceiver;
+  let pipeline: Pipeline<ServiceMapExporter>;
   let exporter: ServiceMapExporter;
-  let processorShutdown: () => Promise<void>;
   let browser: Browser | undefined;
   let client: ExchangeReport;
   let frontReports: ExchangeReport[];
@@ -81,44 +66,21 @@ describe('service map page in headless Chromium over a real three-tier app', { c
 
   before(async () => {
     assertChromium();
-    const n = randomInt(0, 256);
-    topo = await createTopology({
-      prefix: 'lhp',
-      hosts: ['client', 'front', 'kv'],
-      subnet4: `10.204.${n}.0/24`,
-      subnet6: `fd00:204::${n.toString(16)}00/120`,
-    });
+    topo = await randomTopology('lhp', ['client', 'front', 'kv'], 204);
     kv = await spawnKv(topo.host('kv'), KV);
     front = await spawnFront(topo.host('front'), FRONT, topo.host('kv').addr4, kv.port);
-    exporter = servicemapExporterFactory.create(
-      testSettings('servicemap'),
-      validated(servicemapExporterFactory, {
-        endpoint: '127.0.0.1:0',
-        summary: 'never',
-        refresh_interval: '500ms',
-      }),
-    ) as ServiceMapExporter;
-    await exporter.start(testHost());
-    const processor = k8sAttributesProcessorFactory.create(
-      testSettings('k8s_attributes'),
-      validated(k8sAttributesProcessorFactory, { mode: 'host', dns: { enabled: false } }),
-      exporter,
-    );
-    await processor.start(testHost());
-    processorShutdown = () => processor.shutdown();
-    const created = ebpfSocketReceiverFactory.create(
-      testSettings('ebpf_socket'),
-      validated(ebpfSocketReceiverFactory, {
-        poll_interval: '1h',
-        network_namespaces: topo.hosts.map((h) => `/run/netns/${h.netns}`),
-      }),
-      processor,
-    );
-    assert.ok(created instanceof EbpfSocketReceiver);
-    receiver = created;
-    await receiver.start(testHost());
+    pipeline = await startPipeline<ServiceMapExporter>({
+      topology: topo,
+      pollInterval: '1h',
+      exporter: {
+        factory: servicemapExporterFactory,
+        id: 'servicemap',
+        config: { endpoint: '127.0.0.1:0', summary: 'never', refresh_interval: '500ms' },
+      },
+    });
+    exporter = pipeline.exporter;
     // A first batch before the traffic, so the next one has a rate over a real interval.
-    await receiver.poll();
+    await pipeline.poll();
     for (const h of ['client', 'front']) {
       const route = await topo.host(h).exec('ip', ['route', 'get', topo.host('kv').addr4]);
       assert.match(route.stdout, /dev eth0/, `${h} reaches the app's addresses through its own veth`);
@@ -137,9 +99,7 @@ describe('service map page in headless Chromium over a real three-tier app', { c
 
   after(async () => {
     await browser?.close();
-    await receiver?.shutdown();
-    await processorShutdown?.();
-    await exporter?.shutdown();
+    await pipeline?.shutdown();
     await front?.stop();
     await kv?.stop();
     await topo?.destroy();
@@ -186,13 +146,11 @@ describe('service map page in headless Chromium over a real three-tier app', { c
     });
 
   it('the agent folds the app into three process nodes and two edges with exact bytes', async () => {
-    const deadline = Date.now() + 15_000;
-    await receiver.poll();
-    while (!exact(exporter.view({}))) {
-      assert.ok(Date.now() < deadline, `not exact within 15 s: ${JSON.stringify(exporter.view({})?.edges)}`);
-      await new Promise((r) => setTimeout(r, 100));
-      await receiver.poll();
-    }
+    await pipeline.pollUntil(
+      () => exact(exporter.view({})),
+      () => JSON.stringify(exporter.view({})?.edges),
+      { timeoutMs: 15_000, intervalMs: 100 },
+    );
     const view = exporter.view({}) as GraphView;
     assert.deepEqual(
       view.nodes.map((n) => [n.name, n.kind, n.namespace]),
