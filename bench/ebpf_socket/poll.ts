@@ -4,31 +4,60 @@
  * per-socket storage.
  *
  * `holdconns.c` holds N connections (2N tracked sockets) on the loopback of a
- * private namespace; the receiver runs in this process with default settings
- * (max_sockets raised to twice the sockets held). Polls measured:
- * - first: every socket is new (adopted at start-up), all decoded;
- * - idle: nothing changed, the steady state of mostly idle sockets;
- * - all changed: one byte more each way on every connection, three times
- *   with an idle poll in between (the first includes compiling the code
- *   path that updates known sockets).
- * Then the agent alone (`agent.mjs`, a process of its own polling every
- * second) runs for 6 s with the same sockets, changed once more, and reports
- * its RSS.
+ * private namespace. Three parts, the first two skipped with `--agent-only`:
+ *
+ * 1. The receiver in this process with default settings (max_sockets raised
+ *    to twice the sockets held). Polls measured:
+ *    - first: every socket is new (adopted at start-up), all decoded;
+ *    - idle: nothing changed, the steady state of mostly idle sockets;
+ *    - all changed: one byte more each way on every connection, three times
+ *      with an idle poll in between (the first includes compiling the code
+ *      path that updates known sockets).
+ * 2. The receiver alone (`agent.mjs`, a process of its own polling every
+ *    second) for 6 s with the same sockets, changed once more: its RSS.
+ * 3. The agent a user runs: `bin/loggerhead.js run` with the default
+ *    `pipeline.yaml` (ebpf_socket -> k8s_attributes -> prometheus +
+ *    servicemap, ports 0, max_sockets twice the sockets held), in variants
+ *    run alternately, `--rounds` times each: per poll of the whole pipeline,
+ *    the process's user and system CPU and the garbage collections
+ *    (`cpu-probe.mjs`, preloaded), then the RSS after `--polls` polls, half of
+ *    them after every connection moved a byte more. Default variants:
+ *    `no sockets` (the same agent with `include_loopback: false`, so that the
+ *    sockets held are not tracked: the baseline) and `agent`. A
+ *    `--variant 'NAME:TOKENS'` adds one; tokens are node flags (`--x=y`),
+ *    environment variables (`MALLOC_ARENA_MAX=2`), `root=DIR` (another
+ *    checkout, built, e.g. `git archive` of an older commit with a
+ *    node_modules symlink) or `nosockets`.
  *
  *   npm run build && npx node --expose-gc bench/ebpf_socket/poll.ts [--connections 50000]
+ *     [--agent-only] [--rounds 2] [--polls 8] [--variant 'semi2:--max-semi-space-size=2' ...]
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { parse, stringify } from 'yaml';
 import type { SocketBatch } from '../../core/signals.ts';
 import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
 import { EbpfSocketReceiver } from '../../receivers/ebpf_socket/receiver.ts';
 import { createTopology } from '../../test/support/netns.ts';
 import { testHost, testSettings } from '../../test/support/settings.ts';
 
-const { values } = parseArgs({ options: { connections: { type: 'string', default: '50000' } } });
+const { values } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '50000' },
+    'agent-only': { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '2' },
+    polls: { type: 'string', default: '8' },
+    variant: { type: 'string', multiple: true, default: ['no sockets:nosockets', 'agent:'] },
+  },
+});
 const CONNECTIONS = Number(values.connections);
+const ROUNDS = Number(values.rounds);
+const POLLS = Number(values.polls);
 /** Socket table entries: twice the sockets held, as the receiver's README advises (linear probing). */
 const TABLE_SIZE = Math.max(65536, 4 * CONNECTIONS);
 const HERE = new URL('.', import.meta.url).pathname;
@@ -54,7 +83,7 @@ const topo = await createTopology({
 });
 // A process may hold 2 × 9,000 sockets under the usual 20,000 open-file limit.
 const PER_HOLDER = 9000;
-const holders = [];
+const holders: Array<{ child: ChildProcess; lines: AsyncIterator<string> }> = [];
 for (let k = 0; k * PER_HOLDER < CONNECTIONS; k++) {
   const n = Math.min(PER_HOLDER, CONNECTIONS - k * PER_HOLDER);
   const child = topo.host('a').spawn(`${TOOL_DIR}holdconns`, [String(n), '1', String(k)], {
@@ -66,6 +95,21 @@ try {
   for (const h of holders) {
     if ((await h.lines.next()).done === true) throw new Error('holdconns failed');
   }
+  if (!values['agent-only']) await receiverParts();
+  await agentParts();
+} finally {
+  for (const h of holders) h.child.stdin!.end();
+  await topo.destroy();
+}
+
+/** Moves one byte more each way on every connection held. */
+async function exchange(): Promise<void> {
+  for (const h of holders) h.child.stdin!.write('x\n');
+  for (const h of holders) await h.lines.next();
+}
+
+/** Parts 1 and 2: the receiver in this process, then alone in a process of its own. */
+async function receiverParts(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   const rss0 = process.memoryUsage().rss;
@@ -111,8 +155,7 @@ try {
   results.push(await measure('idle'));
   results.push(await measure('idle'));
   for (let round = 1; round <= 3; round++) {
-    for (const h of holders) h.child.stdin!.write('x\n');
-    for (const h of holders) await h.lines.next();
+    await exchange();
     results.push(await measure(`all changed #${round}`));
     gc?.();
     results.push(await measure('idle'));
@@ -145,13 +188,189 @@ try {
   const agentLines = createInterface({ input: agent.stdout! })[Symbol.asyncIterator]();
   await agentLines.next();
   await new Promise((done) => setTimeout(done, 2500));
-  for (const h of holders) h.child.stdin!.write('x\n');
-  for (const h of holders) await h.lines.next();
+  await exchange();
   await new Promise((done) => setTimeout(done, 3500));
   agent.stdin!.end();
   const stopped = await agentLines.next();
   process.stdout.write(`agent process: ${stopped.done === true ? 'no report' : stopped.value}\n`);
-} finally {
-  for (const h of holders) h.child.stdin!.end();
-  await topo.destroy();
+}
+
+interface Variant {
+  name: string;
+  nodeFlags: string[];
+  env: Record<string, string>;
+  root: string;
+  trackSockets: boolean;
+}
+
+function parseVariant(spec: string): Variant {
+  const colon = spec.indexOf(':');
+  if (colon < 1) throw new Error(`--variant ${spec}: expected NAME:TOKENS`);
+  const variant: Variant = {
+    name: spec.slice(0, colon),
+    nodeFlags: [],
+    env: {},
+    root: new URL('../../', import.meta.url).pathname,
+    trackSockets: true,
+  };
+  for (const token of spec
+    .slice(colon + 1)
+    .split(/\s+/)
+    .filter((t) => t !== '')) {
+    if (token === 'nosockets') variant.trackSockets = false;
+    else if (token.startsWith('--')) variant.nodeFlags.push(token);
+    else if (token.startsWith('root=')) variant.root = token.slice(5);
+    else if (/^[A-Z_][A-Z0-9_]*=/.test(token)) {
+      const eq = token.indexOf('=');
+      variant.env[token.slice(0, eq)] = token.slice(eq + 1);
+    } else throw new Error(`--variant ${spec}: unknown token ${token}`);
+  }
+  if (!existsSync(join(variant.root, 'dist/cli/main.js'))) {
+    throw new Error(`--variant ${spec}: ${variant.root} is not built (dist/cli/main.js missing)`);
+  }
+  return variant;
+}
+
+interface Burst {
+  userMs: number;
+  systemMs: number;
+  wallMs: number;
+  gc: Array<{ kind: string; ms: number }>;
+  rssMiB: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
+}
+
+function parseDurationMs(text: string): number {
+  const m = /^(\d+)(ms|s)$/.exec(text);
+  if (m === null) throw new Error(`pipeline.yaml: poll_interval ${text}: expected e.g. 2s or 500ms`);
+  return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
+}
+
+/** The RSS of a process and its parts (kB in /proc), in MiB. */
+function memoryOf(pid: number): { rssMiB: number; anonMiB: number; fileMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  const mib = (k: number) => Number((k / 1024).toFixed(1));
+  return { rssMiB: mib(kb('VmRSS')), anonMiB: mib(kb('RssAnon')), fileMiB: mib(kb('RssFile')) };
+}
+
+/** Part 3: the whole agent, `loggerhead run` with the default pipeline, in each variant. */
+async function agentParts(): Promise<void> {
+  const variants = values.variant.map(parseVariant);
+  const dir = mkdtempSync(join(tmpdir(), 'lh-poll-bench-'));
+  const probe = new URL('./cpu-probe.mjs', import.meta.url).href;
+  const defaults = parse(readFileSync(new URL('../../pipeline.yaml', import.meta.url), 'utf8')) as {
+    receivers: { ebpf_socket: Record<string, unknown> };
+    exporters: Record<string, { endpoint: string }>;
+  };
+  const pollMs = parseDurationMs(String(defaults.receivers.ebpf_socket.poll_interval));
+  const results: Array<{ variant: string; round: number } & Record<string, unknown>> = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const v of variants) {
+        const config = structuredClone(defaults);
+        config.receivers.ebpf_socket.max_sockets = TABLE_SIZE;
+        if (!v.trackSockets) config.receivers.ebpf_socket.include_loopback = false;
+        for (const exporter of Object.values(config.exporters)) exporter.endpoint = '127.0.0.1:0';
+        const configPath = join(dir, `${round}-${results.length}.yaml`);
+        writeFileSync(configPath, stringify(config));
+        const probeOut = join(dir, `${round}-${results.length}.probe`);
+        writeFileSync(probeOut, '');
+        const load = loadavg()[0]!;
+        const agent = spawn(
+          process.execPath,
+          [
+            ...v.nodeFlags,
+            join(v.root, 'bin/loggerhead.js'),
+            'run',
+            '--config',
+            configPath,
+            '--log-format',
+            'json',
+          ],
+          {
+            stdio: ['ignore', 'ignore', 'pipe'],
+            env: {
+              ...process.env,
+              ...v.env,
+              NODE_OPTIONS: `--import=${probe}`,
+              LH_PROBE_OUT: probeOut,
+              LH_PROBE_POLL_MS: String(pollMs),
+            },
+          },
+        );
+        let stderr = '';
+        agent.stderr!.on('data', (d: Buffer) => {
+          if (stderr.length < 100_000) stderr += d.toString();
+        });
+        const exited = new Promise<number | null>((done) => agent.on('exit', (code) => done(code)));
+        const bursts = (): Burst[] =>
+          readFileSync(probeOut, 'utf8')
+            .split('\n')
+            .filter((l) => l.startsWith('{"userMs"'))
+            .map((l) => JSON.parse(l) as Burst);
+        const waitBursts = async (n: number): Promise<void> => {
+          const deadline = Date.now() + 120_000;
+          while (bursts().length < n) {
+            if (agent.exitCode !== null || Date.now() > deadline) {
+              throw new Error(
+                `agent ${v.name}: ${bursts().length} polls seen, wanted ${n}; stderr:\n${stderr}`,
+              );
+            }
+            await new Promise((done) => setTimeout(done, 100));
+          }
+        };
+        // The first poll (every socket new), idle polls, then half the polls after every connection
+        // moved one byte more each way.
+        await waitBursts(1 + POLLS / 2);
+        for (let n = 1 + POLLS / 2; n < 1 + POLLS; n += 2) {
+          await exchange();
+          await waitBursts(n + 2);
+        }
+        const memory = memoryOf(agent.pid!);
+        agent.kill('SIGTERM');
+        const code = await exited;
+        if (code !== 0) throw new Error(`agent ${v.name} exited ${code}; stderr:\n${stderr}`);
+        const all = bursts();
+        const steady = all.slice(1);
+        const result = {
+          variant: v.name,
+          round,
+          load1: Number(load.toFixed(1)),
+          firstPollUserMs: all[0]!.userMs,
+          pollUserMs: steady.map((b) => b.userMs),
+          pollSystemMs: steady.map((b) => b.systemMs),
+          maxPollUserMs: Math.max(...steady.map((b) => b.userMs)),
+          medianPollUserMs: median(steady.map((b) => b.userMs)),
+          gcPerPoll: steady.map((b) => b.gc.map((g) => `${g.kind[0]}${g.ms}`).join(' ')),
+          ...memory,
+        };
+        results.push(result);
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.stdout.write(
+    `summary (medians over rounds; load ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')})\n`,
+  );
+  for (const v of variants) {
+    const mine = results.filter((r) => r.variant === v.name);
+    process.stdout.write(
+      `${JSON.stringify({
+        variant: v.name,
+        rssMiB: median(mine.map((r) => r.rssMiB as number)),
+        maxPollUserMs: Math.max(...mine.map((r) => r.maxPollUserMs as number)),
+        medianPollUserMs: median(mine.flatMap((r) => r.pollUserMs as number[])),
+        medianPollSystemMs: median(mine.flatMap((r) => r.pollSystemMs as number[])),
+      })}\n`,
+    );
+  }
 }
