@@ -19,7 +19,7 @@ describe('otlp exporter config', () => {
       endpoint: 'collector:4317',
       protocol: 'grpc',
       headers: {},
-      tls: { insecure: false, ca_file: '', cert_file: '', key_file: '' },
+      tls: { insecure: false, insecure_skip_verify: false, ca_file: '', cert_file: '', key_file: '' },
       compression: 'none',
       timeout: 10_000,
       interval: 10_000,
@@ -63,7 +63,7 @@ describe('otlp exporter config', () => {
     );
     assert.throws(
       () => exporterOptions(otlpConfig('endpoint: c:4317\ntls:\n  cert_file: /x.pem')),
-      /cert_file and tls\.key_file go together/,
+      /tls\.cert_file "\/x\.pem" is set without tls\.key_file/,
     );
     assert.throws(
       () =>

@@ -2,7 +2,10 @@
  * The `otlp` exporter factory: config schema, validation into exporter
  * options, and creation. See README.md beside this file.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { getCACertificates } from 'node:tls';
 import type { ExporterFactory } from '../../core/component.ts';
 import type { OtlpExporterOptions } from './exporter.ts';
 import { agentResourceAttributes, OtlpExporter } from './exporter.ts';
@@ -14,7 +17,13 @@ export interface OtlpExporterConfig {
   endpoint: string;
   protocol: OtlpProtocol;
   headers: Record<string, string>;
-  tls: { insecure: boolean; ca_file: string; cert_file: string; key_file: string };
+  tls: {
+    insecure: boolean;
+    insecure_skip_verify: boolean;
+    ca_file: string;
+    cert_file: string;
+    key_file: string;
+  };
   compression: 'gzip' | 'none';
   timeout: number;
   interval: number;
@@ -65,8 +74,7 @@ export function endpointUrl(endpoint: string, protocol: OtlpProtocol, insecure: 
   return url.toString();
 }
 
-function readPem(field: string, path: string): Buffer | undefined {
-  if (path === '') return undefined;
+function readTlsFile(field: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
@@ -76,12 +84,133 @@ function readPem(field: string, path: string): Buffer | undefined {
   }
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/** The certificates of a PEM file, parsed; throws naming the field when there is none or one is broken. */
+function readCertificates(field: string, path: string): { pem: Buffer; certificates: X509Certificate[] } {
+  const pem = readTlsFile(field, path);
+  const blocks = pem.toString('latin1').match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) {
+    throw new Error(
+      `otlp: tls.${field} ${JSON.stringify(path)} holds no PEM certificate (expected "-----BEGIN CERTIFICATE-----" blocks)`,
+    );
+  }
+  const certificates = blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch (e) {
+      throw new Error(
+        `otlp: tls.${field} ${JSON.stringify(path)}: certificate ${i + 1} of ${blocks.length} cannot be parsed: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+  });
+  return { pem, certificates };
+}
+
+function readPrivateKey(path: string): { pem: Buffer; key: KeyObject } {
+  const pem = readTlsFile('key_file', path);
+  try {
+    return { pem, key: createPrivateKey(pem) };
+  } catch (e) {
+    const reason = /passphrase/i.test((e as Error).message)
+      ? 'it is encrypted (a passphrase-protected key is not supported)'
+      : (e as Error).message;
+    throw new Error(`otlp: tls.key_file ${JSON.stringify(path)} holds no usable PEM private key: ${reason}`, {
+      cause: e,
+    });
+  }
+}
+
+/**
+ * The CA roots used when `tls.ca_file` is empty: Node's own (its bundled
+ * Mozilla list, plus NODE_EXTRA_CA_CERTS) and the operating system's trust
+ * store (`/etc/ssl/certs`, or SSL_CERT_FILE / SSL_CERT_DIR), as a Collector
+ * written in Go uses.
+ */
+function defaultRoots(): Buffer {
+  const roots = new Set([...getCACertificates('default'), ...getCACertificates('system')]);
+  return Buffer.from([...roots].join('\n'));
+}
+
+/** The TLS part of the transport options for an `https` URL, every file read and checked. */
+function tlsOptions(tls: OtlpExporterConfig['tls']): Partial<TransportOptions> {
+  const out: Partial<TransportOptions> = {};
+  if (tls.ca_file !== '') {
+    out.ca = readCertificates('ca_file', tls.ca_file).pem;
+    out.caSource = `tls.ca_file ${JSON.stringify(tls.ca_file)}`;
+  } else {
+    out.ca = defaultRoots();
+    out.caSource = 'the system and Node CA roots (tls.ca_file is empty)';
+  }
+  if (tls.cert_file !== '') {
+    const { pem: cert, certificates } = readCertificates('cert_file', tls.cert_file);
+    const { pem: key, key: privateKey } = readPrivateKey(tls.key_file);
+    if (!(certificates[0] as X509Certificate).checkPrivateKey(privateKey)) {
+      throw new Error(
+        `otlp: tls.key_file ${JSON.stringify(tls.key_file)} is not the key of the certificate in tls.cert_file ${JSON.stringify(tls.cert_file)}`,
+      );
+    }
+    out.cert = cert;
+    out.key = key;
+  }
+  if (tls.insecure_skip_verify) out.insecureSkipVerify = true;
+  return out;
+}
+
+/** An HTTP field name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A field value: visible characters, spaces and tabs (no CR, LF or NUL). */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Rejects a header that HTTP or gRPC would refuse at send time, naming it. */
+function checkHeaders(headers: Readonly<Record<string, string>>, protocol: OtlpProtocol): void {
+  for (const [name, value] of Object.entries(headers)) {
+    const field = `headers.${name}`;
+    if (!HEADER_NAME.test(name)) {
+      throw new Error(
+        `otlp: header name ${JSON.stringify(name)} is not a valid HTTP field name (letters, digits and !#$%&'*+.^_\`|~-)`,
+      );
+    }
+    if (!HEADER_VALUE.test(value)) {
+      throw new Error(
+        `otlp: ${field} has a character not allowed in a header value (control characters such as a newline; the value is not shown)`,
+      );
+    }
+    if (protocol === 'grpc' && name.toLowerCase().endsWith('-bin')) {
+      throw new Error(`otlp: ${field}: gRPC metadata ending in -bin is binary, not supported here`);
+    }
+    if (protocol === 'grpc' && name.toLowerCase().startsWith('grpc-')) {
+      throw new Error(`otlp: ${field}: gRPC metadata starting with grpc- is reserved for gRPC itself`);
+    }
+  }
+}
+
 /** Validates the config into exporter options; throws naming the field and value. */
 export function exporterOptions(config: OtlpExporterConfig): OtlpExporterOptions {
   const url = endpointUrl(config.endpoint, config.protocol, config.tls.insecure);
   if ((config.tls.cert_file === '') !== (config.tls.key_file === '')) {
-    throw new Error('otlp: tls.cert_file and tls.key_file go together (client certificate and its key)');
+    throw new Error(
+      config.tls.cert_file === ''
+        ? `otlp: tls.key_file ${JSON.stringify(config.tls.key_file)} is set without tls.cert_file (a client certificate needs both)`
+        : `otlp: tls.cert_file ${JSON.stringify(config.tls.cert_file)} is set without tls.key_file (a client certificate needs both)`,
+    );
   }
+  if (url.startsWith('http:')) {
+    const tls = config.tls;
+    const set = [
+      ...(tls.ca_file === '' ? [] : ['tls.ca_file']),
+      ...(tls.cert_file === '' ? [] : ['tls.cert_file', 'tls.key_file']),
+      ...(tls.insecure_skip_verify ? ['tls.insecure_skip_verify'] : []),
+    ];
+    if (set.length > 0) {
+      const why = /^http:\/\//i.test(config.endpoint) ? 'an http:// URL' : 'tls.insecure: true';
+      throw new Error(
+        `otlp: ${set.join(', ')} ${set.length === 1 ? 'is' : 'are'} set, but the endpoint ${JSON.stringify(config.endpoint)} is plaintext (${why}): use TLS or remove ${set.length === 1 ? 'it' : 'them'}`,
+      );
+    }
+  }
+  checkHeaders(config.headers, config.protocol);
   if (config.retry.max_interval < config.retry.initial_interval) {
     throw new Error(
       `otlp: retry.max_interval (${config.retry.max_interval} ms) is below retry.initial_interval (${config.retry.initial_interval} ms)`,
@@ -95,14 +224,7 @@ export function exporterOptions(config: OtlpExporterConfig): OtlpExporterOptions
     timeoutMs: config.timeout,
     concurrency: MAX_CONCURRENT_REQUESTS,
   };
-  if (url.startsWith('https:')) {
-    const ca = readPem('ca_file', config.tls.ca_file);
-    const cert = readPem('cert_file', config.tls.cert_file);
-    const key = readPem('key_file', config.tls.key_file);
-    if (ca !== undefined) transport.ca = ca;
-    if (cert !== undefined) transport.cert = cert;
-    if (key !== undefined) transport.key = key;
-  }
+  if (url.startsWith('https:')) Object.assign(transport, tlsOptions(config.tls));
   return {
     transport,
     intervalMs: config.interval,
@@ -150,7 +272,17 @@ export const otlpExporterFactory: ExporterFactory<OtlpExporterConfig, 'links'> =
             description: 'Plaintext for an endpoint without scheme (an http:// URL is always plaintext)',
             default: false,
           },
-          ca_file: { type: 'string', description: 'PEM CA bundle to verify the server', default: '' },
+          insecure_skip_verify: {
+            type: 'boolean',
+            description:
+              'TLS without verifying the server certificate: encrypted, but not authenticated (anyone in the path can read and change what is sent)',
+            default: false,
+          },
+          ca_file: {
+            type: 'string',
+            description: 'PEM CA bundle to verify the server (empty: the system and Node CA roots)',
+            default: '',
+          },
           cert_file: { type: 'string', description: 'PEM client certificate (mutual TLS)', default: '' },
           key_file: { type: 'string', description: 'PEM key of the client certificate', default: '' },
         },

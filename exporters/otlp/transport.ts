@@ -10,7 +10,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { Client, Metadata, credentials } from '@grpc/grpc-js';
 import { ExportResultCode } from '@opentelemetry/core';
 import type { PartialSuccess } from './protobuf.ts';
-import { readPartialSuccess } from './protobuf.ts';
+import { LEN, readFields, readPartialSuccess } from './protobuf.ts';
 import type { CompressionAlgorithm, IOtlpExportDelegate } from '@opentelemetry/otlp-exporter-base';
 import {
   convertLegacyHttpOptions,
@@ -32,6 +32,10 @@ export interface TransportOptions {
   ca?: Buffer;
   cert?: Buffer;
   key?: Buffer;
+  /** Accept any server certificate (`tls.insecure_skip_verify`); only used with an `https` URL. */
+  insecureSkipVerify?: boolean;
+  /** Where `ca` came from, for error messages: `tls.ca_file "/path"` or the default roots. */
+  caSource?: string;
   /** Most requests in flight at once. */
   concurrency: number;
 }
@@ -95,28 +99,137 @@ const NETWORK_RETRYABLE = new Set([
 ]);
 
 /**
+ * A server certificate that failed verification, as OpenSSL and Node word it
+ * (X509 verify errors, and Node's host name check).
+ */
+const CERTIFICATE_REJECTED =
+  /unable to verify the first certificate|self[- ]signed certificate|unable to get (?:local )?issuer certificate|certificate has expired|certificate is not yet valid|does not match certificate's altnames|certificate signature failure|invalid CA certificate|certificate (?:has been )?revoked|unsupported certificate purpose|certificate not trusted|certificate rejected/i;
+
+/** Other TLS handshake failures: OpenSSL errors and alerts from the server. */
+const HANDSHAKE_FAILED = /SSL routines|wrong version number|(?:tlsv1\d?|sslv3) alert /i;
+
+/** What grpc-js wraps around the socket's error, and a timestamp it may add. */
+const GRPC_CONNECT_WRAPPER = /^\d+ UNAVAILABLE: No connection established\. Last error: (?:Error: )?/;
+const GRPC_CONNECT_TAIL = /(?: \([0-9T:.Z-]+\))?\.? Resolution note:.*$/s;
+
+/** Node's advice to use the system store: the exporter already adds it when `tls.ca_file` is empty. */
+const NODE_SYSTEM_CA_HINT =
+  /; if the root CA is installed locally, try running Node\.js with --use-system-ca/;
+
+/**
+ * The cause of a TLS failure in words that say what to change, or undefined
+ * when `text` (a Node or grpc-js message) is no TLS failure.
+ *
+ * @example
+ * tlsFailure('unable to verify the first certificate', 'tls.ca_file "/etc/ca.pem"')?.errorType; // 'tls_certificate'
+ */
+export function tlsFailure(
+  text: string,
+  caSource = 'the default CA roots',
+): { errorType: 'tls_certificate' | 'tls_handshake'; message: string } | undefined {
+  const certificate = CERTIFICATE_REJECTED.exec(text);
+  const socketError = text
+    .replace(GRPC_CONNECT_WRAPPER, '')
+    .replace(GRPC_CONNECT_TAIL, '')
+    .replace(NODE_SYSTEM_CA_HINT, '')
+    .trim();
+  if (certificate !== null) {
+    const detail = /does not match/i.test(certificate[0])
+      ? 'the certificate does not name the endpoint host'
+      : `it is not trusted by ${caSource}`;
+    return {
+      errorType: 'tls_certificate',
+      message: `TLS certificate verification failed: the server's certificate was rejected (${detail}): ${socketError}`,
+    };
+  }
+  const handshake = HANDSHAKE_FAILED.exec(text);
+  if (handshake === null) return undefined;
+  const alert = /alert ([a-z0-9 ]+?)(?::|$)/im.exec(text)?.[1];
+  let cause: string;
+  if (/wrong version number|packet length too long|http request/i.test(text)) {
+    cause = 'the server does not speak TLS (a plaintext endpoint needs tls.insecure: true or an http:// URL)';
+  } else if (alert === 'certificate required') {
+    cause = 'the server requires a client certificate (set tls.cert_file and tls.key_file)';
+  } else if (alert === 'unknown ca' || alert === 'bad certificate' || alert === 'certificate unknown') {
+    cause = `the server refused the client certificate of tls.cert_file (alert "${alert}": not signed by a CA it trusts)`;
+  } else if (alert !== undefined) {
+    cause = `the server sent the TLS alert "${alert}"`;
+  } else {
+    cause = 'the TLS handshake failed';
+  }
+  // OpenSSL's own words, without its error-stack prefix and source location.
+  const reason = /SSL routines:[^:]*:([^:\n]+)/.exec(socketError)?.[1] ?? socketError.split('\n')[0];
+  return { errorType: 'tls_handshake', message: `TLS handshake failed: ${cause}: ${reason}` };
+}
+
+/**
+ * What an HTTP error response said: the `message` of a google.rpc.Status
+ * (protobuf, as the Collector answers) or the text of the body, at most 300
+ * characters; '' when there is nothing readable.
+ */
+export function httpErrorDetail(body: unknown): string {
+  if (typeof body !== 'string' || body === '') return '';
+  let text = body;
+  if (body.charCodeAt(0) === 0x08 || body.charCodeAt(0) === 0x12) {
+    // The transport decoded the body as UTF-8; a Status with ASCII text survives that unchanged.
+    try {
+      let message = '';
+      readFields(Buffer.from(body, 'utf8'), (field, wireType, value) => {
+        if (field === 2 && wireType === LEN && typeof value !== 'number') {
+          message = Buffer.from(value).toString('utf8');
+        }
+      });
+      text = message;
+    } catch {
+      text = body;
+    }
+  }
+  const printable = text.replace(/[^\x20-\x7e\u00a0-\uffff]+/g, ' ').trim();
+  return printable.length > 300 ? `${printable.slice(0, 300)}...` : printable;
+}
+
+/**
  * Classifies an error of the official exporters.
  *
+ * - TLS failures (a server certificate that failed verification: `tls_certificate`;
+ *   a handshake the server refused or a server without TLS: `tls_handshake`) are
+ *   recognized in the message, for gRPC (where grpc-js reports them as `UNAVAILABLE`)
+ *   and HTTP alike, and retryable: fixing the server needs no agent restart, and a
+ *   retry costs one handshake per backoff.
  * - gRPC errors carry a numeric `code` and `metadata`: retryable per the OTLP spec list.
  * - HTTP errors carry the status as `code`: the exporter reports retryable statuses
  *   (429/502/503/504) after its own bounded retries without a code, so a code here is final.
+ *   The message carries what the response body said.
  * - Socket errors carry a string `code` (`ECONNREFUSED`...).
  * - Anything else (timeouts, "retryable status") is retryable.
  *
  * @example
  * classifyExportError(Object.assign(new Error('x'), { code: 14, metadata: {} })).errorType; // 'UNAVAILABLE'
  */
-export function classifyExportError(error: unknown): ExportError {
+export function classifyExportError(error: unknown, caSource?: string): ExportError {
   if (error instanceof ExportError) return error;
-  const e = error as { code?: unknown; metadata?: unknown; message?: unknown } | undefined;
+  const e = error as { code?: unknown; metadata?: unknown; message?: unknown; data?: unknown } | undefined;
   const message = typeof e?.message === 'string' ? e.message : String(error);
-  if (typeof e?.code === 'number' && e.metadata !== undefined) {
-    const name = GRPC_STATUS_NAMES[e.code] ?? `grpc_${e.code}`;
+  // grpc-js reports a failed connection as UNAVAILABLE (14) with the socket's error in the message.
+  const grpcCode = typeof e?.code === 'number' && e.metadata !== undefined ? e.code : undefined;
+  const tls =
+    grpcCode === 14 || typeof e?.code === 'string' || e?.code === undefined
+      ? tlsFailure(message, caSource)
+      : undefined;
+  if (tls !== undefined) return new ExportError(tls.message, tls.errorType, true, error);
+  if (grpcCode !== undefined) {
+    const name = GRPC_STATUS_NAMES[grpcCode] ?? `grpc_${grpcCode}`;
     return new ExportError(message, name, GRPC_RETRYABLE.has(name), error);
   }
   if (typeof e?.code === 'number') {
     const retryable = e.code === 429 || e.code === 502 || e.code === 503 || e.code === 504;
-    return new ExportError(`HTTP ${e.code}: ${message}`, `http_${e.code}`, retryable, error);
+    const detail = httpErrorDetail(e.data);
+    return new ExportError(
+      `HTTP ${e.code}: ${message}${detail === '' ? '' : `: ${detail}`}`,
+      `http_${e.code}`,
+      retryable,
+      error,
+    );
   }
   if (typeof e?.code === 'string') {
     return new ExportError(
@@ -180,7 +293,13 @@ function createHttpDelegate(
       timeoutMillis: options.timeoutMs,
       concurrencyLimit: options.concurrency,
       httpAgentOptions: secure
-        ? { keepAlive: true, ca: options.ca, cert: options.cert, key: options.key }
+        ? {
+            keepAlive: true,
+            ca: options.ca,
+            cert: options.cert,
+            key: options.key,
+            rejectUnauthorized: options.insecureSkipVerify !== true,
+          }
         : { keepAlive: true },
     },
     'METRICS',
@@ -220,7 +339,9 @@ function createGrpcSender(options: TransportOptions): MetricsSender {
   const client = new Client(
     `${url.hostname}:${port}`,
     secure
-      ? credentials.createSsl(options.ca ?? null, options.key ?? null, options.cert ?? null)
+      ? credentials.createSsl(options.ca ?? null, options.key ?? null, options.cert ?? null, {
+          rejectUnauthorized: options.insecureSkipVerify !== true,
+        })
       : credentials.createInsecure(),
     {
       'grpc.default_compression_algorithm': GRPC_COMPRESSION[options.compression],
@@ -240,7 +361,7 @@ function createGrpcSender(options: TransportOptions): MetricsSender {
           metadata,
           { deadline: Date.now() + options.timeoutMs },
           (error: ServiceError | null, partial?: PartialSuccess) => {
-            if (error !== null) reject(classifyExportError(error));
+            if (error !== null) reject(classifyExportError(error, options.caSource));
             else resolve(partial ?? { rejectedDataPoints: 0, errorMessage: '' });
           },
         );
@@ -273,7 +394,13 @@ export function createSender(options: TransportOptions): MetricsSender {
           const partial = serializer.last;
           serializer.last = { rejectedDataPoints: 0, errorMessage: '' };
           if (result.code === ExportResultCode.SUCCESS) resolve(partial);
-          else reject(classifyExportError(result.error ?? new Error('export failed without an error')));
+          else
+            reject(
+              classifyExportError(
+                result.error ?? new Error('export failed without an error'),
+                options.caSource,
+              ),
+            );
         });
       }),
     shutdown: () => delegate.shutdown(),

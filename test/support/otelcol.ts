@@ -200,15 +200,39 @@ export interface OtelcolOptions {
    * `discard` sends them to the debug exporter at basic verbosity, for benchmarks.
    */
   output?: 'file' | 'discard';
+  /**
+   * TLS on both receivers with this server certificate and key; with
+   * `clientCaFile`, a client certificate signed by it is required (mutual TLS).
+   */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  /** Both receivers refuse requests without `authorization: Bearer <token>` (bearertokenauth extension). */
+  bearerToken?: string;
 }
 
-/** A running collector: otlp receiver (gRPC + HTTP) on 127.0.0.1 -> file exporter. */
+/** The receiver-side settings of one protocol, as YAML lines under it. */
+function receiverSecurity(options: OtelcolOptions): string[] {
+  const lines: string[] = [];
+  if (options.tls !== undefined) {
+    lines.push('        tls:');
+    lines.push(`          cert_file: ${JSON.stringify(options.tls.certFile)}`);
+    lines.push(`          key_file: ${JSON.stringify(options.tls.keyFile)}`);
+    if (options.tls.clientCaFile !== undefined) {
+      lines.push(`          client_ca_file: ${JSON.stringify(options.tls.clientCaFile)}`);
+    }
+  }
+  if (options.bearerToken !== undefined) {
+    lines.push('        auth:', '          authenticator: bearertokenauth');
+  }
+  return lines;
+}
+
+/** A running collector: otlp receiver (gRPC + HTTP, optionally TLS and a bearer token) on 127.0.0.1 -> file exporter. */
 export class Otelcol {
   readonly grpcPort: number;
   readonly httpPort: number;
   readonly dir: string;
   private readonly configPath: string;
-  private readonly options: OtelcolOptions;
+  private options: OtelcolOptions;
   private child: ChildProcess | undefined;
   private log = '';
   private readonly parsed: CollectedPoint[] = [];
@@ -234,13 +258,18 @@ export class Otelcol {
     writeFileSync(
       this.configPath,
       [
+        ...(this.options.bearerToken === undefined
+          ? []
+          : ['extensions:', '  bearertokenauth:', `    token: ${JSON.stringify(this.options.bearerToken)}`]),
         'receivers:',
         '  otlp:',
         '    protocols:',
         '      grpc:',
         `        endpoint: 127.0.0.1:${this.grpcPort}`,
+        ...receiverSecurity(this.options),
         '      http:',
         `        endpoint: 127.0.0.1:${this.httpPort}`,
+        ...receiverSecurity(this.options),
         'exporters:',
         '  file:',
         `    path: ${this.outputPath}`,
@@ -248,6 +277,7 @@ export class Otelcol {
         '  debug:',
         '    verbosity: basic',
         'service:',
+        ...(this.options.bearerToken === undefined ? [] : ['  extensions: [bearertokenauth]']),
         '  telemetry:',
         '    logs:',
         '      level: warn',
@@ -270,14 +300,24 @@ export class Otelcol {
     return c;
   }
 
-  /** `http://127.0.0.1:<grpc port>` */
+  /** `http://127.0.0.1:<grpc port>` (`https://` with TLS) */
   get grpcEndpoint(): string {
-    return `http://127.0.0.1:${this.grpcPort}`;
+    return `${this.scheme}://127.0.0.1:${this.grpcPort}`;
   }
 
-  /** `http://127.0.0.1:<http port>` (the exporter appends /v1/metrics) */
+  /** `http://127.0.0.1:<http port>` (`https://` with TLS; the exporter appends /v1/metrics) */
   get httpEndpoint(): string {
-    return `http://127.0.0.1:${this.httpPort}`;
+    return `${this.scheme}://127.0.0.1:${this.httpPort}`;
+  }
+
+  private get scheme(): 'http' | 'https' {
+    return this.options.tls === undefined ? 'http' : 'https';
+  }
+
+  /** Changes options for the next `resume()` (TLS, token): only while stopped. */
+  reconfigure(changes: OtelcolOptions): void {
+    if (this.child !== undefined) throw new Error('otelcol: reconfigure() while running; pause() first');
+    this.options = { ...this.options, ...changes };
   }
 
   /** Pid of the running collector, or undefined when stopped. */
