@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import http from 'node:http';
 import type { Link, LinkBatch } from '../../core/signals.ts';
 import { testHost, testSettings } from '../../test/support/settings.ts';
-import { ENDPOINT_PATTERN, PrometheusExporter, parseEndpoint, prometheusExporterFactory } from './factory.ts';
+import { PrometheusExporter, prometheusExporterFactory } from './factory.ts';
 import type { PrometheusExporterConfig } from './factory.ts';
 
 function config(overrides: Partial<PrometheusExporterConfig> = {}): PrometheusExporterConfig {
@@ -204,15 +204,7 @@ void test('lifecycle: shutdown without start, twice, and consume after shutdown 
   await assert.rejects(get(port, '/metrics'), /ECONNREFUSED/);
 });
 
-void test('config: endpoint pattern, defaults, and max_label_value_length bounds', () => {
-  for (const ok of ['127.0.0.1:9464', '0.0.0.0:0', ':9464', '[::]:9464', '[::1]:65535', 'agent.local:80']) {
-    assert.ok(ENDPOINT_PATTERN.test(ok), ok);
-  }
-  for (const bad of ['127.0.0.1', '127.0.0.1:65536', 'host:-1', 'http://x:1', '::1:9464', 'a b:1']) {
-    assert.ok(!ENDPOINT_PATTERN.test(bad), bad);
-  }
-  assert.deepEqual(parseEndpoint('[::1]:9464'), { host: '::1', port: 9464 });
-  assert.deepEqual(parseEndpoint(':9464'), { host: '', port: 9464 });
+void test('config: defaults and max_label_value_length bounds (the endpoint: common/http-server.test.ts)', () => {
   const fields = prometheusExporterFactory.configSchema.fields;
   assert.equal((fields.endpoint as { default?: string }).default, '127.0.0.1:9464');
   assert.equal((fields.caretta_compatible as { default?: boolean }).default, false);

@@ -7,11 +7,11 @@
  */
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
 import type { Component, CreateSettings, ExporterFactory, Host } from '../../core/component.ts';
 import type { LinkBatch } from '../../core/signals.ts';
 import type { Counter, Gauge, Histogram } from '../../core/telemetry.ts';
+import { ENDPOINT_PATTERN, boundAddress, closeServer, listen } from '../common/http-server.ts';
 import { CONTENT_TYPES, ChunkPool, negotiateFormat } from './exposition.ts';
 import type { ExpositionFormat } from './exposition.ts';
 import { streamExposition } from './serialize.ts';
@@ -34,18 +34,6 @@ export interface PrometheusExporterConfig {
 
 /** Scrapes served at once; more get 503 so memory stays bounded (each holds one exposition). */
 export const MAX_CONCURRENT_SCRAPES = 4;
-
-const PORT = '(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})';
-/** `host:port`, `[v6]:port` or `:port`. */
-export const ENDPOINT_PATTERN = new RegExp(`^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]*):${PORT}$`);
-
-/** Splits a validated endpoint into the host to bind ('' = every interface) and the port. */
-export function parseEndpoint(endpoint: string): { host: string; port: number } {
-  const colon = endpoint.lastIndexOf(':');
-  let host = endpoint.slice(0, colon);
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  return { host, port: Number(endpoint.slice(colon + 1)) };
-}
 
 const SCRAPE_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -104,34 +92,18 @@ export class PrometheusExporter implements Component {
 
   /** The address actually bound (useful with port 0), once started. */
   get boundEndpoint(): { host: string; port: number } | undefined {
-    const address = this.server?.address();
-    if (address === null || address === undefined || typeof address === 'string') return undefined;
-    const a = address as AddressInfo;
-    return { host: a.address, port: a.port };
+    return boundAddress(this.server);
   }
 
   async start(_host: Host): Promise<void> {
     if (this.stopped) throw new Error('prometheus exporter: start after shutdown');
     if (this.server !== undefined) return;
-    const { host, port } = parseEndpoint(this.config.endpoint);
     const server = http.createServer((req, res) => this.handle(req, res));
-    server.keepAliveTimeout = 65_000;
     this.server = server;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: host === '' ? undefined : host, port }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (error) {
+    await listen(server, this.config.endpoint, 'prometheus exporter').catch((error: unknown) => {
       this.server = undefined;
-      const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`prometheus exporter: cannot listen on endpoint ${this.config.endpoint}: ${message}`, {
-        cause: error,
-      });
-    }
+      throw error;
+    });
     const bound = this.boundEndpoint;
     this.settings.logger.info('serving metrics', {
       endpoint: this.config.endpoint,
@@ -152,9 +124,7 @@ export class PrometheusExporter implements Component {
     this.server = undefined;
     this.latest = undefined;
     if (server === undefined) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    await closeServer(server);
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -14,13 +14,12 @@
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Component, CreateSettings, Host } from '../../core/component.ts';
 import type { LinkBatch } from '../../core/signals.ts';
 import type { Counter } from '../../core/telemetry.ts';
-import { parseEndpoint } from '../prometheus/factory.ts';
+import { boundAddress, closeServer, listen } from '../common/http-server.ts';
 import type { GraphFilter, GraphView, PreviousTotals, ServiceGraph } from './graph.ts';
 import { buildGraph, formatRate, viewGraph } from './graph.ts';
 import { NODE_GRAPH_FIELDS, nodeGraphData } from './nodegraph.ts';
@@ -154,10 +153,7 @@ export class ServiceMapExporter implements Component {
 
   /** The address actually bound (useful with port 0), once started. */
   get boundEndpoint(): { host: string; port: number } | undefined {
-    const address = this.server?.address();
-    if (address === null || address === undefined || typeof address === 'string') return undefined;
-    const a = address as AddressInfo;
-    return { host: a.address, port: a.port };
+    return boundAddress(this.server);
   }
 
   /** The page's URL, once started (a wildcard bind is shown as loopback). */
@@ -173,25 +169,12 @@ export class ServiceMapExporter implements Component {
     if (this.stopped) throw new Error('servicemap exporter: start after shutdown');
     if (this.server !== undefined) return;
     this.assets = loadAssets();
-    const { host, port } = parseEndpoint(this.config.endpoint);
     const server = http.createServer({ maxHeaderSize: 8192 }, (req, res) => this.handle(req, res));
-    server.keepAliveTimeout = 65_000;
     this.server = server;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: host === '' ? undefined : host, port }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (error) {
+    await listen(server, this.config.endpoint, 'servicemap exporter').catch((error: unknown) => {
       this.server = undefined;
-      const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`servicemap exporter: cannot listen on endpoint ${this.config.endpoint}: ${message}`, {
-        cause: error,
-      });
-    }
+      throw error;
+    });
     this.settings.logger.info('serving the service map', { url: this.url, endpoint: this.config.endpoint });
   }
 
@@ -210,9 +193,7 @@ export class ServiceMapExporter implements Component {
     this.graph = undefined;
     this.previous = undefined;
     if (server === undefined) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    await closeServer(server);
   }
 
   /** The view `/api/graph` serves for `filter` (what the page draws). */

@@ -1,6 +1,6 @@
 /** Factory of the `servicemap` exporter: the built-in service map page and its JSON API. */
 import type { ExporterFactory } from '../../core/component.ts';
-import { ENDPOINT_PATTERN } from '../prometheus/factory.ts';
+import { ENDPOINT_PATTERN } from '../common/http-server.ts';
 import type { ServiceMapExporterConfig } from './exporter.ts';
 import { ServiceMapExporter } from './exporter.ts';
 
