@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +14,7 @@ import { testHost, testSettings } from '../../test/support/settings.ts';
 import { Sink } from '../../test/support/sink.ts';
 import { k8sAttributesProcessorFactory } from './factory.ts';
 import type { K8sAttributesConfig } from './processor.ts';
-import { K8sAttributesProcessor } from './processor.ts';
+import { K8sAttributesProcessor, noClusterReason } from './processor.ts';
 
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 
@@ -341,5 +341,34 @@ describe('k8s_attributes processor, Kubernetes mode against the API emulator', (
     assert.equal(line?.mode, 'host');
     assert.match(String(line?.reason), /no kubeconfig at .*missing.yaml/);
     await p.shutdown();
+  });
+});
+
+describe('noClusterReason (mode auto without loading the Kubernetes client)', () => {
+  it('is certain only when not in a pod and no kubeconfig file exists, in the order detectCluster looks', () => {
+    const home = mkdtempSync(join(tmpdir(), 'lh-no-cluster-'));
+    try {
+      const file = join(home, 'config.yaml');
+      writeFileSync(file, 'apiVersion: v1\n');
+      const missing = join(home, 'missing.yaml');
+      const cases: Array<[string, NodeJS.ProcessEnv, string | undefined]> = [
+        ['', { KUBERNETES_SERVICE_HOST: '10.96.0.1', HOME: home }, undefined],
+        [
+          '',
+          { KUBERNETES_SERVICE_HOST: '', HOME: home },
+          `no kubeconfig at ${join(home, '.kube', 'config')}`,
+        ],
+        [missing, { KUBERNETES_SERVICE_HOST: '10.96.0.1', HOME: home }, `no kubeconfig at ${missing}`],
+        [file, { HOME: home }, undefined],
+        ['', { KUBECONFIG: `${missing}:${file}`, HOME: home }, `no kubeconfig at ${missing}`],
+        ['', { KUBECONFIG: `${file}:${missing}`, HOME: home }, undefined],
+        ['', { KUBECONFIG: '', HOME: home }, `no kubeconfig at ${join(home, '.kube', 'config')}`],
+      ];
+      for (const [kubeconfig, env, expected] of cases) {
+        assert.equal(noClusterReason(kubeconfig, env), expected, `${kubeconfig} ${JSON.stringify(env)}`);
+      }
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
