@@ -297,11 +297,17 @@ test('bin/loggerhead.js works on the system Node (re-running itself on Node 24 w
   assert.match(run.stderr, /"msg":"shutdown complete","errors":0/);
 });
 
-test('in process: text logs on a terminal, SIGINT stops the run, a repeated signal is ignored', async () => {
-  const config = file('inproc.yaml', RUNNABLE);
+/**
+ * `run` in this process with the fake components and the debug exporter: its stderr so far, the
+ * signal handler it subscribed, and its exit code.
+ */
+function runInProcess(
+  args: string[],
+  stderrIsTTY: boolean,
+): { running: Promise<number>; stderr(): string; stop(): ((signal: string) => void) | undefined } {
   let stderr = '';
   let stop: ((signal: string) => void) | undefined;
-  const running = runCli(['run', '--config', config], {
+  const running = runCli(args, {
     loadFactories: async () => [
       fakeSourceFactory('fake_sockets', 'sockets'),
       fakeConverterFactory('fake_linker', 'sockets'),
@@ -311,20 +317,32 @@ test('in process: text logs on a terminal, SIGINT stops the run, a repeated sign
     stderr: (text) => {
       stderr += text;
     },
-    stderrIsTTY: true,
+    stderrIsTTY,
     env: {},
     cwd: dir,
     onSignal: (handler) => {
       stop = handler;
     },
   });
+  return { running, stderr: () => stderr, stop: () => stop };
+}
+
+/** Returns once `text` is in `stderr()` or 10 s have passed. */
+async function waitForText(stderr: () => string, text: string): Promise<void> {
   const deadline = Date.now() + 10_000;
-  while (!stderr.includes(' links ') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  while (!stderr().includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+test('in process: text logs on a terminal, SIGINT stops the run, a repeated signal is ignored', async () => {
+  const config = file('inproc.yaml', RUNNABLE);
+  const run = runInProcess(['run', '--config', config], true);
+  await waitForText(run.stderr, ' links ');
+  const stop = run.stop();
   assert.ok(stop !== undefined, 'run subscribed to signals');
   stop('SIGINT');
   stop('SIGINT');
-  assert.equal(await running, 0);
-  const lines = stderr.trimEnd().split('\n');
+  assert.equal(await run.running, 0);
+  const lines = run.stderr().trimEnd().split('\n');
   for (const line of lines) assert.match(line, /^\d\d:\d\d:\d\d\.\d{3} (INFO |DEBUG|WARN |ERROR) \S/);
   assert.equal(lines.filter((l) => l.includes('received signal, shutting down signal=SIGINT')).length, 1);
   assert.match(lines.at(-1) ?? '', /INFO {2}shutdown complete errors=0$/);
@@ -332,33 +350,12 @@ test('in process: text logs on a terminal, SIGINT stops the run, a repeated sign
 
 test('in process: a signal during a slow start-up stops it without waiting for it', async () => {
   const config = file('slow.yaml', RUNNABLE.replace('interval: 50ms', 'start_delay: 1h'));
-  let stderr = '';
-  let stop: ((signal: string) => void) | undefined;
-  const running = runCli(['run', '--config', config, '--log-format', 'json'], {
-    loadFactories: async () => [
-      fakeSourceFactory('fake_sockets', 'sockets'),
-      fakeConverterFactory('fake_linker', 'sockets'),
-      debugExporterFactory,
-    ],
-    stdout: () => assert.fail('run writes nothing to stdout'),
-    stderr: (text) => {
-      stderr += text;
-    },
-    stderrIsTTY: false,
-    env: {},
-    cwd: dir,
-    onSignal: (handler) => {
-      stop = handler;
-    },
-  });
-  const deadline = Date.now() + 10_000;
-  while (!stderr.includes('"component":"fake_sockets"') && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  stop?.('SIGTERM');
-  assert.equal(await running, 0);
+  const run = runInProcess(['run', '--config', config, '--log-format', 'json'], false);
+  await waitForText(run.stderr, '"component":"fake_sockets"');
+  run.stop()?.('SIGTERM');
+  assert.equal(await run.running, 0);
   assert.deepEqual(
-    logLines(stderr).map((l) => [l.msg, l.component ?? l.signal ?? null]),
+    logLines(run.stderr()).map((l) => [l.msg, l.component ?? l.signal ?? null]),
     [
       ['loggerhead starting', null],
       ['starting component', 'debug'],
