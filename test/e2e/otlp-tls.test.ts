@@ -1,0 +1,477 @@
+/**
+ * The otlp exporter's TLS and headers against a REAL OpenTelemetry Collector
+ * (scripts/setup.d/40-otelcol.sh): both OTLP receivers on TLS with a throwaway
+ * CA (test/support/tls.ts) and the bearertokenauth extension, then mutual TLS,
+ * then plaintext. Values must arrive exactly; every failure must name its
+ * cause in the exporter's log and self-telemetry, and nothing may crash.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { parseDocument } from 'yaml';
+import { validateConfig } from '../../core/config/validate.ts';
+import type { Link } from '../../core/signals.ts';
+import { OtlpExporter } from '../../exporters/otlp/exporter.ts';
+import type { ExportOutcome } from '../../exporters/otlp/exporter.ts';
+import type { OtlpExporterConfig } from '../../exporters/otlp/factory.ts';
+import { exporterOptions, otlpExporterFactory } from '../../exporters/otlp/factory.ts';
+import type { CollectedPoint } from '../support/otelcol.ts';
+import { Otelcol } from '../support/otelcol.ts';
+import type { TestSettings } from '../support/settings.ts';
+import { testHost, testSettings } from '../support/settings.ts';
+import type { TestPki } from '../support/tls.ts';
+import { makeTestPki } from '../support/tls.ts';
+
+const TOKEN = 'lho-token-7f3a9c';
+const PROTOCOLS = ['grpc', 'http/protobuf'] as const;
+type Protocol = (typeof PROTOCOLS)[number];
+const START = Date.now() - 60_000;
+
+function config(yaml: string): OtlpExporterConfig {
+  const { value, issues } = validateConfig(parseDocument(yaml).contents, otlpExporterFactory.configSchema);
+  assert.deepEqual(issues, []);
+  return value as unknown as OtlpExporterConfig;
+}
+
+function makeLink(tag: string, i: number): Link {
+  return {
+    id: `${tag}-${i}`,
+    client: { name: `${tag}-client-${i}`, kind: 'Deployment', namespace: 'shop' },
+    server: { name: `${tag}-server`, kind: 'StatefulSet', namespace: 'data' },
+    serverPort: 6000 + i,
+    transport: 'tcp',
+    networkType: 'ipv4',
+    observer: 'client',
+    bytesClientToServer: 1_000_003 * (i + 1),
+    bytesServerToClient: 2 ** 40 + i,
+    connectionsOpened: i + 5,
+    connectionsClosed: i + 2,
+    connectionsFailed: i % 3,
+    activeConnections: 3,
+    retransSegs: 7 * i,
+    startTimeMs: START + i,
+    lastActivityMs: START + 1000,
+  };
+}
+
+/** `metric client direction|event` -> value, for the seven points of each link. */
+function expected(links: readonly Link[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const l of links) {
+    const c = l.client.name;
+    out.set(`loggerhead.link.bytes ${c} client_to_server`, l.bytesClientToServer);
+    out.set(`loggerhead.link.bytes ${c} server_to_client`, l.bytesServerToClient);
+    out.set(`loggerhead.link.connections ${c} opened`, l.connectionsOpened);
+    out.set(`loggerhead.link.connections ${c} closed`, l.connectionsClosed);
+    out.set(`loggerhead.link.connections ${c} failed`, l.connectionsFailed);
+    out.set(`loggerhead.link.active_connections ${c} `, l.activeConnections);
+    out.set(`loggerhead.link.retransmits ${c} `, l.retransSegs);
+  }
+  return out;
+}
+
+/** What the collector holds for one exporter instance at one batch time, keyed as `expected()`. */
+function received(points: readonly CollectedPoint[], instance: string, timeMs: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of points) {
+    if (p.resource['service.instance.id'] !== instance || !p.name.startsWith('loggerhead.link.')) continue;
+    if (p.timeUnixNano !== BigInt(timeMs) * 1_000_000n) continue;
+    const extra = String(p.attributes.direction ?? p.attributes.event ?? '');
+    out.set(`${p.name} ${String(p.attributes['client.workload.name'])} ${extra}`, p.value);
+  }
+  return out;
+}
+
+function ofInstance(points: readonly CollectedPoint[], instance: string): CollectedPoint[] {
+  return points.filter((p) => p.resource['service.instance.id'] === instance);
+}
+
+function counter(settings: TestSettings, name: string, attributes: Record<string, string> = {}): number {
+  const m = settings.registry.collect().find((x) => x.name === name);
+  const p = m?.points.find((x) => Object.entries(attributes).every(([k, v]) => x.attributes[k] === v));
+  return p?.value ?? 0;
+}
+
+function gauge(settings: TestSettings, name: string): number | undefined {
+  return settings.registry.collect().find((x) => x.name === name)?.points[0]?.value;
+}
+
+function warnings(settings: TestSettings): Array<Record<string, unknown>> {
+  return settings.logs.filter((l) => l.level === 'warn' || l.level === 'error');
+}
+
+interface Running {
+  exporter: OtlpExporter;
+  settings: TestSettings;
+  instance: string;
+}
+
+describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { timeout: 300_000 }, () => {
+  let pki: TestPki;
+  /** TLS (server certificate from the test CA) + bearer token on both receivers. */
+  let secure: Otelcol;
+  const exporters: OtlpExporter[] = [];
+
+  before(async () => {
+    pki = makeTestPki();
+    secure = await Otelcol.start({
+      tls: { certFile: pki.serverCert, keyFile: pki.serverKey },
+      bearerToken: TOKEN,
+    });
+  });
+
+  /** Shuts down the exporters started so far, before their collector goes away (a final flush to a closed port waits out the HTTP transport's retries). */
+  async function stopExporters(): Promise<void> {
+    for (const e of exporters.splice(0)) await e.shutdown();
+  }
+
+  after(async () => {
+    await stopExporters();
+    await secure?.close();
+    pki?.remove();
+  });
+
+  function port(collector: Otelcol, protocol: Protocol): number {
+    return protocol === 'grpc' ? collector.grpcPort : collector.httpPort;
+  }
+
+  /** Creates (through the factory's validation) and starts an exporter; `yaml` gets endpoint and protocol. */
+  async function start(name: string, protocol: Protocol, endpoint: string, yaml: string): Promise<Running> {
+    const settings = testSettings(`otlp/${name}`);
+    const options = exporterOptions(
+      config(`endpoint: ${endpoint}\nprotocol: ${protocol}\ninterval: 1h\n${yaml}`),
+    );
+    const exporter = new OtlpExporter(settings, options);
+    exporters.push(exporter);
+    await exporter.start(testHost());
+    return { exporter, settings, instance: String(options.resourceAttributes['service.instance.id']) };
+  }
+
+  /** Sends one batch of `links` now; returns the outcome and the batch time. */
+  async function sendBatch(r: Running, links: Link[]): Promise<{ outcome: ExportOutcome; timeMs: number }> {
+    const timeMs = Date.now();
+    await r.exporter.consume({ timeMs, startTimeMs: START, links });
+    return { outcome: await r.exporter.exportSnapshot(), timeMs };
+  }
+
+  async function assertDelivered(
+    collector: Otelcol,
+    r: Running,
+    links: Link[],
+    timeMs: number,
+    what: string,
+  ): Promise<void> {
+    const want = expected(links);
+    const points = await collector.waitFor(
+      (p) => received(p, r.instance, timeMs).size >= want.size,
+      20_000,
+      what,
+    );
+    assert.deepEqual(received(points, r.instance, timeMs), want, `${what}: the values sent, exactly`);
+  }
+
+  for (const protocol of PROTOCOLS) {
+    const tag = protocol === 'grpc' ? 'grpc' : 'http';
+
+    it(`${protocol}: tls.ca_file + authorization header: the collector holds exactly the values sent`, async () => {
+      const r = await start(
+        `${tag}_tls`,
+        protocol,
+        `127.0.0.1:${port(secure, protocol)}`,
+        `tls:\n  ca_file: ${pki.caCert}\nheaders:\n  authorization: Bearer ${TOKEN}`,
+      );
+      const links = Array.from({ length: 12 }, (_, i) => makeLink(`${tag}-tls`, i));
+      const { outcome, timeMs } = await sendBatch(r, links);
+      assert.equal(outcome.error, undefined, outcome.error?.message);
+      await assertDelivered(secure, r, links, timeMs, `${protocol} over TLS`);
+      // The name in the certificate works as well as the IP address.
+      const byName = await start(
+        `${tag}_tls_name`,
+        protocol,
+        `https://localhost:${port(secure, protocol)}`,
+        `tls:\n  ca_file: ${pki.caCert}\nheaders:\n  authorization: Bearer ${TOKEN}`,
+      );
+      const second = await sendBatch(byName, links);
+      assert.equal(second.outcome.error, undefined, second.outcome.error?.message);
+      await assertDelivered(secure, byName, links, second.timeMs, `${protocol} over TLS to localhost`);
+      assert.deepEqual([...warnings(r.settings), ...warnings(byName.settings)], []);
+      assert.equal(gauge(r.settings, 'loggerhead.exporter.backend_up'), 1);
+    });
+
+    it(`${protocol}: a wrong CA fails naming certificate verification in the log and telemetry; the right one then delivers`, async () => {
+      const links = [makeLink(`${tag}-wrongca`, 0), makeLink(`${tag}-wrongca`, 1)];
+      const wrong = await start(
+        `${tag}_wrong_ca`,
+        protocol,
+        `127.0.0.1:${port(secure, protocol)}`,
+        `tls:\n  ca_file: ${pki.otherCaCert}\nheaders:\n  authorization: Bearer ${TOKEN}\nretry:\n  initial_interval: 1h\n  max_interval: 1h`,
+      );
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const { outcome } = await sendBatch(wrong, links);
+        assert.equal(outcome.error?.errorType, 'tls_certificate');
+        assert.equal(outcome.error.retryable, true);
+        assert.equal(
+          outcome.error.message,
+          `TLS certificate verification failed: the server's certificate was rejected (it is not trusted by tls.ca_file ${JSON.stringify(pki.otherCaCert)}): unable to verify the first certificate`,
+        );
+      }
+      const logged = warnings(wrong.settings);
+      assert.equal(logged.length, 1, 'one warn line for the failing state, not one per attempt');
+      assert.equal(
+        logged[0]?.msg,
+        'OTLP exports failing; keeping only the latest snapshot until one succeeds',
+      );
+      assert.equal(logged[0]?.error_type, 'tls_certificate');
+      assert.match(String(logged[0]?.error), /certificate verification failed/);
+      assert.equal(
+        counter(wrong.settings, 'loggerhead.exporter.failed_requests', { 'error.type': 'tls_certificate' }),
+        2,
+      );
+      assert.equal(counter(wrong.settings, 'loggerhead.exporter.sent_requests'), 0);
+      assert.equal(gauge(wrong.settings, 'loggerhead.exporter.backend_up'), 0);
+      await wrong.exporter.shutdown();
+      assert.equal(ofInstance(secure.points(), wrong.instance).length, 0, 'nothing reached the collector');
+
+      const right = await start(
+        `${tag}_right_ca`,
+        protocol,
+        `127.0.0.1:${port(secure, protocol)}`,
+        `tls:\n  ca_file: ${pki.caCert}\nheaders:\n  authorization: Bearer ${TOKEN}`,
+      );
+      const { outcome, timeMs } = await sendBatch(right, links);
+      assert.equal(outcome.error, undefined, outcome.error?.message);
+      await assertDelivered(secure, right, links, timeMs, `${protocol} with the right CA`);
+    });
+
+    it(`${protocol}: no or a wrong authorization header is refused with the collector's reason, not retried; nothing is stored`, async () => {
+      const links = [makeLink(`${tag}-auth`, 0)];
+      const cases = [
+        ['none', '', /missing or empty authorization header/],
+        [
+          'wrong',
+          `headers:\n  authorization: Bearer not-${TOKEN}`,
+          /does not match expected scheme or token/,
+        ],
+      ] as const;
+      for (const [label, headers, reason] of cases) {
+        const r = await start(
+          `${tag}_auth_${label}`,
+          protocol,
+          `127.0.0.1:${port(secure, protocol)}`,
+          `tls:\n  ca_file: ${pki.caCert}\n${headers}`,
+        );
+        const { outcome } = await sendBatch(r, links);
+        const errorType = protocol === 'grpc' ? 'UNAUTHENTICATED' : 'http_401';
+        assert.equal(outcome.error?.errorType, errorType, `${label} header`);
+        assert.equal(outcome.error.retryable, false, 'an auth failure waits for the next interval');
+        assert.match(outcome.error.message, reason);
+        const logged = warnings(r.settings);
+        assert.equal(logged.length, 1);
+        assert.equal(logged[0]?.error_type, errorType);
+        assert.match(String(logged[0]?.error), reason);
+        assert.equal(
+          counter(r.settings, 'loggerhead.exporter.failed_requests', { 'error.type': errorType }),
+          1,
+        );
+        await r.exporter.shutdown();
+        assert.equal(ofInstance(secure.points(), r.instance).length, 0, `${label} header: nothing stored`);
+      }
+    });
+
+    it(`${protocol}: tls.insecure_skip_verify delivers to a server no configured CA trusts; without it the default roots refuse it`, async () => {
+      const links = [makeLink(`${tag}-skip`, 0)];
+      const strict = await start(
+        `${tag}_default_roots`,
+        protocol,
+        `127.0.0.1:${port(secure, protocol)}`,
+        `headers:\n  authorization: Bearer ${TOKEN}`,
+      );
+      const refused = await sendBatch(strict, links);
+      assert.equal(refused.outcome.error?.errorType, 'tls_certificate');
+      assert.match(
+        refused.outcome.error.message,
+        /not trusted by the system and Node CA roots \(tls\.ca_file is empty\)/,
+      );
+      const skip = await start(
+        `${tag}_skip_verify`,
+        protocol,
+        `127.0.0.1:${port(secure, protocol)}`,
+        `tls:\n  insecure_skip_verify: true\nheaders:\n  authorization: Bearer ${TOKEN}`,
+      );
+      const { outcome, timeMs } = await sendBatch(skip, links);
+      assert.equal(outcome.error, undefined, outcome.error?.message);
+      await assertDelivered(secure, skip, links, timeMs, `${protocol} with insecure_skip_verify`);
+    });
+  }
+
+  it('the server certificate fixed while the exporters retry (gRPC and HTTP): they deliver without a restart and log the recovery', async () => {
+    await secure.pause();
+    secure.reconfigure({ tls: { certFile: pki.otherServerCert, keyFile: pki.otherServerKey } });
+    await secure.resume();
+    const links = Array.from({ length: 5 }, (_, i) => makeLink('recover', i));
+    const running = await Promise.all(
+      PROTOCOLS.map((protocol) =>
+        start(
+          `recover_${protocol === 'grpc' ? 'grpc' : 'http'}`,
+          protocol,
+          `127.0.0.1:${port(secure, protocol)}`,
+          `tls:\n  ca_file: ${pki.caCert}\nheaders:\n  authorization: Bearer ${TOKEN}\nretry:\n  initial_interval: 200ms\n  max_interval: 400ms`,
+        ),
+      ),
+    );
+    const timeMs = Date.now();
+    for (const r of running) {
+      await r.exporter.consume({ timeMs, startTimeMs: START, links });
+      const outcome = await r.exporter.exportSnapshot();
+      assert.equal(outcome.error?.errorType, 'tls_certificate');
+    }
+    await secure.pause();
+    secure.reconfigure({ tls: { certFile: pki.serverCert, keyFile: pki.serverKey } });
+    await secure.resume();
+    for (const r of running) {
+      await assertDelivered(secure, r, links, timeMs, 'after the certificate fix');
+      const logs = r.settings.logs.map((l) => `${String(l.level)} ${String(l.msg)}`);
+      assert.deepEqual(
+        logs.filter((l) => l.startsWith('warn') || l.includes('succeeding again')),
+        [
+          'warn OTLP exports failing; keeping only the latest snapshot until one succeeds',
+          'info OTLP exports succeeding again',
+        ],
+      );
+      assert.ok(
+        counter(r.settings, 'loggerhead.exporter.failed_requests', { 'error.type': 'tls_certificate' }) >= 1,
+      );
+    }
+  });
+
+  it('empty tls.ca_file trusts the operating system store (SSL_CERT_FILE holding the test CA, in a child process)', async () => {
+    const factory = new URL('../../exporters/otlp/factory.ts', import.meta.url).href;
+    const script = `
+      import { exporterOptions, otlpExporterFactory } from ${JSON.stringify(factory)};
+      import { createSender } from ${JSON.stringify(new URL('../../exporters/otlp/transport.ts', import.meta.url).href)};
+      const options = exporterOptions({
+        endpoint: '127.0.0.1:${secure.grpcPort}', protocol: 'grpc',
+        headers: { authorization: 'Bearer ${TOKEN}' },
+        tls: { insecure: false, insecure_skip_verify: false, ca_file: '', cert_file: '', key_file: '' },
+        compression: 'none', timeout: 5000, interval: 1000, temporality: 'cumulative',
+        max_links_per_request: 1000, retry: { initial_interval: 1000, max_interval: 1000 },
+      });
+      void otlpExporterFactory;
+      const sender = createSender(options.transport);
+      try { await sender.send(new Uint8Array(0)); console.log('delivered'); }
+      catch (e) { console.log(e.errorType + ': ' + e.message); }
+      await sender.shutdown();
+    `;
+    const run = (env: Record<string, string>): Promise<string> =>
+      new Promise((resolve, reject) => {
+        execFile(
+          process.execPath,
+          ['--no-warnings', '--input-type=module', '-e', script],
+          { env: { ...process.env, ...env }, timeout: 30_000 },
+          (error, stdout, stderr) => (error === null ? resolve(stdout.trim()) : reject(new Error(stderr))),
+        );
+      });
+    assert.equal(await run({ SSL_CERT_FILE: pki.caCert }), 'delivered');
+    assert.match(await run({ SSL_CERT_FILE: pki.otherCaCert }), /^tls_certificate: /);
+  });
+
+  describe('mutual TLS (receiver with client_ca_file)', () => {
+    let mtls: Otelcol;
+    before(async () => {
+      mtls = await Otelcol.start({
+        tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.caCert },
+      });
+    });
+    after(async () => {
+      await stopExporters();
+      await mtls?.close();
+    });
+
+    for (const protocol of PROTOCOLS) {
+      const tag = protocol === 'grpc' ? 'grpc' : 'http';
+      it(`${protocol}: tls.cert_file/key_file deliver exactly; no client certificate or one from another CA is refused, named`, async () => {
+        const links = Array.from({ length: 3 }, (_, i) => makeLink(`${tag}-mtls`, i));
+        const endpoint = `127.0.0.1:${port(mtls, protocol)}`;
+        const ok = await start(
+          `${tag}_mtls`,
+          protocol,
+          endpoint,
+          `tls:\n  ca_file: ${pki.caCert}\n  cert_file: ${pki.clientCert}\n  key_file: ${pki.clientKey}`,
+        );
+        const sent = await sendBatch(ok, links);
+        assert.equal(sent.outcome.error, undefined, sent.outcome.error?.message);
+        await assertDelivered(mtls, ok, links, sent.timeMs, `${protocol} with a client certificate`);
+
+        const refusals = [
+          [
+            'no_cert',
+            '',
+            /the server requires a client certificate \(set tls\.cert_file and tls\.key_file\)/,
+          ],
+          [
+            'other_ca',
+            `  cert_file: ${pki.otherServerCert}\n  key_file: ${pki.otherServerKey}\n`,
+            /the server refused the client certificate of tls\.cert_file \(alert "(unknown ca|bad certificate)"/,
+          ],
+        ] as const;
+        for (const [label, client, reason] of refusals) {
+          const r = await start(
+            `${tag}_mtls_${label}`,
+            protocol,
+            endpoint,
+            `tls:\n  ca_file: ${pki.caCert}\n${client}retry:\n  initial_interval: 1h\n  max_interval: 1h`,
+          );
+          const { outcome } = await sendBatch(r, links);
+          assert.equal(outcome.error?.errorType, 'tls_handshake', label);
+          assert.match(outcome.error.message, reason);
+          const logged = warnings(r.settings);
+          assert.equal(logged.length, 1);
+          assert.equal(logged[0]?.error_type, 'tls_handshake');
+          assert.equal(
+            counter(r.settings, 'loggerhead.exporter.failed_requests', { 'error.type': 'tls_handshake' }),
+            1,
+          );
+          await r.exporter.shutdown();
+          assert.equal(ofInstance(mtls.points(), r.instance).length, 0);
+        }
+      });
+    }
+  });
+
+  describe('plaintext collector', () => {
+    let plain: Otelcol;
+    before(async () => {
+      plain = await Otelcol.start();
+    });
+    after(async () => {
+      await stopExporters();
+      await plain?.close();
+    });
+
+    for (const protocol of PROTOCOLS) {
+      const tag = protocol === 'grpc' ? 'grpc' : 'http';
+      it(`${protocol}: host:port with tls.insecure: true delivers; without it the exporter says the server does not speak TLS`, async () => {
+        const links = [makeLink(`${tag}-plain`, 0), makeLink(`${tag}-plain`, 1)];
+        const endpoint = `127.0.0.1:${port(plain, protocol)}`;
+        const insecure = await start(`${tag}_insecure`, protocol, endpoint, 'tls:\n  insecure: true');
+        const sent = await sendBatch(insecure, links);
+        assert.equal(sent.outcome.error, undefined, sent.outcome.error?.message);
+        await assertDelivered(plain, insecure, links, sent.timeMs, `${protocol} plaintext`);
+
+        const tls = await start(
+          `${tag}_tls_to_plain`,
+          protocol,
+          endpoint,
+          'retry:\n  initial_interval: 1h\n  max_interval: 1h',
+        );
+        const { outcome } = await sendBatch(tls, links);
+        assert.equal(outcome.error?.errorType, 'tls_handshake');
+        assert.match(
+          outcome.error.message,
+          /^TLS handshake failed: the server does not speak TLS \(a plaintext endpoint needs tls\.insecure: true or an http:\/\/ URL\): wrong version number$/,
+        );
+        await tls.exporter.shutdown();
+      });
+    }
+  });
+});
