@@ -102,6 +102,59 @@ export interface ClientReport {
   connections: ClientConnectionReport[];
 }
 
+/** Reports of closed connections as they come, and waits for a number of them. */
+class ConnectionReports {
+  readonly list: ServerConnectionReport[] = [];
+  private waiters: Array<() => void> = [];
+  private ended = false;
+
+  add(report: ServerConnectionReport): void {
+    this.list.push(report);
+    this.wake();
+  }
+
+  /** No report will come any more (the server's output ended): waiters fail now. */
+  end(): void {
+    this.ended = true;
+    this.wake();
+  }
+
+  /**
+   * Resolves with the reports once at least `count` have come; rejects when `exited()` holds or the
+   * output ended first, or after `timeoutMs`.
+   */
+  waitFor(
+    count: number,
+    timeoutMs: number,
+    exited = (): boolean => false,
+  ): Promise<ServerConnectionReport[]> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (this.list.length >= count) {
+          clearTimeout(timer);
+          resolve([...this.list]);
+        } else if (this.ended || exited()) {
+          clearTimeout(timer);
+          reject(new Error(`tcpexact: server exited after ${this.list.length} of ${count} connections`));
+        } else this.waiters.push(check);
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== check);
+        reject(
+          new Error(`tcpexact: ${this.list.length} of ${count} connections closed within ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      check();
+    });
+  }
+
+  private wake(): void {
+    const current = this.waiters;
+    this.waiters = [];
+    for (const w of current) w();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // In-process server
 
@@ -138,18 +191,14 @@ export interface TcpExactServer {
  */
 export async function startServer(options: ServerOptions = {}): Promise<TcpExactServer> {
   const host = options.host ?? '::';
-  const reports: ServerConnectionReport[] = [];
+  const reports = new ConnectionReports();
   const sockets = new Set<Socket>();
-  let waiters: Array<() => void> = [];
   const server: Server = createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     serveConnection(socket, (report) => {
       sockets.delete(socket);
-      reports.push(report);
+      reports.add(report);
       options.onConnection?.(report);
-      const current = waiters;
-      waiters = [];
-      for (const w of current) w();
     });
   });
   server.listen({ host, port: options.port ?? 0, ipv6Only: false });
@@ -166,24 +215,8 @@ export async function startServer(options: ServerOptions = {}): Promise<TcpExact
   return {
     host,
     port: address.port,
-    connections: reports,
-    waitForConnections(count, timeoutMs = DEFAULT_TIMEOUT_MS) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (reports.length >= count) {
-            clearTimeout(timer);
-            resolve([...reports]);
-          } else waiters.push(check);
-        };
-        const timer = setTimeout(() => {
-          waiters = waiters.filter((w) => w !== check);
-          reject(
-            new Error(`tcpexact: ${reports.length} of ${count} connections closed within ${timeoutMs} ms`),
-          );
-        }, timeoutMs);
-        check();
-      });
-    },
+    connections: reports.list,
+    waitForConnections: (count, timeoutMs = DEFAULT_TIMEOUT_MS) => reports.waitFor(count, timeoutMs),
     async close() {
       for (const s of sockets) s.destroy();
       if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -595,43 +628,21 @@ export async function spawnServer(
   if (listening.event !== 'listening' || listening.port === undefined || listening.pid === undefined) {
     throw new Error(`tcpexact: server said ${JSON.stringify(first)} instead of listening`);
   }
-  const reports: ServerConnectionReport[] = [];
-  let waiters: Array<() => void> = [];
+  const reports = new ConnectionReports();
   const collecting = (async () => {
     for (;;) {
       const line = (await lines.next().catch(() => null)) as ServerConnectionReport | null;
       if (line === null) break;
-      reports.push(line);
-      const current = waiters;
-      waiters = [];
-      for (const w of current) w();
+      reports.add(line);
     }
-    for (const w of waiters) w();
+    reports.end();
   })();
   return {
     port: listening.port,
     pid: listening.pid,
-    connections: reports,
-    waitForConnections(count, timeoutMs = DEFAULT_TIMEOUT_MS) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (reports.length >= count) {
-            clearTimeout(timer);
-            resolve([...reports]);
-          } else if (child.exitCode !== null || child.signalCode !== null) {
-            clearTimeout(timer);
-            reject(new Error(`tcpexact: server exited after ${reports.length} of ${count} connections`));
-          } else waiters.push(check);
-        };
-        const timer = setTimeout(() => {
-          waiters = waiters.filter((w) => w !== check);
-          reject(
-            new Error(`tcpexact: ${reports.length} of ${count} connections closed within ${timeoutMs} ms`),
-          );
-        }, timeoutMs);
-        check();
-      });
-    },
+    connections: reports.list,
+    waitForConnections: (count, timeoutMs = DEFAULT_TIMEOUT_MS) =>
+      reports.waitFor(count, timeoutMs, () => child.exitCode !== null || child.signalCode !== null),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
