@@ -9,37 +9,15 @@
 # Example: bash scripts/setup.d/10-net-tools.sh --test   (as root; scripts/setup.sh runs it after apt-get update)
 set -euo pipefail
 
-test_mode=false
-for arg in "$@"; do
-  case "$arg" in
-    --test) test_mode=true ;;
-    *)
-      echo "10-net-tools: unknown option '$arg' (expected --test)" >&2
-      exit 2
-      ;;
-  esac
-done
-if [ "$test_mode" != true ]; then
-  echo "10-net-tools: test tools only; nothing to do without --test"
-  exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+test_mode_only 10-net-tools "$@"
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin_dir=/var/cache/loggerhead/bin
 cflags=(-O2 -Wall -Wextra -Werror -std=gnu11)
 
-missing=()
-command -v ip >/dev/null 2>&1 || missing+=(iproute2)
-command -v tc >/dev/null 2>&1 || missing+=(iproute2)
-command -v ss >/dev/null 2>&1 || missing+=(iproute2)
-command -v iperf3 >/dev/null 2>&1 || missing+=(iperf3)
-command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
-if [ "${#missing[@]}" -gt 0 ]; then
-  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-  echo "10-net-tools: installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive flock /tmp/lh-apt.lock \
-    apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+# iproute2: ip, tc, ss.
+apt_install_missing 10-net-tools iproute2 iperf3 gcc libc6-dev
 
 src="$repo/bench/tools/connblast.c"
 out="$bin_dir/connblast"

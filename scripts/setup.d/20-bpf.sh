@@ -5,6 +5,7 @@
 # llvm-14, libbpf-dev) and what its kernel tests and benchmarks use (bpftool,
 # iperf3, iproute2).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 packages=(libbpf1)
 for arg in "$@"; do
@@ -12,13 +13,4 @@ for arg in "$@"; do
     packages+=(clang-14 llvm-14 libbpf-dev bpftool iperf3 iproute2)
   fi
 done
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]} > 0)); then
-  echo "20-bpf: installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-else
-  echo "20-bpf: ${packages[*]} already installed"
-fi
+apt_install_missing 20-bpf "${packages[@]}"

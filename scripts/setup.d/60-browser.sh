@@ -5,20 +5,10 @@
 # `npx playwright install`: it downloads browsers.
 set -euo pipefail
 
-test_mode=false
-for arg in "$@"; do
-  [[ "$arg" == --test ]] && test_mode=true
-done
-if [[ "$test_mode" != true ]]; then
-  exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+test_mode_only 60-browser "$@"
 
-if dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'install ok installed'; then
-  echo "60-browser: chromium already installed"
-else
-  echo "60-browser: installing chromium"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 chromium
-fi
+apt_install_missing 60-browser chromium
 [[ -x /usr/bin/chromium ]] || {
   echo "60-browser: /usr/bin/chromium is missing after installing the chromium package" >&2
   exit 1
