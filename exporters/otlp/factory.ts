@@ -110,15 +110,19 @@ function readCertificates(field: string, path: string): { pem: Buffer; certifica
 
 function readPrivateKey(path: string): { pem: Buffer; key: KeyObject } {
   const pem = readTlsFile('key_file', path);
+  const unusable = (reason: string, cause?: unknown): Error =>
+    new Error(
+      `otlp: tls.key_file ${JSON.stringify(path)} holds no usable PEM private key: ${reason}`,
+      cause === undefined ? undefined : { cause },
+    );
+  const text = pem.toString('latin1');
+  if (text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----') || text.includes('Proc-Type: 4,ENCRYPTED')) {
+    throw unusable('it is encrypted (a passphrase-protected key is not supported)');
+  }
   try {
     return { pem, key: createPrivateKey(pem) };
   } catch (e) {
-    const reason = /passphrase/i.test((e as Error).message)
-      ? 'it is encrypted (a passphrase-protected key is not supported)'
-      : (e as Error).message;
-    throw new Error(`otlp: tls.key_file ${JSON.stringify(path)} holds no usable PEM private key: ${reason}`, {
-      cause: e,
-    });
+    throw unusable((e as Error).message, e);
   }
 }
 
