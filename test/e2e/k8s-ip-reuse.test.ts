@@ -15,32 +15,16 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Document } from 'yaml';
-import { validateConfig } from '../../core/config/validate.ts';
-import type { Identity, Link, LinkBatch } from '../../core/signals.ts';
-import { k8sAttributesProcessorFactory } from '../../processors/k8s_attributes/factory.ts';
-import type { K8sAttributesConfig } from '../../processors/k8s_attributes/factory.ts';
-import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
-import { EbpfSocketReceiver } from '../../receivers/ebpf_socket/receiver.ts';
+import type { Identity, Link } from '../../core/signals.ts';
 import { KubeApiEmulator } from '../support/k8s-emulator.ts';
 import { ClusterBuilder } from '../support/k8s-fixtures.ts';
 import { createTopology } from '../support/netns.ts';
 import type { Topology } from '../support/netns.ts';
+import { startPipeline } from '../support/pipeline.ts';
+import type { Pipeline } from '../support/pipeline.ts';
 import type { TestSettings } from '../support/settings.ts';
-import { testHost, testSettings } from '../support/settings.ts';
-import { Sink } from '../support/sink.ts';
 import { runClient, spawnHold, spawnServer } from '../support/tcpexact.ts';
 import type { ClientReport, ServerProcess } from '../support/tcpexact.ts';
-
-function validated<T>(
-  factory: { configSchema: Parameters<typeof validateConfig>[1] },
-  yaml: object,
-  path: string,
-): T {
-  const { value, issues } = validateConfig(new Document(yaml).contents, factory.configSchema, { path });
-  assert.deepEqual(issues, []);
-  return value as T;
-}
 
 const deployment = (name: string): Identity => ({ name, kind: 'Deployment', namespace: 'shop' });
 
@@ -51,12 +35,9 @@ describe(
     let topo: Topology;
     let emu: KubeApiEmulator;
     let server: ServerProcess;
-    let receiver: EbpfSocketReceiver;
+    let pipeline: Pipeline;
     let processorSettings: TestSettings;
-    let receiverSettings: TestSettings;
-    let processorShutdown: () => Promise<void>;
     let checkoutPodName: string;
-    const sink = new Sink<LinkBatch>();
 
     before(async () => {
       const n = randomInt(0, 250);
@@ -76,41 +57,22 @@ describe(
       b.deployment('shop', 'catalog', [topo.host('catalog').addr4]);
       b.loadInto(emu);
 
-      processorSettings = testSettings('k8s_attributes');
-      const processor = k8sAttributesProcessorFactory.create(
-        processorSettings,
-        validated<K8sAttributesConfig>(
-          k8sAttributesProcessorFactory,
-          { mode: 'kubernetes', kubeconfig: emu.writeKubeconfig(), dns: { enabled: false } },
-          'processors::k8s_attributes',
-        ),
-        sink,
-      );
-      await processor.start(testHost());
-      processorShutdown = () => processor.shutdown();
-      await waitFor(
-        'the processor to watch every resource',
-        () => gauge('loggerhead.k8s.watch.state', (a) => a.state === 'watching') === 10,
-      );
-
-      receiverSettings = testSettings('ebpf_socket');
-      const created = ebpfSocketReceiverFactory.create(
-        receiverSettings,
-        validated(
-          ebpfSocketReceiverFactory,
-          { poll_interval: '1h', network_namespaces: topo.hosts.map((h) => `/run/netns/${h.netns}`) },
-          'receivers::ebpf_socket',
-        ),
-        processor,
-      );
-      assert.ok(created instanceof EbpfSocketReceiver);
-      receiver = created;
-      await receiver.start(testHost());
+      pipeline = await startPipeline({
+        topology: topo,
+        pollInterval: '1h',
+        processor: { mode: 'kubernetes', kubeconfig: emu.writeKubeconfig(), dns: { enabled: false } },
+        processorStarted: async (settings) => {
+          processorSettings = settings;
+          await waitFor(
+            'the processor to watch every resource',
+            () => gauge('loggerhead.k8s.watch.state', (a) => a.state === 'watching') === 10,
+          );
+        },
+      });
     });
 
     after(async () => {
-      await receiver?.shutdown();
-      await processorShutdown?.();
+      await pipeline?.shutdown();
       await server?.stop();
       await emu?.stop();
       await topo?.destroy();
@@ -130,7 +92,7 @@ describe(
     }
 
     /** This test's links (other engineers' traffic may be on the machine). */
-    const ours = (): Link[] => (sink.last()?.links ?? []).filter((l) => l.serverPort === server.port);
+    const ours = (): Link[] => pipeline.links().filter((l) => l.serverPort === server.port);
     const link = (observer: 'client' | 'server', client: string): Link | undefined =>
       ours().find(
         (l) =>
@@ -154,29 +116,23 @@ describe(
     /** Every link's ends and the self-telemetry of both components, for a failure message. */
     const diagnostics = (): string =>
       JSON.stringify({
-        links: (sink.last()?.links ?? []).map(
-          (l) => `${l.observer} ${l.client.name}->${l.server.name}:${l.serverPort}`,
-        ),
-        telemetry: [...receiverSettings.registry.collect(), ...processorSettings.registry.collect()].map(
-          (m) => [m.name, m.points.map((p) => p.value)],
-        ),
-        logs: [...receiverSettings.logs, ...processorSettings.logs]
+        links: pipeline
+          .links()
+          .map((l) => `${l.observer} ${l.client.name}->${l.server.name}:${l.serverPort}`),
+        telemetry: [
+          ...pipeline.settings.receiver.registry.collect(),
+          ...processorSettings.registry.collect(),
+        ].map((m) => [m.name, m.points.map((p) => p.value)]),
+        logs: [...pipeline.settings.receiver.logs, ...processorSettings.logs]
           .filter((l) => l.level !== 'debug')
           .slice(-20),
       });
 
-    async function pollUntil(done: () => boolean): Promise<void> {
-      const deadline = Date.now() + 15_000;
-      await receiver.poll();
-      while (!done()) {
-        assert.ok(
-          Date.now() < deadline,
-          `links not as expected within 30 s: ${describeLinks()}\n${diagnostics()}`,
-        );
-        await new Promise((r) => setTimeout(r, 100));
-        await receiver.poll();
-      }
-    }
+    const pollUntil = (done: () => boolean): Promise<void> =>
+      pipeline.pollUntil(done, () => `${describeLinks()}\n${diagnostics()}`, {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+      });
 
     const exact = (
       l: Link | undefined,
@@ -248,8 +204,8 @@ describe(
       // pod's first connections to close within one poll of the old pod's last one, the server side would
       // see one kernel key (same client IP, same server netns) mixing both, and the processor splits such
       // bytes between the two links by connection count: counts exact, bytes not (reported).
-      await receiver.poll();
-      await receiver.poll();
+      await pipeline.poll();
+      await pipeline.poll();
 
       const fresh = await runClient(payments, {
         mode: 'many',

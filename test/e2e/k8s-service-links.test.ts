@@ -15,33 +15,16 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Document } from 'yaml';
-import { validateConfig } from '../../core/config/validate.ts';
-import type { Identity, Link, LinkBatch } from '../../core/signals.ts';
-import { k8sAttributesProcessorFactory } from '../../processors/k8s_attributes/factory.ts';
-import type { K8sAttributesConfig } from '../../processors/k8s_attributes/factory.ts';
-import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
-import { EbpfSocketReceiver } from '../../receivers/ebpf_socket/receiver.ts';
+import type { Identity, Link } from '../../core/signals.ts';
 import { KubeApiEmulator, RESOURCE_NAMES } from '../support/k8s-emulator.ts';
 import { ClusterBuilder } from '../support/k8s-fixtures.ts';
-import { createTopology } from '../support/netns.ts';
 import type { Topology } from '../support/netns.ts';
-import { testHost, testSettings } from '../support/settings.ts';
-import { Sink } from '../support/sink.ts';
+import { randomTopology, startPipeline } from '../support/pipeline.ts';
+import type { Pipeline } from '../support/pipeline.ts';
 import { runClient, spawnServer } from '../support/tcpexact.ts';
 import type { ServerProcess } from '../support/tcpexact.ts';
 
 const SERVICE_PORT = 3550;
-
-function validated<T>(
-  factory: { configSchema: Parameters<typeof validateConfig>[1] },
-  yaml: object,
-  path: string,
-): T {
-  const { value, issues } = validateConfig(new Document(yaml).contents, factory.configSchema, { path });
-  assert.deepEqual(issues, []);
-  return value as T;
-}
 
 function requireIptables(): void {
   try {
@@ -64,23 +47,16 @@ describe(
     let topo: Topology;
     let server: ServerProcess;
     let emulator: KubeApiEmulator;
-    let receiver: EbpfSocketReceiver;
-    let processorShutdown: () => Promise<void>;
+    let pipeline: Pipeline;
     let clusterIP: string;
-    const sink = new Sink<LinkBatch>();
 
     before(async () => {
       requireIptables();
-      const n = randomInt(0, 256);
-      topo = await createTopology({
-        prefix: 'lhk',
-        hosts: ['checkout', 'catalog'],
-        subnet4: `10.202.${n}.0/24`,
-        subnet6: `fd00:202::${n.toString(16)}00/120`,
-      });
-      clusterIP = `10.202.${n}.100`;
+      topo = await randomTopology('lhk', ['checkout', 'catalog'], 202);
       const checkoutHost = topo.host('checkout');
       const catalogHost = topo.host('catalog');
+      const subnet = catalogHost.addr4.slice(0, catalogHost.addr4.lastIndexOf('.'));
+      clusterIP = `${subnet}.100`;
       server = await spawnServer(catalogHost, { host: '::' });
       // kube-proxy's part: the ClusterIP:port is rewritten to the pod's address by conntrack; the client
       // socket keeps the ClusterIP as its peer, as on a real node.
@@ -103,55 +79,38 @@ describe(
 
       emulator = await KubeApiEmulator.start();
       const b = new ClusterBuilder();
-      b.node('node-a', { internalIP: `10.202.${n}.200` });
+      b.node('node-a', { internalIP: `${subnet}.200` });
       b.deployment('shop', 'checkout', [checkoutHost.addr4]);
       const catalog = b.deployment('shop', 'catalog', [catalogHost.addr4]);
       b.service('shop', 'catalog', clusterIP, catalog.pods, { port: SERVICE_PORT });
       b.loadInto(emulator);
 
-      const processor = k8sAttributesProcessorFactory.create(
-        testSettings('k8s_attributes'),
-        validated<K8sAttributesConfig>(
-          k8sAttributesProcessorFactory,
-          { mode: 'kubernetes', kubeconfig: emulator.writeKubeconfig(), dns: { enabled: false } },
-          'processors::k8s_attributes',
-        ),
-        sink,
-      );
-      await processor.start(testHost());
-      processorShutdown = () => processor.shutdown();
-      // Every informer has listed once it watches.
-      const deadline = Date.now() + 20_000;
-      while (emulator.openWatches() < RESOURCE_NAMES.length) {
-        assert.ok(
-          Date.now() < deadline,
-          `informers did not all watch within 20 s (${emulator.openWatches()})`,
-        );
-        await sleep(50);
-      }
-      const created = ebpfSocketReceiverFactory.create(
-        testSettings('ebpf_socket'),
-        validated(
-          ebpfSocketReceiverFactory,
-          { poll_interval: '1h', network_namespaces: topo.hosts.map((h) => `/run/netns/${h.netns}`) },
-          'receivers::ebpf_socket',
-        ),
-        processor,
-      );
-      assert.ok(created instanceof EbpfSocketReceiver);
-      receiver = created;
-      await receiver.start(testHost());
+      pipeline = await startPipeline({
+        topology: topo,
+        pollInterval: '1h',
+        processor: { mode: 'kubernetes', kubeconfig: emulator.writeKubeconfig(), dns: { enabled: false } },
+        // Every informer has listed once it watches.
+        processorStarted: async () => {
+          const deadline = Date.now() + 20_000;
+          while (emulator.openWatches() < RESOURCE_NAMES.length) {
+            assert.ok(
+              Date.now() < deadline,
+              `informers did not all watch within 20 s (${emulator.openWatches()})`,
+            );
+            await sleep(50);
+          }
+        },
+      });
     });
 
     after(async () => {
-      await receiver?.shutdown();
-      await processorShutdown?.();
+      await pipeline?.shutdown();
       await server?.stop();
       await emulator?.stop();
       await topo?.destroy();
     });
 
-    const links = (): readonly Link[] => sink.last()?.links ?? [];
+    const links = (): readonly Link[] => pipeline.links();
     const describeLinks = (): string =>
       JSON.stringify(
         links().map((l) => [
@@ -166,15 +125,7 @@ describe(
         ]),
       );
 
-    async function pollUntil(done: () => boolean): Promise<void> {
-      const deadline = Date.now() + 10_000;
-      await receiver.poll();
-      while (!done()) {
-        assert.ok(Date.now() < deadline, `not reached within 10 s: ${describeLinks()}`);
-        await sleep(50);
-        await receiver.poll();
-      }
-    }
+    const pollUntil = (done: () => boolean): Promise<void> => pipeline.pollUntil(done, describeLinks);
 
     const link = (observer: 'client' | 'server', server: string, port: number): Link | undefined =>
       links().find(
