@@ -15,7 +15,7 @@ import { randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Link } from '../../core/signals.ts';
 import type { Topology } from '../support/netns.ts';
-import { named, randomTopology, startPipeline } from '../support/pipeline.ts';
+import { linkRow, named, randomTopology, startPipeline } from '../support/pipeline.ts';
 import type { Pipeline } from '../support/pipeline.ts';
 import { runClient, spawnHold, spawnServer } from '../support/tcpexact.ts';
 import type { ServerProcess } from '../support/tcpexact.ts';
@@ -55,14 +55,7 @@ describe(
         pipeline
           .links()
           .filter((l) => l.serverPort === server.port)
-          .map((l) => [
-            l.observer,
-            l.client,
-            l.server,
-            l.bytesClientToServer,
-            l.bytesServerToClient,
-            l.connectionsClosed,
-          ]),
+          .map(linkRow),
       );
 
     it('names both ends of short-lived IPv4 connections by process, from both observers, with exact bytes', async () => {

@@ -27,7 +27,7 @@ import { otlpExporterFactory } from '../../exporters/otlp/factory.ts';
 import type { Topology } from '../support/netns.ts';
 import type { CollectedPoint } from '../support/otelcol.ts';
 import { Otelcol } from '../support/otelcol.ts';
-import { named, randomTopology, startPipeline } from '../support/pipeline.ts';
+import { linkRow, named, randomTopology, startPipeline } from '../support/pipeline.ts';
 import type { Pipeline } from '../support/pipeline.ts';
 import type { TestSettings } from '../support/settings.ts';
 import { runClient, spawnHold, spawnServer } from '../support/tcpexact.ts';
@@ -141,14 +141,7 @@ describe(
         const produced = pipeline
           .links()
           .filter((l) => l.serverPort === server.port && l.networkType === networkType)
-          .map((l) => [
-            l.observer,
-            l.client,
-            l.server,
-            l.bytesClientToServer,
-            l.bytesServerToClient,
-            l.connectionsClosed,
-          ]);
+          .map(linkRow);
         const telemetry = exporterSettings.registry
           .collect()
           .filter((m) => m.name.startsWith('loggerhead.exporter.') && m.type === 'counter')

@@ -66,6 +66,11 @@ export function randomTopology(prefix: string, hosts: string[], octet: number): 
   });
 }
 
+/** A link as a failure message shows it: observer, both ends, bytes each way, closed connections. */
+export function linkRow(l: Link): unknown[] {
+  return [l.observer, l.client, l.server, l.bytesClientToServer, l.bytesServerToClient, l.connectionsClosed];
+}
+
 /** Per-key sums over links (see `sumLinks`). */
 export interface LinkTotals {
   c2s: number;
