@@ -109,7 +109,8 @@ const CERTIFICATE_REJECTED =
 const HANDSHAKE_FAILED = /SSL routines|wrong version number|(?:tlsv1\d?|sslv3) alert /i;
 
 /** What grpc-js wraps around the socket's error, and a timestamp it may add. */
-const GRPC_CONNECT_WRAPPER = /^\d+ UNAVAILABLE: No connection established\. Last error: (?:Error: )?/;
+const GRPC_CONNECT_WRAPPER =
+  /^\d+ UNAVAILABLE: No connection established\. Last error: (?:Error(?: \[[A-Z0-9_]+\])?: )?/;
 const GRPC_CONNECT_TAIL = /(?: \([0-9T:.Z-]+\))?\.? Resolution note:.*$/s;
 
 /** Node's advice to use the system store: the exporter already adds it when `tls.ca_file` is empty. */

@@ -438,6 +438,38 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
     }
   });
 
+  describe('server certificate for another name', () => {
+    let misnamed: Otelcol;
+    before(async () => {
+      misnamed = await Otelcol.start({ tls: { certFile: pki.wrongNameCert, keyFile: pki.wrongNameKey } });
+    });
+    after(async () => {
+      await stopExporters();
+      await misnamed?.close();
+    });
+
+    for (const protocol of PROTOCOLS) {
+      const tag = protocol === 'grpc' ? 'grpc' : 'http';
+      it(`${protocol}: a certificate from the right CA without the endpoint's host is refused, saying so`, async () => {
+        const r = await start(
+          `${tag}_wrong_name`,
+          protocol,
+          `127.0.0.1:${port(misnamed, protocol)}`,
+          `tls:\n  ca_file: ${pki.caCert}\nretry:\n  initial_interval: 1h\n  max_interval: 1h`,
+        );
+        const { outcome } = await sendBatch(r, [makeLink(`${tag}-name`, 0)]);
+        assert.equal(outcome.error?.errorType, 'tls_certificate');
+        assert.equal(
+          outcome.error.message,
+          "TLS certificate verification failed: the server's certificate was rejected (the certificate does not name the endpoint host): Hostname/IP does not match certificate's altnames: IP: 127.0.0.1 is not in the cert's list:",
+        );
+        assert.equal(warnings(r.settings)[0]?.error_type, 'tls_certificate');
+        await r.exporter.shutdown();
+        assert.equal(ofInstance(misnamed.points(), r.instance).length, 0);
+      });
+    }
+  });
+
   describe('plaintext collector', () => {
     let plain: Otelcol;
     before(async () => {

@@ -1,8 +1,8 @@
 /**
  * Throwaway certificates for TLS tests, made with the openssl command line
  * (installed by scripts/setup.d/40-otelcol.sh): a CA, a server certificate for
- * 127.0.0.1 and localhost, a client certificate for mutual TLS, and a second,
- * unrelated CA that verifies none of them. EC P-256 keys: a few milliseconds each.
+ * 127.0.0.1 and localhost (and one for another name), a client certificate for
+ * mutual TLS, and a second, unrelated CA that verifies none of them. EC P-256 keys: a few milliseconds each.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,9 @@ export interface TestPki {
   /** Server certificate for the same names signed by the other CA, and its key. */
   otherServerCert: string;
   otherServerKey: string;
+  /** Server certificate signed by `caCert` for another name only (SAN DNS:collector.invalid), and its key. */
+  wrongNameCert: string;
+  wrongNameKey: string;
   /** Client certificate (extendedKeyUsage clientAuth) and its key. */
   clientCert: string;
   clientKey: string;
@@ -100,6 +103,8 @@ const SERVER_EXT = [
   '',
 ].join('\n');
 
+const WRONG_NAME_EXT = SERVER_EXT.replace('IP:127.0.0.1,DNS:localhost', 'DNS:collector.invalid');
+
 const CLIENT_EXT = [
   'basicConstraints=critical,CA:FALSE',
   'keyUsage=critical,digitalSignature',
@@ -115,6 +120,7 @@ export function makeTestPki(): TestPki {
     selfSignedCa(dir, 'other-ca', '/CN=loggerhead unrelated CA');
     signedLeaf(dir, 'ca', 'server', '/CN=localhost', SERVER_EXT);
     signedLeaf(dir, 'other-ca', 'other-server', '/CN=localhost', SERVER_EXT);
+    signedLeaf(dir, 'ca', 'wrong-name', '/CN=collector.invalid', WRONG_NAME_EXT);
     signedLeaf(dir, 'ca', 'client', '/CN=loggerhead agent', CLIENT_EXT);
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
@@ -128,6 +134,8 @@ export function makeTestPki(): TestPki {
     serverKey: join(dir, 'server.key'),
     otherServerCert: join(dir, 'other-server.pem'),
     otherServerKey: join(dir, 'other-server.key'),
+    wrongNameCert: join(dir, 'wrong-name.pem'),
+    wrongNameKey: join(dir, 'wrong-name.key'),
     clientCert: join(dir, 'client.pem'),
     clientKey: join(dir, 'client.key'),
     remove: () => rmSync(dir, { recursive: true, force: true }),
