@@ -163,28 +163,36 @@ function tlsOptions(tls: OtlpExporterConfig['tls']): Partial<TransportOptions> {
 }
 
 /** An HTTP field name (RFC 9110 token). */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** A field value: visible characters, spaces and tabs (no CR, LF or NUL). */
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const HTTP_HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** An HTTP field value: visible characters, spaces and tabs (no CR, LF or NUL). */
+const HTTP_HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** A gRPC metadata key once lowercased, and an ASCII (non-binary) value: what grpc-js accepts. */
+const GRPC_METADATA_KEY = /^[0-9a-z_.-]+$/;
+const GRPC_METADATA_VALUE = /^[\x20-\x7e]*$/;
 
-/** Rejects a header that HTTP or gRPC would refuse at send time, naming it. */
+/** Rejects a header that HTTP or gRPC would refuse at send time, naming it (never showing its value). */
 function checkHeaders(headers: Readonly<Record<string, string>>, protocol: OtlpProtocol): void {
+  const grpc = protocol === 'grpc';
   for (const [name, value] of Object.entries(headers)) {
     const field = `headers.${name}`;
-    if (!HEADER_NAME.test(name)) {
+    if (grpc ? !GRPC_METADATA_KEY.test(name.toLowerCase()) : !HTTP_HEADER_NAME.test(name)) {
       throw new Error(
-        `otlp: header name ${JSON.stringify(name)} is not a valid HTTP field name (letters, digits and !#$%&'*+.^_\`|~-)`,
+        grpc
+          ? `otlp: header name ${JSON.stringify(name)} is not a valid gRPC metadata key (letters, digits, _ . -)`
+          : `otlp: header name ${JSON.stringify(name)} is not a valid HTTP field name (letters, digits and !#$%&'*+.^_\`|~-)`,
       );
     }
-    if (!HEADER_VALUE.test(value)) {
+    if (!(grpc ? GRPC_METADATA_VALUE : HTTP_HEADER_VALUE).test(value)) {
       throw new Error(
-        `otlp: ${field} has a character not allowed in a header value (control characters such as a newline; the value is not shown)`,
+        grpc
+          ? `otlp: ${field} has a character not allowed in gRPC metadata (printable ASCII only; the value is not shown)`
+          : `otlp: ${field} has a character not allowed in a header value (control characters such as a newline; the value is not shown)`,
       );
     }
-    if (protocol === 'grpc' && name.toLowerCase().endsWith('-bin')) {
+    if (grpc && name.toLowerCase().endsWith('-bin')) {
       throw new Error(`otlp: ${field}: gRPC metadata ending in -bin is binary, not supported here`);
     }
-    if (protocol === 'grpc' && name.toLowerCase().startsWith('grpc-')) {
+    if (grpc && name.toLowerCase().startsWith('grpc-')) {
       throw new Error(`otlp: ${field}: gRPC metadata starting with grpc- is reserved for gRPC itself`);
     }
   }

@@ -151,8 +151,15 @@ describe('otlp TLS and headers settings', () => {
   it('refuses headers that HTTP or gRPC would refuse at send time, without printing the value', () => {
     const headers = (protocol: string, lines: string): string =>
       `endpoint: c:4317\nprotocol: ${protocol}\nheaders:\n${lines}`;
-    assert.throws(() => exporterOptions(otlpConfig(headers('grpc', '  "x tenant": a'))), {
+    assert.throws(() => exporterOptions(otlpConfig(headers('http/protobuf', '  "x tenant": a'))), {
       message: /^otlp: header name "x tenant" is not a valid HTTP field name/,
+    });
+    assert.throws(() => exporterOptions(otlpConfig(headers('grpc', '  "x+tenant": a'))), {
+      message: /^otlp: header name "x\+tenant" is not a valid gRPC metadata key \(letters, digits, _ \. -\)$/,
+    });
+    assert.throws(() => exporterOptions(otlpConfig(headers('grpc', '  x-tenant: "caf\u00e9"'))), {
+      message:
+        'otlp: headers.x-tenant has a character not allowed in gRPC metadata (printable ASCII only; the value is not shown)',
     });
     assert.throws(
       () => exporterOptions(otlpConfig(headers('http/protobuf', '  authorization: "Bearer s3cret\\nx: y"'))),
