@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Component, ExporterFactory, Factory, ProcessorFactory, ReceiverFactory } from './component.ts';
+import { formatComponentId } from './component.ts';
 import { parsePipelineConfig } from './config/load.ts';
 import { createLogger } from './log.ts';
 import { Registry } from './registry.ts';
@@ -43,7 +44,7 @@ function journaled(events: string[]) {
     output: 'sockets',
     configSchema: { type: 'object', description: '', fields: {} },
     create: (settings, _config, next) => {
-      const id = settings.id.name === '' ? type : `${type}/${settings.id.name}`;
+      const id = formatComponentId(settings.id);
       events.push(`create ${id}`);
       const component = {
         ...wrap(id, { start: async () => {}, shutdown: async () => {} }, hooks),
@@ -86,7 +87,7 @@ function journaled(events: string[]) {
     input: 'links',
     configSchema: { type: 'object', description: '', fields: {} },
     create: (settings) => {
-      const id = settings.id.name === '' ? type : `${type}/${settings.id.name}`;
+      const id = formatComponentId(settings.id);
       events.push(`create ${id}`);
       const received: LinkBatch[] = [];
       exported.set(id, received);

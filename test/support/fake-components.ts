@@ -11,6 +11,7 @@ import type {
   ProcessorFactory,
   ReceiverFactory,
 } from '../../core/component.ts';
+import { formatComponentId } from '../../core/component.ts';
 import type { Consumer, LinkBatch, SignalBatches, SignalType, SocketBatch } from '../../core/signals.ts';
 
 export interface FakeSourceConfig {
@@ -151,7 +152,7 @@ export function recordingExporterFactory<I extends SignalType>(
     created,
     create: (settings) => {
       const exporter: RecordingExporter = {
-        id: settings.id.name === '' ? settings.id.type : `${settings.id.type}/${settings.id.name}`,
+        id: formatComponentId(settings.id),
         batches: [],
         shutdowns: 0,
         start: async () => {},
