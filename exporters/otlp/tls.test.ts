@@ -5,13 +5,13 @@
  * TLS is in test/e2e/otlp-tls.test.ts.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseDocument } from 'yaml';
 import { validateConfig } from '../../core/config/validate.ts';
-import { runLoggerhead } from '../../test/support/cli.ts';
+import { BIN, REPO_ROOT, runLoggerhead } from '../../test/support/cli.ts';
 import type { TestPki } from '../../test/support/tls.ts';
 import { makeTestPki } from '../../test/support/tls.ts';
 import type { OtlpExporterConfig } from './factory.ts';
@@ -224,6 +224,62 @@ describe('otlp TLS and headers settings', () => {
         `loggerhead: ${file} is invalid: 3 errors`,
         '',
       ].join('\n'),
+    );
+    assert.equal(code, 2);
+  });
+
+  it('`loggerhead validate` run as an unprivileged user names a certificate it may not read (EACCES)', async () => {
+    assert.equal(process.getuid?.(), 0, 'this test runs validate as nobody through setpriv: it needs root');
+    chmodSync(pki.dir, 0o711);
+    const secret = join(pki.dir, 'root-only-ca.pem');
+    copyFileSync(pki.caCert, secret);
+    chmodSync(secret, 0o600);
+    const file = join(pki.dir, 'unprivileged.yaml');
+    writeFileSync(
+      file,
+      [
+        'receivers:',
+        '  ebpf_socket:',
+        'processors:',
+        '  k8s_attributes:',
+        '    mode: host',
+        'exporters:',
+        '  otlp:',
+        '    endpoint: collector:4317',
+        '    tls:',
+        `      ca_file: ${secret}`,
+        'service:',
+        '  pipelines:',
+        '    links:',
+        '      receivers: [ebpf_socket]',
+        '      processors: [k8s_attributes]',
+        '      exporters: [otlp]',
+        '',
+      ].join('\n'),
+    );
+    chmodSync(file, 0o644);
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(
+        'setpriv',
+        [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          '--',
+          process.execPath,
+          BIN,
+          'validate',
+          '-c',
+          file,
+        ],
+        { cwd: REPO_ROOT },
+        (error, _stdout, stderr) =>
+          resolve({ code: error === null ? 0 : (error.code as number | null), stderr }),
+      );
+    });
+    assert.equal(
+      stderr,
+      `${file}:7:3: exporters::otlp: otlp: tls.ca_file "${secret}" cannot be read: EACCES: permission denied, open '${secret}'\nloggerhead: ${file} is invalid: 1 error\n`,
     );
     assert.equal(code, 2);
   });
