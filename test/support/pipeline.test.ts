@@ -4,27 +4,24 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import type { Link } from '../../core/signals.ts';
 import { prometheusExporterFactory } from '../../exporters/prometheus/factory.ts';
+import { sampleBatch } from './lifecycle.ts';
 import type { Topology } from './netns.ts';
 import { linkRow, startPipeline, sumLinks } from './pipeline.ts';
 
+const [sample] = sampleBatch('links').links;
+
 function link(observer: Link['observer'], port: number, c2s: number, s2c: number): Link {
+  assert.ok(sample);
   return {
+    ...sample,
     id: `${observer}-${port}-${c2s}`,
-    client: { name: 'web', kind: 'process', namespace: '' },
-    server: { name: 'db', kind: 'process', namespace: '' },
     serverPort: port,
-    transport: 'tcp',
-    networkType: 'ipv4',
     observer,
     bytesClientToServer: c2s,
     bytesServerToClient: s2c,
     connectionsOpened: 2,
     connectionsClosed: 1,
-    connectionsFailed: 0,
-    activeConnections: 1,
     retransSegs: 3,
-    startTimeMs: 0,
-    lastActivityMs: 0,
   };
 }
 
@@ -45,8 +42,8 @@ test('sumLinks adds every counter per key and leaves out links without a key', (
   );
   assert.deepEqual(linkRow(link('server', 80, 5, 6)), [
     'server',
-    { name: 'web', kind: 'process', namespace: '' },
-    { name: 'db', kind: 'process', namespace: '' },
+    { name: 'checkout', kind: 'Deployment', namespace: 'shop' },
+    { name: 'catalog', kind: 'Service', namespace: 'shop' },
     5,
     6,
     1,
