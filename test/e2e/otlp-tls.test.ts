@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseDocument } from 'yaml';
 import { validateConfig } from '../../core/config/validate.ts';
@@ -15,6 +17,7 @@ import { OtlpExporter } from '../../exporters/otlp/exporter.ts';
 import type { ExportOutcome } from '../../exporters/otlp/exporter.ts';
 import type { OtlpExporterConfig } from '../../exporters/otlp/factory.ts';
 import { exporterOptions, otlpExporterFactory } from '../../exporters/otlp/factory.ts';
+import { finished, spawnLoggerhead } from '../support/cli.ts';
 import type { CollectedPoint } from '../support/otelcol.ts';
 import { Otelcol } from '../support/otelcol.ts';
 import type { TestSettings } from '../support/settings.ts';
@@ -342,6 +345,66 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
         counter(r.settings, 'loggerhead.exporter.failed_requests', { 'error.type': 'tls_certificate' }) >= 1,
       );
     }
+  });
+
+  it('loggerhead run: otlp exporters in pipeline.yaml with tls.ca_file and the token from ${env:OTLP_TOKEN} deliver over gRPC and HTTP', async () => {
+    const file = join(pki.dir, 'run-tls.yaml');
+    writeFileSync(
+      file,
+      [
+        'receivers:',
+        '  fake_links:',
+        '    interval: 100ms',
+        'exporters:',
+        '  otlp/cli_grpc:',
+        `    endpoint: 127.0.0.1:${secure.grpcPort}`,
+        '    interval: 200ms',
+        '    tls:',
+        `      ca_file: ${pki.caCert}`,
+        '    headers:',
+        '      authorization: Bearer ${env:OTLP_TOKEN}',
+        '  otlp/cli_http:',
+        `    endpoint: https://localhost:${secure.httpPort}`,
+        '    protocol: http/protobuf',
+        '    interval: 200ms',
+        '    tls:',
+        `      ca_file: ${pki.caCert}`,
+        '    headers:',
+        '      authorization: Bearer ${env:OTLP_TOKEN}',
+        'service:',
+        '  pipelines:',
+        '    links:',
+        '      receivers: [fake_links]',
+        '      exporters: [otlp/cli_grpc, otlp/cli_http]',
+        '',
+      ].join('\n'),
+    );
+    const child = spawnLoggerhead(['run', '--config', file, '--log-format', 'json'], {
+      fakes: true,
+      env: { OTLP_TOKEN: TOKEN },
+    });
+    const done = finished(child);
+    try {
+      // The agent's self-telemetry, sent by each exporter with its component.id, proves the path.
+      await secure.waitFor(
+        (points) =>
+          ['otlp/cli_grpc', 'otlp/cli_http'].every((id) =>
+            points.some(
+              (p) =>
+                p.name === 'loggerhead.exporter.sent_requests' &&
+                p.attributes['component.id'] === id &&
+                p.value >= 1,
+            ),
+          ),
+        20_000,
+        'both exporters of the agent delivered',
+      );
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const { code, stderr } = await done;
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /"level":"(warn|error)"/);
   });
 
   it('empty tls.ca_file trusts the operating system store (SSL_CERT_FILE holding the test CA, in a child process)', async () => {
