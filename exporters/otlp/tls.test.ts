@@ -304,7 +304,11 @@ describe('TLS and HTTP failures in words', () => {
       )?.message,
       "TLS certificate verification failed: the server's certificate was rejected (the certificate does not name the endpoint host): Hostname/IP does not match certificate's altnames: IP: 10.0.0.1 is not in the cert's list:",
     );
-    assert.match(tlsFailure('certificate has expired')?.message ?? '', /not trusted by the default CA roots/);
+    assert.equal(
+      tlsFailure('certificate has expired')?.message,
+      "TLS certificate verification failed: the server's certificate was rejected (the certificate is outside its validity period: check its dates and this host's clock): certificate has expired",
+    );
+    assert.match(tlsFailure('self-signed certificate')?.message ?? '', /not trusted by the default CA roots/);
   });
 
   it('unwraps what grpc-js reports for a failed connection', () => {

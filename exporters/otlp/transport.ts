@@ -135,9 +135,12 @@ export function tlsFailure(
     .replace(NODE_SYSTEM_CA_HINT, '')
     .trim();
   if (certificate !== null) {
-    const detail = /does not match/i.test(certificate[0])
+    const what = certificate[0].toLowerCase();
+    const detail = what.includes('does not match')
       ? 'the certificate does not name the endpoint host'
-      : `it is not trusted by ${caSource}`;
+      : what.includes('expired') || what.includes('not yet valid')
+        ? "the certificate is outside its validity period: check its dates and this host's clock"
+        : `it is not trusted by ${caSource}`;
     return {
       errorType: 'tls_certificate',
       message: `TLS certificate verification failed: the server's certificate was rejected (${detail}): ${socketError}`,
@@ -145,7 +148,7 @@ export function tlsFailure(
   }
   const handshake = HANDSHAKE_FAILED.exec(text);
   if (handshake === null) return undefined;
-  const alert = /alert ([a-z0-9 ]+?)(?::|$)/im.exec(text)?.[1];
+  const alert = /(?:tlsv1\d?|sslv3) alert ([a-z ]+?)(?::|$)/im.exec(text)?.[1];
   let cause: string;
   if (/wrong version number|packet length too long|http request/i.test(text)) {
     cause = 'the server does not speak TLS (a plaintext endpoint needs tls.insecure: true or an http:// URL)';
