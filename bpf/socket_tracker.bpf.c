@@ -85,6 +85,34 @@ struct {
 	__type(value, struct out_state);
 } out_len SEC(".maps");
 
+/*
+ * Local ports of server sockets whose listener was created with listen(fd, 0):
+ * one bit per port, any namespace. Children of other listeners are recognised
+ * by the backlog they inherit (sk_max_ack_backlog != 0); these have none, so
+ * the receive hook checks this bit before it looks a socket up. A client whose
+ * port shares a bit only costs one lookup more.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} zero_backlog_ports SEC(".maps");
+
+/* Listeners with a zero backlog seen by the tcp iterator at adoption: (netns, port) -> 1. */
+struct listener_key {
+	__u32 netns;
+	__u32 port;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct listener_key);
+	__type(value, __u8);
+} zero_backlog_listeners SEC(".maps");
+
 /* Network namespace inodes to track when cfg.filter_netns is set. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -213,6 +241,23 @@ static __always_inline bool wanted(struct sock *sk)
 	return true;
 }
 
+static __always_inline void mark_zero_backlog_port(__u16 port)
+{
+	__u32 word = port >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&zero_backlog_ports, &word);
+
+	if (bits && !(*bits & (1ULL << (port & 63))))
+		__sync_fetch_and_or(bits, 1ULL << (port & 63));
+}
+
+static __always_inline bool zero_backlog_port(__u16 port)
+{
+	__u32 word = port >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&zero_backlog_ports, &word);
+
+	return bits && (*bits & (1ULL << (port & 63)));
+}
+
 /* The current process: its pid and its name (the thread group leader's comm, not the thread's). */
 static __always_inline void set_owner(struct sock_state *st)
 {
@@ -294,6 +339,9 @@ static __always_inline void track_new(struct sock *sk, __u8 role)
 	st->role = role;
 	if (role == ROLE_CLIENT)
 		set_owner(st);
+	else if (sk->sk_max_ack_backlog == 0)
+		/* A child of a listen(fd, 0) listener: let the receive hook find it (its port is the listener's). */
+		mark_zero_backlog_port(sk->__sk_common.skc_num);
 	stat_add(STAT_CREATED, 1);
 }
 
@@ -304,42 +352,33 @@ static __always_inline void release_state(struct sock_state *st)
 	__sync_lock_test_and_set(&st->cookie, 0);
 }
 
-/* Adds a closing socket's final delta to its link, queues its cookie if userspace knows it, frees its entry. */
-static __always_inline void fold(struct sock *sk, int oldstate)
+/*
+ * Adds a socket's final delta to its link, queues its cookie if userspace
+ * knows it, frees its entry. The caller set SF_CLOSED on the entry (`old`:
+ * the flags before); `failed`: the connection never reached ESTABLISHED.
+ */
+static __always_inline void fold_state(struct sock_state *st, __u64 cookie, __u32 old, struct counters *c,
+				       struct endpoints *e, __u32 netns, __u64 cgroup_id, bool failed)
 {
 	struct link_value zero = {}, *v;
 	struct link_key key = {};
-	struct endpoints e = {};
-	struct counters c = {};
-	struct sock_state *st;
-	__u64 tx, rx, cookie;
-	__u32 old;
+	__u64 tx, rx;
 
-	cookie = bpf_get_socket_cookie(sk);
-	st = find_state(cookie);
-	if (!st)
-		return;
-	old = __sync_fetch_and_or(&st->flags, SF_CLOSED);
-	if (old & SF_CLOSED)
-		return;
-
-	read_counters(sk, &c);
-	read_endpoints(sk, &e);
-	tx = c.tx - st->base_tx;
-	rx = c.rx - st->base_rx;
-	key.family = e.family;
+	tx = c->tx - st->base_tx;
+	rx = c->rx - st->base_rx;
+	key.family = e->family;
 	key.observer = st->role;
-	key.netns = netns_of(sk);
-	key.cgroup_id = cgroup_of(sk);
+	key.netns = netns;
+	key.cgroup_id = cgroup_id;
 	__builtin_memcpy(key.comm, st->comm, sizeof(key.comm));
 	if (st->role == ROLE_CLIENT) {
-		__builtin_memcpy(key.client_addr, e.local, 16);
-		__builtin_memcpy(key.server_addr, e.remote, 16);
-		key.server_port = e.remote_port;
+		__builtin_memcpy(key.client_addr, e->local, 16);
+		__builtin_memcpy(key.server_addr, e->remote, 16);
+		key.server_port = e->remote_port;
 	} else {
-		__builtin_memcpy(key.client_addr, e.remote, 16);
-		__builtin_memcpy(key.server_addr, e.local, 16);
-		key.server_port = e.local_port;
+		__builtin_memcpy(key.client_addr, e->remote, 16);
+		__builtin_memcpy(key.server_addr, e->local, 16);
+		key.server_port = e->local_port;
 	}
 
 	v = bpf_map_lookup_elem(&links, &key);
@@ -355,11 +394,11 @@ static __always_inline void fold(struct sock *sk, int oldstate)
 			__sync_fetch_and_add(&v->bytes_c2s, rx);
 			__sync_fetch_and_add(&v->bytes_s2c, tx);
 		}
-		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)
+		if (failed)
 			__sync_fetch_and_add(&v->failed, 1);
 		else
 			__sync_fetch_and_add(&v->closed, 1);
-		__sync_fetch_and_add(&v->retrans, c.retrans - st->base_retrans);
+		__sync_fetch_and_add(&v->retrans, c->retrans - st->base_retrans);
 	} else {
 		stat_add(STAT_LINKS_FULL, 1);
 		stat_add(STAT_LOST_BYTES, tx + rx);
@@ -371,6 +410,28 @@ static __always_inline void fold(struct sock *sk, int oldstate)
 	}
 	release_state(st);
 	stat_add(STAT_CLOSED, 1);
+}
+
+/* Folds a closing socket (at CLOSE, or destroyed without it), read under the socket lock. */
+static __always_inline void fold(struct sock *sk, int oldstate)
+{
+	struct endpoints e = {};
+	struct counters c = {};
+	struct sock_state *st;
+	__u64 cookie;
+	__u32 old;
+
+	cookie = bpf_get_socket_cookie(sk);
+	st = find_state(cookie);
+	if (!st)
+		return;
+	old = __sync_fetch_and_or(&st->flags, SF_CLOSED);
+	if (old & SF_CLOSED)
+		return;
+	read_counters(sk, &c);
+	read_endpoints(sk, &e);
+	fold_state(st, cookie, old, &c, &e, netns_of(sk), cgroup_of(sk),
+		   oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV);
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -412,11 +473,14 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 
 	stat_add(STAT_HIT_RECV, 1);
 	/*
-	 * Only server sockets (children of a listener keep its backlog) lack an
-	 * owner; a client got its owner in connect(). Skipping the others keeps
-	 * the table lookup off most receives.
+	 * Only server sockets lack an owner (a client got its owner in connect()):
+	 * children of a listener keep its backlog, and those of a zero-backlog
+	 * listener have their port marked. Skipping the others keeps the table
+	 * lookup off most receives.
 	 */
-	if (sk->sk_protocol != IPPROTO_TCP || sk->sk_max_ack_backlog == 0)
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	if (sk->sk_max_ack_backlog == 0 && !zero_backlog_port(sk->__sk_common.skc_num))
 		return 0;
 	st = find_state(bpf_get_socket_cookie(sk));
 	/*
@@ -449,17 +513,20 @@ SEC("iter/tcp")
 int adopt(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
+	struct listener_key lkey = {};
 	struct sock_state *st;
 	struct counters c = {};
 	struct tcp_sock *tp;
 	struct sock *sk;
+	__u8 one = 1;
 	__u64 cookie;
 	int state;
+	bool server;
 
 	if (!skc)
 		return 0;
 	state = skc->skc_state;
-	if (state == TCP_LISTEN || state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV || state == TCP_CLOSE)
+	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV || state == TCP_CLOSE)
 		return 0;
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
@@ -467,11 +534,28 @@ int adopt(struct bpf_iter__tcp *ctx)
 	sk = (struct sock *)tp;
 	if (!wanted(sk))
 		return 0;
+	lkey.netns = netns_of(sk);
+	lkey.port = sk->__sk_common.skc_num;
+	if (state == TCP_LISTEN) {
+		/* The walk visits listeners before the other sockets of the namespace. */
+		if (sk->sk_max_ack_backlog == 0) {
+			bpf_map_update_elem(&zero_backlog_listeners, &lkey, &one, BPF_ANY);
+			mark_zero_backlog_port(lkey.port);
+		}
+		return 0;
+	}
 	if (!cfg.include_loopback && remote_is_loopback(sk))
 		return 0;
 	cookie = bpf_get_socket_cookie(sk);
 	if (find_state(cookie))
 		return 0;
+	/*
+	 * The creation transition was missed: a child of a listener keeps the
+	 * listener's backlog, or shares its port with a zero-backlog listener
+	 * (an outgoing connection never gets a listener's port).
+	 */
+	server = state != TCP_SYN_SENT &&
+		 (sk->sk_max_ack_backlog != 0 || bpf_map_lookup_elem(&zero_backlog_listeners, &lkey));
 	st = claim_state(cookie, sk);
 	if (!st)
 		return 0;
@@ -480,8 +564,7 @@ int adopt(struct bpf_iter__tcp *ctx)
 	st->base_tx = c.tx;
 	st->base_rx = c.rx;
 	st->base_retrans = c.retrans;
-	/* The creation transition was missed: a child of a listener keeps the listener's backlog. */
-	st->role = (state != TCP_SYN_SENT && sk->sk_max_ack_backlog != 0) ? ROLE_SERVER : ROLE_CLIENT;
+	st->role = server ? ROLE_SERVER : ROLE_CLIENT;
 	st->flags = SF_PREEXISTING;
 	stat_add(STAT_ADOPTED, 1);
 	return 0;
@@ -552,6 +635,45 @@ static __always_inline void probe_endpoints(struct sock *sk, struct endpoints *e
 }
 
 /*
+ * Frees the entry of a socket whose CLOSE transition was not seen (the
+ * kernel skips a program run nested on the same CPU): a tracked socket is
+ * folded before it reaches CLOSE and before its memory is freed, so an entry
+ * still holding its cookie while the socket is in CLOSE, or while the memory
+ * holds another socket, was missed. In CLOSE, the memory still holds the
+ * final counters (read in `c`): folded exactly, if the cookie still matches
+ * after reading them. Otherwise the bytes since the last poll are lost
+ * (counted). Without this the entry would stay taken for good.
+ */
+static __always_inline void reclaim(struct sock_state *st, struct sock *sk, __u64 cookie, bool intact,
+				    struct counters *c)
+{
+	struct endpoints e = {};
+	__u64 cgroup_id;
+	__u32 old, netns;
+
+	old = __sync_fetch_and_or(&st->flags, SF_CLOSED);
+	if (old & SF_CLOSED)
+		return;
+	if (intact) {
+		probe_endpoints(sk, &e);
+		netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+		cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+		if (BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) == cookie) {
+			/* No RTT sample: the handshake never completed. */
+			fold_state(st, cookie, old, c, &e, netns, cgroup_id, c->srtt_us == 0);
+			stat_add(STAT_RECLAIMED, 1);
+			return;
+		}
+	}
+	if (old & SF_REPORTED) {
+		if (bpf_map_update_elem(&gone, &cookie, &st->start_ns, BPF_ANY))
+			stat_add(STAT_GONE_FULL, 1);
+	}
+	release_state(st);
+	stat_add(STAT_RECLAIMED_LOST, 1);
+}
+
+/*
  * Writes a record into `out` for every tracked socket that is new or changed
  * since it was last written, and 2 bytes to the seq file per record: userspace
  * reads with a size of 2 x out_capacity, so read() returns exactly when `out`
@@ -568,7 +690,7 @@ int dump(struct bpf_iter__bpf_map_elem *ctx)
 	struct out_state *os;
 	struct sock_record *r;
 	__u32 zero = 0, old, hash, idx;
-	__u64 cookie;
+	__u64 cookie, sk_cookie;
 	struct sock *sk;
 	__u16 tick = 0;
 	__u8 state;
@@ -591,9 +713,14 @@ int dump(struct bpf_iter__bpf_map_elem *ctx)
 	}
 	state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	probe_counters(sk, &c);
-	/* The entry may have been freed and the socket's memory reused while we read: check both cookies. */
-	if (BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) != cookie || st->cookie != cookie) {
+	sk_cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	/* The entry may have been freed (the socket folded) and taken again while we read. */
+	if (st->cookie != cookie) {
 		stat_add(STAT_STALE_READS, 1);
+		return 0;
+	}
+	if (sk_cookie != cookie || state == TCP_CLOSE) {
+		reclaim(st, sk, cookie, sk_cookie == cookie, &c);
 		return 0;
 	}
 	os->live++;

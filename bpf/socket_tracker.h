@@ -127,6 +127,8 @@ enum tracker_stat {
 	STAT_HIT_RECV,          /* program runs: sock_recv_length */
 	STAT_HIT_DESTROY,       /* program runs: tcp_destroy_sock */
 	STAT_HIT_DESTROY_FOLD,  /* sockets folded by tcp_destroy_sock (never reached CLOSE) */
+	STAT_RECLAIMED,         /* entries whose CLOSE was missed, folded by a poll with the final counters */
+	STAT_RECLAIMED_LOST,    /* entries whose socket was gone when a poll found them: bytes since the last poll lost */
 	STAT_COUNT,
 };
 

@@ -87,8 +87,10 @@ export const STAT = {
   hitRecv: 9,
   hitDestroy: 10,
   hitDestroyFold: 11,
+  reclaimed: 12,
+  reclaimedLost: 13,
 } as const;
-export const STAT_COUNT = 12;
+export const STAT_COUNT = 14;
 export const STATS_SIZE = 128;
 
 export type StatName = keyof typeof STAT;

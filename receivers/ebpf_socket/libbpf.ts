@@ -287,7 +287,12 @@ export class SocketTracker {
       out: fd('out'),
       outLen: fd('out_len'),
     };
-    this.mapFds = [...Object.values(this.fds), fd('netns_filter')];
+    this.mapFds = [
+      ...Object.values(this.fds),
+      fd('netns_filter'),
+      fd('zero_backlog_ports'),
+      fd('zero_backlog_listeners'),
+    ];
     this.statsValue = Buffer.alloc(STATS_SIZE * this.cpus);
     const length = Math.ceil((options.outCapacity * RECORD.size) / PAGE_SIZE) * PAGE_SIZE;
     const address = lib.mmap(null, length, PROT_READ, MAP_SHARED, this.fds.out, 0);

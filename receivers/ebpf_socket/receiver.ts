@@ -147,7 +147,10 @@ export class EbpfSocketReceiver implements Component {
         unit: '1',
       }),
       sockets: t.counter('loggerhead.receiver.sockets', {
-        description: 'Sockets by event: created (tracked from creation), adopted (pre-existing), closed',
+        description:
+          'Sockets by event: created (tracked from creation), adopted (pre-existing), closed; reclaimed: ' +
+          'CLOSE not seen, folded by a poll with exact totals; reclaimed_lost: gone before a poll found it, ' +
+          'bytes since the previous poll lost',
         unit: '1',
       }),
       memory: t.gauge('loggerhead.receiver.kernel_map.memory', {
@@ -304,6 +307,8 @@ export class EbpfSocketReceiver implements Component {
     this.instruments.sockets.add(delta('created'), { event: 'created' });
     this.instruments.sockets.add(delta('adopted'), { event: 'adopted' });
     this.instruments.sockets.add(delta('closed'), { event: 'closed' });
+    this.instruments.sockets.add(delta('reclaimed'), { event: 'reclaimed' });
+    this.instruments.sockets.add(delta('reclaimedLost'), { event: 'reclaimed_lost' });
     this.instruments.staleReads.add(delta('staleReads'));
     const skipped = tracker.skippedRuns();
     if (skipped > this.previousSkipped) {

@@ -8,12 +8,18 @@
  * assertion filters on this test's namespaces and ports.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { once } from 'node:events';
+import fs, { statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import koffi from 'koffi';
 import type { SocketBatch, SocketSample } from '../../core/signals.ts';
 import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
 import type { EbpfSocketConfig } from '../../receivers/ebpf_socket/factory.ts';
+import { u64 } from '../../receivers/ebpf_socket/layout.ts';
 import { EbpfSocketReceiver } from '../../receivers/ebpf_socket/receiver.ts';
 import { createTopology } from '../support/netns.ts';
 import type { Topology } from '../support/netns.ts';
@@ -533,5 +539,229 @@ describe('ebpf_socket on loopback', { concurrency: false }, () => {
     assert.deepEqual(socketsOn(r, own, server.port), []);
     assert.equal(r.sink.last()!.closed.filter((c) => c.serverPort === server.port).length, 0);
     await hold.close();
+  });
+});
+
+/**
+ * Raw sockets and maps through libc and libbpf (koffi), for what Node does
+ * not offer: listen(fd, 0) (Node turns a backlog of 0 into 511), a client
+ * socket whose descriptor stays open after a reset, and the receiver's socket
+ * table (to stand in for a CLOSE the kernel did not report).
+ */
+const libc = koffi.load('libc.so.6');
+const sys = {
+  listen: libc.func('int listen(int fd, int backlog)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  connect: libc.func('int connect(int fd, const void *addr, uint32_t len)'),
+  send: libc.func('intptr_t send(int fd, const void *buf, size_t len, int flags)'),
+  recv: libc.func('intptr_t recv(int fd, _Out_ void *buf, size_t len, int flags)'),
+  close: libc.func('int close(int fd)'),
+};
+const libbpf = koffi.load('libbpf.so.1');
+const bpfMap = {
+  lookup: libbpf.func('int bpf_map_lookup_elem(int fd, const void *key, _Out_ void *value)'),
+  update: libbpf.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
+};
+const MSG_DONTWAIT = 0x40;
+
+/** A blocking IPv4 TCP client on a raw descriptor, connected to 127.0.0.1:port. */
+function rawConnect(port: number): number {
+  const fd = sys.socket(2, 1, 0) as number;
+  assert.ok(fd >= 0, 'socket()');
+  const addr = Buffer.alloc(16);
+  addr.writeUInt16LE(2, 0);
+  addr.writeUInt16BE(port, 2);
+  addr.set([127, 0, 0, 1], 4);
+  assert.equal(sys.connect(fd, addr, addr.length), 0, 'connect()');
+  return fd;
+}
+
+/** Receives exactly `n` bytes on a raw descriptor without blocking the event loop. */
+async function rawRecv(fd: number, n: number): Promise<void> {
+  const buf = Buffer.alloc(n);
+  let got = 0;
+  const deadline = Date.now() + 5000;
+  while (got < n) {
+    const r = Number(sys.recv(fd, buf, n - got, MSG_DONTWAIT));
+    if (r > 0) got += r;
+    else if (Date.now() > deadline) throw new Error(`raw recv: ${got} of ${n} bytes after 5 s`);
+    else await new Promise((done) => setTimeout(done, 5));
+  }
+}
+
+/** The receiver's socket table in this process: its descriptor, found by its unique shape in fdinfo. */
+function socketTableFd(entries: number): number {
+  const found = fs
+    .readdirSync('/proc/self/fdinfo')
+    .filter((fd) => {
+      let info: string;
+      try {
+        info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+      } catch {
+        return false; // the descriptor of the directory listing itself, closed since
+      }
+      return (
+        /^map_type:\s+2$/m.test(info) &&
+        /^value_size:\s+80$/m.test(info) &&
+        new RegExp(`^max_entries:\\s+${entries}$`, 'm').test(info)
+      );
+    })
+    .map(Number);
+  assert.equal(found.length, 1, `one socket table of ${entries} entries in this process`);
+  return found[0]!;
+}
+
+/** The entry a cookie hashes to (home_slot() in socket_tracker.bpf.c). */
+function homeSlot(cookie: number, entries: number): number {
+  return Number((((BigInt(cookie) * 0x9e3779b97f4a7c15n) & 0xffff_ffff_ffff_ffffn) >> 32n) % BigInt(entries));
+}
+
+/** A one-exchange server: reads `request` bytes, answers `response` bytes, keeps the connection open. */
+async function listenServer(backlog: number | undefined, request: number, response: number) {
+  const sockets: Socket[] = [];
+  const server = createServer((socket) => {
+    sockets.push(socket);
+    let got = 0;
+    socket.on('data', (d) => {
+      got += d.length;
+      if (got === request) socket.write(Buffer.alloc(response, 0x73));
+    });
+    socket.on('error', () => undefined);
+  });
+  server.listen({ host: '127.0.0.1', port: 0 });
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  if (backlog !== undefined) {
+    const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+    assert.equal(sys.listen(fd, backlog), 0, 'listen() again with the new backlog');
+    const ss = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+    assert.equal(ss.trim().split(/\s+/)[2], String(backlog), `backlog shown by ss: ${ss.trim()}`);
+  }
+  return {
+    port,
+    sockets,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((done) => server.close(() => done()));
+    },
+  };
+}
+
+describe('ebpf_socket: roles and reclaimed entries', { concurrency: false }, () => {
+  it('gives the server role, pid and command to the sockets of a listen(fd, 0) listener', async () => {
+    const own = statSync('/proc/self/ns/net').ino;
+    const server = await listenServer(0, 3000, 5000);
+    after(() => server.close());
+    const r = await startReceiver({ network_namespaces: ['/proc/self/ns/net'] });
+    after(() => r.receiver.shutdown());
+    const fd = rawConnect(server.port);
+    after(() => sys.close(fd));
+    assert.equal(Number(sys.send(fd, Buffer.alloc(3000, 0x71), 3000, 0)), 3000);
+    await rawRecv(fd, 5000);
+    await r.poll();
+    const s = socketsOn(r, own, server.port).find((x) => x.localPort === server.port);
+    assert.ok(s !== undefined, 'the server socket is reported');
+    assert.deepEqual(
+      [s.role, s.pid, s.preexisting, s.rxBytes, s.txBytes],
+      ['server', process.pid, false, 3000, 5000],
+    );
+    assert.notEqual(s.comm, '');
+  });
+
+  it('adopts the open connections of a listen(fd, 0) listener as servers', async () => {
+    const own = statSync('/proc/self/ns/net').ino;
+    const server = await listenServer(0, 3000, 5000);
+    after(() => server.close());
+    const fd = rawConnect(server.port);
+    after(() => sys.close(fd));
+    assert.equal(Number(sys.send(fd, Buffer.alloc(3000, 0x71), 3000, 0)), 3000);
+    await rawRecv(fd, 5000);
+    const r = await startReceiver({ network_namespaces: ['/proc/self/ns/net'] });
+    after(() => r.receiver.shutdown());
+    await r.poll();
+    const mine = socketsOn(r, own, server.port);
+    const s = mine.find((x) => x.localPort === server.port);
+    const c = mine.find((x) => x.remotePort === server.port);
+    assert.deepEqual(
+      [s?.role, s?.preexisting, c?.role, c?.preexisting],
+      ['server', true, 'client', true],
+      'roles of the adopted ends',
+    );
+  });
+
+  it('reclaims a table entry whose CLOSE was not seen: exact totals while the socket memory is the same, counted as lost once it is not', async () => {
+    const own = statSync('/proc/self/ns/net').ino;
+    const entries = 96;
+    const server = await listenServer(undefined, 3000, 5000);
+    after(() => server.close());
+    const r = await startReceiver({ network_namespaces: ['/proc/self/ns/net'], max_sockets: entries });
+    after(() => r.receiver.shutdown());
+    const table = socketTableFd(entries);
+    const fd = rawConnect(server.port);
+    after(() => sys.close(fd));
+    assert.equal(Number(sys.send(fd, Buffer.alloc(3000, 0x71), 3000, 0)), 3000);
+    await rawRecv(fd, 5000);
+    await r.poll();
+    const c = socketsOn(r, own, server.port).find((x) => x.remotePort === server.port);
+    assert.ok(c !== undefined, 'the client socket is reported');
+
+    // Move the client's entry out of reach of its cookie's probe window: its CLOSE will find nothing.
+    const key = Buffer.alloc(4);
+    const value = Buffer.alloc(80);
+    const home = homeSlot(c.cookie, entries);
+    let from = -1;
+    for (let i = 0; i < 8 && from < 0; i++) {
+      key.writeUInt32LE((home + i) % entries);
+      assert.equal(bpfMap.lookup(table, key, value), 0);
+      if (u64(value, 0) === c.cookie) from = (home + i) % entries;
+    }
+    assert.ok(from >= 0, 'the entry is in its probe window');
+    const entry = Buffer.from(value);
+    const freeSlot = (): number => {
+      for (let i = 16; i < entries - 8; i++) {
+        key.writeUInt32LE((home + i) % entries);
+        assert.equal(bpfMap.lookup(table, key, value), 0);
+        if (u64(value, 0) === 0) return (home + i) % entries;
+      }
+      throw new Error('no free entry outside the probe window');
+    };
+    const to = freeSlot();
+    key.writeUInt32LE(to);
+    assert.equal(bpfMap.update(table, key, entry, 0n), 0);
+    key.writeUInt32LE(from);
+    assert.equal(bpfMap.update(table, key, Buffer.alloc(80), 0n), 0);
+
+    // The server resets the connection: the client socket goes to CLOSE, its descriptor stays open.
+    server.sockets[0]!.resetAndDestroy();
+    await new Promise((done) => setTimeout(done, 100));
+    // The poll's table walk reclaims the entry; like any close, it shows at the next poll.
+    await r.poll();
+    const batch = await r.poll();
+    const reclaimed = (event: string): number =>
+      r.settings.registry
+        .collect()
+        .find((m) => m.name === 'loggerhead.receiver.sockets')
+        ?.points.filter((p) => p.attributes.event === event)
+        .reduce((a, p) => a + p.value, 0) ?? 0;
+    assert.equal(reclaimed('reclaimed'), 1, 'one entry reclaimed with its totals');
+    assert.ok(batch.gone.includes(c.cookie), 'the socket is gone');
+    const t = totals(r, { netns: own, observer: 'client', serverAddr: '127.0.0.1', serverPort: server.port });
+    assert.deepEqual([t.c2s, t.s2c, t.closed, t.failed, t.open], [3000, 5000, 1, 0, 0]);
+
+    // An entry whose socket memory now holds another socket (a cookie no socket has): freed, counted as lost.
+    const s = socketsOn(r, own, server.port).find((x) => x.localPort === server.port);
+    assert.equal(s, undefined, 'the server end closed normally');
+    const fake = Buffer.from(entry);
+    fake.writeUInt32LE(fake.readUInt32LE(4) + 0x100, 4);
+    const bogus = u64(fake, 0);
+    const at = freeSlot();
+    key.writeUInt32LE(at);
+    assert.equal(bpfMap.update(table, key, fake, 0n), 0);
+    await r.poll();
+    const next = await r.poll();
+    assert.equal(reclaimed('reclaimed_lost'), 1, 'one entry reclaimed without totals');
+    assert.ok(next.gone.includes(bogus), 'its cookie is reported gone');
+    assert.equal(bpfMap.lookup(table, key, value), 0);
+    assert.equal(u64(value, 0), 0, 'its entry is free again');
   });
 });
