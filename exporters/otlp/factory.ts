@@ -20,6 +20,7 @@ export interface OtlpExporterConfig {
   tls: {
     insecure: boolean;
     insecure_skip_verify: boolean;
+    server_name_override: string;
     ca_file: string;
     cert_file: string;
     key_file: string;
@@ -159,6 +160,7 @@ function tlsOptions(tls: OtlpExporterConfig['tls']): Partial<TransportOptions> {
     out.key = key;
   }
   if (tls.insecure_skip_verify) out.insecureSkipVerify = true;
+  if (tls.server_name_override !== '') out.serverName = tls.server_name_override;
   return out;
 }
 
@@ -214,6 +216,7 @@ export function exporterOptions(config: OtlpExporterConfig): OtlpExporterOptions
       ...(tls.ca_file === '' ? [] : ['tls.ca_file']),
       ...(tls.cert_file === '' ? [] : ['tls.cert_file', 'tls.key_file']),
       ...(tls.insecure_skip_verify ? ['tls.insecure_skip_verify'] : []),
+      ...(tls.server_name_override === '' ? [] : ['tls.server_name_override']),
     ];
     if (set.length > 0) {
       const why = /^http:\/\//i.test(config.endpoint) ? 'an http:// URL' : 'tls.insecure: true';
@@ -289,6 +292,12 @@ export const otlpExporterFactory: ExporterFactory<OtlpExporterConfig, 'links'> =
             description:
               'TLS without verifying the server certificate: encrypted, but not authenticated (anyone in the path can read and change what is sent)',
             default: false,
+          },
+          server_name_override: {
+            type: 'string',
+            description:
+              'Host name to request (SNI) and to verify the server certificate against, instead of the endpoint host',
+            default: '',
           },
           ca_file: {
             type: 'string',

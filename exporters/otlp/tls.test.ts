@@ -146,6 +146,14 @@ describe('otlp TLS and headers settings', () => {
       exporterOptions(otlpConfig(tls('  insecure_skip_verify: true'))).transport.insecureSkipVerify,
       true,
     );
+    assert.throws(
+      () => exporterOptions(otlpConfig(tls('  insecure: true\n  server_name_override: collector.example'))),
+      { message: /^otlp: tls\.server_name_override is set, but the endpoint "collector:4317" is plaintext/ },
+    );
+    assert.equal(
+      exporterOptions(otlpConfig(tls('  server_name_override: collector.example'))).transport.serverName,
+      'collector.example',
+    );
   });
 
   it('refuses headers that HTTP or gRPC would refuse at send time, without printing the value', () => {

@@ -34,6 +34,8 @@ export interface TransportOptions {
   key?: Buffer;
   /** Accept any server certificate (`tls.insecure_skip_verify`); only used with an `https` URL. */
   insecureSkipVerify?: boolean;
+  /** Name to send as TLS server name and to verify the certificate against, instead of the URL's host. */
+  serverName?: string;
   /** Where `ca` came from, for error messages: `tls.ca_file "/path"` or the default roots. */
   caSource?: string;
   /** Most requests in flight at once. */
@@ -303,6 +305,7 @@ function createHttpDelegate(
             cert: options.cert,
             key: options.key,
             rejectUnauthorized: options.insecureSkipVerify !== true,
+            ...(options.serverName === undefined ? {} : { servername: options.serverName }),
           }
         : { keepAlive: true },
     },
@@ -350,6 +353,9 @@ function createGrpcSender(options: TransportOptions): MetricsSender {
     {
       'grpc.default_compression_algorithm': GRPC_COMPRESSION[options.compression],
       'grpc.primary_user_agent': 'loggerhead',
+      ...(secure && options.serverName !== undefined
+        ? { 'grpc.ssl_target_name_override': options.serverName }
+        : {}),
     },
   );
   const metadata = new Metadata();

@@ -415,7 +415,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
       const options = exporterOptions({
         endpoint: '127.0.0.1:${secure.grpcPort}', protocol: 'grpc',
         headers: { authorization: 'Bearer ${TOKEN}' },
-        tls: { insecure: false, insecure_skip_verify: false, ca_file: '', cert_file: '', key_file: '' },
+        tls: { insecure: false, insecure_skip_verify: false, server_name_override: '', ca_file: '', cert_file: '', key_file: '' },
         compression: 'none', timeout: 5000, interval: 1000, temporality: 'cumulative',
         max_links_per_request: 1000, retry: { initial_interval: 1000, max_interval: 1000 },
       });
@@ -529,6 +529,19 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
         assert.equal(warnings(r.settings)[0]?.error_type, 'tls_certificate');
         await r.exporter.shutdown();
         assert.equal(ofInstance(misnamed.points(), r.instance).length, 0);
+      });
+
+      it(`${protocol}: tls.server_name_override with the certificate's name delivers to the IP address`, async () => {
+        const r = await start(
+          `${tag}_name_override`,
+          protocol,
+          `127.0.0.1:${port(misnamed, protocol)}`,
+          `tls:\n  ca_file: ${pki.caCert}\n  server_name_override: collector.invalid`,
+        );
+        const links = [makeLink(`${tag}-override`, 0), makeLink(`${tag}-override`, 1)];
+        const { outcome, timeMs } = await sendBatch(r, links);
+        assert.equal(outcome.error, undefined, outcome.error?.message);
+        await assertDelivered(misnamed, r, links, timeMs, `${protocol} with server_name_override`);
       });
     }
   });
