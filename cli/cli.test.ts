@@ -1,11 +1,12 @@
 /** The built `loggerhead` binary, run in child processes. */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { finished, REPO_ROOT, runLoggerhead, spawnLoggerhead } from '../test/support/cli.ts';
+import { fileURLToPath } from 'node:url';
+import { BIN, finished, REPO_ROOT, runLoggerhead, spawnLoggerhead } from '../test/support/cli.ts';
 import { debugExporterFactory } from '../exporters/debug/debug.ts';
 import { fakeConverterFactory, fakeSourceFactory } from '../test/support/fake-components.ts';
 import { runCli, USAGE } from './cli.ts';
@@ -295,6 +296,37 @@ test('bin/loggerhead.js works on the system Node (re-running itself on Node 24 w
   const run = await runUntilSigterm({ node });
   assert.equal(run.code, 0, `${version}: ${run.stderr}`);
   assert.match(run.stderr, /"msg":"shutdown complete","errors":0/);
+});
+
+test('bin/loggerhead.js run re-runs Node in place (same pid) with --max-semi-space-size=2, unless NODE_OPTIONS or the command line sets it', async () => {
+  const config = file('flags.yaml', RUNNABLE);
+  const cases: Array<[string, Record<string, string>, string[], string[]]> = [
+    // [what, env, node args before bin/loggerhead.js, expected semi-space flags on the command line]
+    ['default', {}, [], ['--max-semi-space-size=2']],
+    ['NODE_OPTIONS', { NODE_OPTIONS: '--max-semi-space-size=8' }, [], []],
+    ['command line', {}, ['--max_semi_space_size=4'], ['--max_semi_space_size=4']],
+  ];
+  const FAKES = fileURLToPath(new URL('../test/support/register-fakes.mjs', import.meta.url));
+  for (const [what, env, nodeArgs, expected] of cases) {
+    const child = spawn(process.execPath, [...nodeArgs, '--import', FAKES, BIN, 'run', '--config', config], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const done = finished(child);
+    await waitForOutput(child, '"msg":"links"');
+    const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+    child.kill('SIGTERM');
+    const { code, stderr } = await done;
+    assert.equal(code, 0, `${what}: ${stderr}`);
+    assert.deepEqual(
+      argv.filter((a) => /^--max[-_]semi[-_]space[-_]size/.test(a)),
+      expected,
+      `${what}: ${argv.join(' ')}`,
+    );
+    assert.ok(argv.includes(FAKES), `${what}: --import kept: ${argv.join(' ')}`);
+    const starting = logLines(stderr).find((l) => l.msg === 'loggerhead starting');
+    assert.equal(starting?.pid, child.pid, `${what}: the agent is the process started`);
+  }
 });
 
 /**
