@@ -1,21 +1,29 @@
 /**
- * The Kubernetes side of `k8s_attributes`: `@kubernetes/client-node` informers
- * (list + watch with resourceVersion) on Pods, Services, EndpointSlices, Nodes,
+ * The Kubernetes side of `k8s_attributes`: informers through
+ * `@kubernetes/client-node` on Pods, Services, EndpointSlices, Nodes,
  * ReplicaSets, Deployments, StatefulSets, DaemonSets, Jobs and CronJobs, fed
- * into the pure `MetadataStore`.
+ * into the pure `MetadataStore`. Minimal records, never whole objects.
  *
- * - Minimal records only. Each informer is client-node's own `ListWatch` (what
- *   `makeInformer` builds) given a `Watch` that reduces every event's object to
- *   its metadata plus the store's minimal input before the informer caches it,
- *   and a list function that pages (`limit`/`continue`) through client-node's
- *   generated API and reduces each page's JSON the same way (in a response
- *   middleware, before the client would build model objects), so no whole
- *   object outlives its page or event.
- * - client-node reconnects by itself after a server-side close, a client
- *   inactivity timeout and a 410 (relisting for the latter), but after any other
- *   error (5xx, list failure, connection refused) its informer stops. Here it is
- *   restarted with exponential backoff and jitter, bounded by `maxDelayMs`; the
- *   attempt counter resets once data flows again.
+ * - Each informer is a list+watch loop on client-node's `KubeConfig` (kubeconfig
+ *   or in-cluster config, authentication, TLS) and `Watch` (the event stream);
+ *   the list pages (`limit`/`continue`) through client-node's own fetch
+ *   (`IsomorphicFetchHttpLibrary` with a `RequestContext` the `KubeConfig`
+ *   authenticated). client-node's `ListWatch`/`makeInformer` is not used: its
+ *   cache would hold a copy of every object's key and version beside the store.
+ *   Here the store is the only state: each list item and watch event is reduced
+ *   to the store's minimal input and applied at once, so no object outlives its
+ *   page or event.
+ * - A loop: list (first time, or after a 410) from which it keeps the
+ *   resourceVersion, then watch from it with bookmarks (which move the
+ *   resourceVersion on). A watch the server closes, or that the client ends
+ *   after 30 s without data, is resumed from the resourceVersion; a 410 Gone (as
+ *   an HTTP status or an in-stream `ERROR` event) relists. After a relist, the
+ *   objects of that resource the store holds and the list did not return are
+ *   deleted.
+ * - Any other failure (5xx, refused connection, list timeout, a bad answer) is
+ *   retried with exponential backoff and jitter, bounded by `maxDelayMs`,
+ *   resuming the watch from its resourceVersion when it has one; the attempt
+ *   counter resets once a watch is open again.
  * - `start()` resolves at once: informers run in the background, `synced()`
  *   turns true when every resource has been listed once. Nothing here throws
  *   after start; failures are counted and logged once per state change.
@@ -23,17 +31,11 @@
 import { homedir } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KubernetesListObject, KubernetesObject, RequestContext } from '@kubernetes/client-node';
 import {
-  AppsV1Api,
-  BatchV1Api,
-  CoreV1Api,
-  DiscoveryV1Api,
+  HttpMethod,
+  IsomorphicFetchHttpLibrary,
   KubeConfig,
-  ListWatch,
-  Observable,
-  ResponseContext,
-  VersionApi,
+  RequestContext,
   Watch,
 } from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.ts';
@@ -55,7 +57,7 @@ export interface KubernetesMetadataOptions {
   retry?: { initialDelayMs?: number; maxDelayMs?: number };
   /** Items per list page. @default 500 */
   listPageSize?: number;
-  /** A list request that has not answered by then is aborted (and retried). @default 60000 */
+  /** A list page that has not fully arrived by then is aborted (and the list retried). @default 60000 */
   listTimeoutMs?: number;
   /** See `StoreOptions`. */
   maxTombstones?: number;
@@ -71,49 +73,22 @@ export interface KubernetesMetadata extends ClusterMetadata {
   stats(): StoreStats;
 }
 
-/** What an informer's cache keeps per object: its key and version, and (until applied) its minimal input. */
-interface Cached extends KubernetesObject {
-  metadata: { name: string; namespace: string; resourceVersion: string; uid: string };
-  input: Extracted<unknown> | undefined;
-}
-
-type ListPage = { items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string } };
-type ListFn = (params: { limit: number; _continue?: string }, options: ListOptions) => Promise<ListPage>;
-type ListOptions = {
-  middleware: Array<{
-    pre(c: RequestContext): Observable<RequestContext>;
-    post(c: ResponseContext): Observable<ResponseContext>;
-  }>;
-  middlewareMergeStrategy: 'append';
-};
-
 interface ResourceSpec {
   /** Plural resource name, used in telemetry and logs. */
   resource: string;
+  /** Kind, as the store counts it (`MetadataStore.liveUids`). */
+  kind: string;
   path: string;
-  list(apis: Apis): ListFn;
   extract(obj: unknown): Extracted<unknown>;
   apply(store: MetadataStore, input: unknown): void;
   remove(store: MetadataStore, uid: string): void;
 }
 
-interface Apis {
-  core: CoreV1Api;
-  apps: AppsV1Api;
-  batch: BatchV1Api;
-  discovery: DiscoveryV1Api;
-}
-
-function controllerSpec(
-  resource: string,
-  path: string,
-  kind: ControllerKind,
-  list: (a: Apis) => ListFn,
-): ResourceSpec {
+function controllerSpec(resource: string, path: string, kind: ControllerKind): ResourceSpec {
   return {
     resource,
+    kind,
     path,
-    list,
     extract: (obj) => controllerInput(kind, obj),
     apply: (store, input) =>
       store.upsertController(input as Parameters<MetadataStore['upsertController']>[0]),
@@ -125,68 +100,38 @@ function controllerSpec(
 const SPECS: readonly ResourceSpec[] = [
   {
     resource: 'nodes',
+    kind: 'Node',
     path: '/api/v1/nodes',
-    list: (a) => (p, o) => a.core.listNode(p, o as never),
     extract: nodeInput,
     apply: (store, input) => store.upsertNode(input as Parameters<MetadataStore['upsertNode']>[0]),
     remove: (store, uid) => store.deleteNode(uid),
   },
-  controllerSpec(
-    'deployments',
-    '/apis/apps/v1/deployments',
-    'Deployment',
-    (a) => (p, o) => a.apps.listDeploymentForAllNamespaces(p, o as never),
-  ),
-  controllerSpec(
-    'replicasets',
-    '/apis/apps/v1/replicasets',
-    'ReplicaSet',
-    (a) => (p, o) => a.apps.listReplicaSetForAllNamespaces(p, o as never),
-  ),
-  controllerSpec(
-    'statefulsets',
-    '/apis/apps/v1/statefulsets',
-    'StatefulSet',
-    (a) => (p, o) => a.apps.listStatefulSetForAllNamespaces(p, o as never),
-  ),
-  controllerSpec(
-    'daemonsets',
-    '/apis/apps/v1/daemonsets',
-    'DaemonSet',
-    (a) => (p, o) => a.apps.listDaemonSetForAllNamespaces(p, o as never),
-  ),
-  controllerSpec(
-    'cronjobs',
-    '/apis/batch/v1/cronjobs',
-    'CronJob',
-    (a) => (p, o) => a.batch.listCronJobForAllNamespaces(p, o as never),
-  ),
-  controllerSpec(
-    'jobs',
-    '/apis/batch/v1/jobs',
-    'Job',
-    (a) => (p, o) => a.batch.listJobForAllNamespaces(p, o as never),
-  ),
+  controllerSpec('deployments', '/apis/apps/v1/deployments', 'Deployment'),
+  controllerSpec('replicasets', '/apis/apps/v1/replicasets', 'ReplicaSet'),
+  controllerSpec('statefulsets', '/apis/apps/v1/statefulsets', 'StatefulSet'),
+  controllerSpec('daemonsets', '/apis/apps/v1/daemonsets', 'DaemonSet'),
+  controllerSpec('cronjobs', '/apis/batch/v1/cronjobs', 'CronJob'),
+  controllerSpec('jobs', '/apis/batch/v1/jobs', 'Job'),
   {
     resource: 'pods',
+    kind: 'Pod',
     path: '/api/v1/pods',
-    list: (a) => (p, o) => a.core.listPodForAllNamespaces(p, o as never),
     extract: podInput,
     apply: (store, input) => store.upsertPod(input as Parameters<MetadataStore['upsertPod']>[0]),
     remove: (store, uid) => store.deletePod(uid),
   },
   {
     resource: 'services',
+    kind: 'Service',
     path: '/api/v1/services',
-    list: (a) => (p, o) => a.core.listServiceForAllNamespaces(p, o as never),
     extract: serviceInput,
     apply: (store, input) => store.upsertService(input as Parameters<MetadataStore['upsertService']>[0]),
     remove: (store, uid) => store.deleteService(uid),
   },
   {
     resource: 'endpointslices',
+    kind: 'EndpointSlice',
     path: '/apis/discovery.k8s.io/v1/endpointslices',
-    list: (a) => (p, o) => a.discovery.listEndpointSliceForAllNamespaces(p, o as never),
     extract: endpointSliceInput,
     apply: (store, input) =>
       store.upsertEndpointSlice(input as Parameters<MetadataStore['upsertEndpointSlice']>[0]),
@@ -197,58 +142,26 @@ const SPECS: readonly ResourceSpec[] = [
 /** The resources watched, in start order. */
 export const WATCHED_RESOURCES: readonly string[] = SPECS.map((s) => s.resource);
 
-function str(v: unknown): string {
+type Json = Record<string, unknown>;
+
+function isJson(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `metadata[key]` when it is a non-empty string, else ''. */
+function metaString(obj: unknown, key: string): string {
+  const meta = isJson(obj) ? obj.metadata : undefined;
+  const v = isJson(meta) ? meta[key] : undefined;
   return typeof v === 'string' ? v : '';
 }
 
-/** Namespace strings shared by every cached object of a namespace. */
-const namespaces = new Map<string, string>();
-function sharedNamespace(ns: string): string {
-  const found = namespaces.get(ns);
-  if (found !== undefined) return found;
-  if (namespaces.size >= 65536) namespaces.clear();
-  namespaces.set(ns, ns);
-  return ns;
-}
-
-function reduce(spec: ResourceSpec, obj: unknown): Cached {
-  const meta = (
-    typeof obj === 'object' && obj !== null ? (obj as { metadata?: unknown }).metadata : undefined
-  ) as Record<string, unknown> | undefined;
-  return {
-    metadata: {
-      name: str(meta?.name),
-      namespace: sharedNamespace(str(meta?.namespace)),
-      resourceVersion: str(meta?.resourceVersion),
-      uid: str(meta?.uid),
-    },
-    input: spec.extract(obj),
-  };
-}
-
-/** client-node's Watch, with each object reduced before the informer sees it. */
-class ReducingWatch extends Watch {
-  private readonly spec: ResourceSpec;
-  constructor(kc: KubeConfig, spec: ResourceSpec) {
-    super(kc);
-    this.spec = spec;
-  }
-  override watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    return super.watch(
-      path,
-      queryParams,
-      (phase, obj) => {
-        const reduced =
-          phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? reduce(this.spec, obj) : obj;
-        callback(phase, reduced);
-      },
-      done,
-    );
+/** An error answer of the API: its status code and the message of its `Status` body. */
+class ApiError extends Error {
+  readonly statusCode: number;
+  constructor(statusCode: number, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.statusCode = statusCode;
   }
 }
 
@@ -264,53 +177,43 @@ function describe(err: unknown): string {
   return status === undefined ? (message as string) : `HTTP ${status}: ${message}`;
 }
 
-function timeoutMiddleware(ms: number): ListOptions {
-  return {
-    middleware: [
-      {
-        pre: (c) => {
-          c.setSignal(AbortSignal.timeout(ms));
-          return new Observable(Promise.resolve(c));
-        },
-        post: (c) => new Observable(Promise.resolve(c)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
-}
+const http = new IsomorphicFetchHttpLibrary();
 
 /**
- * List options that abort after `ms`, and reduce a successful page's items
- * straight from its JSON, handing each to `onItem`: the client is handed the
- * page without items, so it never builds model objects for them (at 150,000
- * pods that halves what a full list allocates).
+ * GET `url` with the kubeconfig's authentication and TLS (a `RequestContext`
+ * from `authenticated`, or a fresh one), aborted by `signal`; the answer's
+ * status and text.
  */
-function reducingListOptions(spec: ResourceSpec, ms: number, onItem: (c: Cached) => void): ListOptions {
-  return {
-    middleware: [
-      {
-        pre: (c) => {
-          c.setSignal(AbortSignal.timeout(ms));
-          return new Observable(Promise.resolve(c));
-        },
-        post: (r) =>
-          new Observable(
-            (async () => {
-              if (r.httpStatusCode !== 200) return r;
-              const page = JSON.parse(await r.body.text()) as { items?: unknown } & Record<string, unknown>;
-              if (Array.isArray(page.items)) for (const item of page.items) onItem(reduce(spec, item));
-              const rest = JSON.stringify({ ...page, items: [] });
-              return new ResponseContext(r.httpStatusCode, r.headers, {
-                text: async () => rest,
-                binary: async () => Buffer.from(rest),
-                stream: () => null,
-              });
-            })(),
-          ),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
+async function get(
+  kc: KubeConfig,
+  url: string,
+  signal: AbortSignal,
+  authenticated?: RequestContext,
+): Promise<{ status: number; text: string }> {
+  const ctx = new RequestContext(url, HttpMethod.GET);
+  if (authenticated === undefined) {
+    await kc.applySecurityAuthentication(ctx);
+  } else {
+    for (const [name, value] of Object.entries(authenticated.getHeaders())) ctx.setHeaderParam(name, value);
+    const dispatcher = authenticated.getDispatcher();
+    if (dispatcher !== undefined) ctx.setDispatcher(dispatcher);
+  }
+  ctx.setHeaderParam('Accept', 'application/json');
+  ctx.setSignal(signal);
+  const response = await http.send(ctx).toPromise();
+  return { status: response.httpStatusCode, text: await response.body.text() };
+}
+
+/** The error for a non-200 answer, with the `Status` message when the body has one. */
+function apiError(status: number, text: string): ApiError {
+  let message = '';
+  try {
+    const body = JSON.parse(text) as unknown;
+    if (isJson(body) && typeof body.message === 'string') message = body.message;
+  } catch {
+    // Not JSON: the status says enough.
+  }
+  return new ApiError(status, message === '' ? text.slice(0, 200) : message);
 }
 
 /** Loads the kubeconfig the options ask for; throws an error naming the source on failure. */
@@ -337,20 +240,34 @@ export function loadKubeConfig(
 
 const STATES: readonly WatchState['state'][] = ['listing', 'watching', 'backoff', 'stopped'];
 
+/**
+ * How a watch ended without an error: `resume` (closed by the server, or by
+ * the client after 30 s without data: watch again from the resourceVersion),
+ * `empty` (closed at once with nothing in it: the same, after a backoff delay),
+ * `expired` (410 Gone: relist) or `stopped`.
+ */
+type WatchEnd = 'resume' | 'empty' | 'expired' | 'stopped';
+
+/** A watch closed by the server before this, with no event, counts as `empty`. */
+const SHORT_WATCH_MS = 1000;
+
 interface Informer {
   spec: ResourceSpec;
-  listWatch: ListWatch<Cached>;
   state: WatchState['state'];
   relists: number;
   errors: number;
   lists: number;
   synced: boolean;
-  /** Consecutive failed attempts, for the backoff. */
+  /** Where the next watch starts; `undefined` when a (re)list is needed. */
+  resourceVersion: string | undefined;
+  /** Consecutive failed attempts (or short empty watches), for the backoff. */
   attempt: number;
   /** Errors since the last healthy state, for the recovery log line. */
   failing: number;
-  failedThisAttempt: boolean;
-  timer: NodeJS.Timeout | undefined;
+  /** Aborts the list or watch in flight. */
+  abort: AbortController | undefined;
+  /** Ends the backoff wait in progress. */
+  wake: (() => void) | undefined;
 }
 
 /**
@@ -364,6 +281,7 @@ interface Informer {
  */
 export function createKubernetesMetadata(options: KubernetesMetadataOptions): KubernetesMetadata {
   const kc = loadKubeConfig(options.kubeconfig, options.env);
+  const server = (kc.getCurrentCluster()?.server ?? '').replace(/\/+$/, '');
   const initialDelayMs = options.retry?.initialDelayMs ?? 1000;
   const maxDelayMs = options.retry?.maxDelayMs ?? 60_000;
   const pageSize = options.listPageSize ?? 500;
@@ -373,6 +291,7 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     throw new Error(`retry.maxDelayMs must be >= initialDelayMs (${initialDelayMs}), got ${maxDelayMs}`);
   }
   if (!(pageSize >= 1)) throw new Error(`listPageSize must be >= 1, got ${pageSize}`);
+  if (!(listTimeoutMs > 0)) throw new Error(`listTimeoutMs must be > 0, got ${listTimeoutMs}`);
 
   const store = new MetadataStore({
     ownerDepth: options.ownerDepth,
@@ -383,7 +302,7 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
   const log = options.logger.child({ subsystem: 'kubernetes' });
   const t = options.telemetry;
   const relistCounter = t.counter('loggerhead.k8s.relists', {
-    description: 'Full lists of a resource after its first one (410 Gone, restart after an error)',
+    description: 'Full lists of a resource after its first one (after a 410 Gone, or retrying a failed list)',
     unit: '1',
   });
   const errorCounter = t.counter('loggerhead.k8s.watch.errors', {
@@ -394,12 +313,7 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     description: 'Objects ignored because a field the store needs was missing or invalid',
     unit: '1',
   });
-  const apis: Apis = {
-    core: kc.makeApiClient(CoreV1Api),
-    apps: kc.makeApiClient(AppsV1Api),
-    batch: kc.makeApiClient(BatchV1Api),
-    discovery: kc.makeApiClient(DiscoveryV1Api),
-  };
+  const watcher = new Watch(kc);
   let stopped = false;
   let started = false;
   let syncedLogged = false;
@@ -414,21 +328,18 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     }
   };
 
-  const consume = (inf: Informer, obj: Cached): void => {
-    const input = obj.input;
-    if (input === undefined) return;
-    obj.input = undefined;
+  /** Reduces an added or modified object to its minimal input and applies it; its UID when applied. */
+  const apply = (inf: Informer, obj: unknown): string | undefined => {
+    const input = inf.spec.extract(obj);
     if (input.ok) {
       inf.spec.apply(store, input.value);
-    } else {
-      rejectedCounter.add(1, { resource: inf.spec.resource, reason: input.reason });
-      if (obj.metadata.uid !== '') inf.spec.remove(store, obj.metadata.uid);
+      return (input.value as { uid: string }).uid;
     }
-  };
-
-  const markHealthy = (inf: Informer): void => {
-    inf.attempt = 0;
-    setState(inf, 'watching');
+    rejectedCounter.add(1, { resource: inf.spec.resource, reason: input.reason });
+    // An object that was usable and no longer is must not keep its old record.
+    const uid = metaString(obj, 'uid');
+    if (uid !== '') inf.spec.remove(store, uid);
+    return undefined;
   };
 
   const checkSynced = (): void => {
@@ -437,13 +348,143 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     log.info('kubernetes metadata synced', { ...store.stats() });
   };
 
-  const onError = (inf: Informer, err: unknown): void => {
-    if (stopped) return;
-    inf.failedThisAttempt = true;
+  /** A full paged list: applies every item as its page arrives, then deletes what vanished. */
+  const list = async (inf: Informer, signal: AbortSignal): Promise<void> => {
+    const { spec } = inf;
+    if (inf.lists > 0) {
+      inf.relists++;
+      relistCounter.add(1, { resource: spec.resource });
+    }
+    inf.lists++;
+    if (inf.state !== 'backoff') setState(inf, 'listing');
+    const authenticated = new RequestContext(server + spec.path, HttpMethod.GET);
+    await kc.applySecurityAuthentication(authenticated);
+    const seen = new Set<string>();
+    let resourceVersion = '';
+    let next: string | undefined;
+    try {
+      do {
+        const url = new URL(server + spec.path);
+        url.searchParams.set('limit', String(pageSize));
+        if (next !== undefined) url.searchParams.set('continue', next);
+        const pageSignal = AbortSignal.any([signal, AbortSignal.timeout(listTimeoutMs)]);
+        const { status, text } = await get(kc, url.toString(), pageSignal, authenticated);
+        if (status !== 200) throw apiError(status, text);
+        const page = JSON.parse(text) as unknown;
+        const items = isJson(page) ? page.items : undefined;
+        const meta = isJson(page) && isJson(page.metadata) ? page.metadata : {};
+        if (!Array.isArray(items) || typeof meta.resourceVersion !== 'string') {
+          throw new Error(`list ${spec.path}: the answer is not a list with a resourceVersion`);
+        }
+        for (const item of items) {
+          const uid = apply(inf, item);
+          if (uid !== undefined) seen.add(uid);
+        }
+        if (resourceVersion === '') resourceVersion = meta.resourceVersion;
+        next = typeof meta.continue === 'string' && meta.continue !== '' ? meta.continue : undefined;
+      } while (next !== undefined);
+    } finally {
+      // A TLS dispatcher made for this list; closing it can only fail if it is already closed.
+      await authenticated
+        .getDispatcher()
+        ?.close()
+        .catch(() => undefined);
+    }
+    for (const uid of store.liveUids(spec.kind)) if (!seen.has(uid)) spec.remove(store, uid);
+    inf.resourceVersion = resourceVersion;
+    if (!inf.synced) {
+      inf.synced = true;
+      queueMicrotask(checkSynced);
+    }
+  };
+
+  /** One watch from `inf.resourceVersion`; resolves with what to do next when the stream ends without an error. */
+  const watch = (inf: Informer, abort: AbortController): Promise<WatchEnd> =>
+    new Promise<WatchEnd>((resolve, reject) => {
+      const { spec } = inf;
+      const openedMs = Date.now();
+      let events = 0;
+      let expired = false;
+      let failure: ApiError | undefined;
+      let request: AbortController | undefined;
+      let ended = false;
+      const finish = (end: WatchEnd | Error): void => {
+        if (ended) return;
+        ended = true;
+        request?.abort();
+        if (end instanceof Error) reject(end);
+        else resolve(end);
+      };
+      abort.signal.addEventListener('abort', () => finish('stopped'), { once: true });
+      const onEvent = (type: string, obj: unknown): void => {
+        if (ended) return;
+        if (type === 'ERROR') {
+          const code = isJson(obj) ? obj.code : undefined;
+          if (code === 410) expired = true;
+          else {
+            const message = isJson(obj) && typeof obj.message === 'string' ? obj.message : 'ERROR event';
+            failure = new ApiError(typeof code === 'number' ? code : 500, `watch ${spec.path}: ${message}`);
+          }
+          return;
+        }
+        events++;
+        if (type === 'ADDED' || type === 'MODIFIED') apply(inf, obj);
+        else if (type === 'DELETED') {
+          const uid = metaString(obj, 'uid');
+          if (uid !== '') spec.remove(store, uid);
+        }
+        const version = metaString(obj, 'resourceVersion');
+        if (version !== '') inf.resourceVersion = version;
+      };
+      const done = (err: unknown): void => {
+        const status = isJson(err) ? (err.statusCode ?? err.code) : undefined;
+        if (status === 410 || expired) finish('expired');
+        else if (failure !== undefined) finish(failure);
+        else if (isJson(err) && err.name === 'TimeoutError') finish('resume');
+        else if (err !== null && err !== undefined)
+          finish(err instanceof Error ? err : new Error(describe(err)));
+        else finish(events === 0 && Date.now() - openedMs < SHORT_WATCH_MS ? 'empty' : 'resume');
+      };
+      const query = { resourceVersion: inf.resourceVersion, allowWatchBookmarks: true };
+      watcher.watch(spec.path, query, onEvent, done).then(
+        (opened) => {
+          if (ended) {
+            opened.abort();
+            return;
+          }
+          request = opened;
+          inf.attempt = 0;
+          setState(inf, 'watching');
+        },
+        (err: unknown) => done(err ?? new Error(`watch ${spec.path} failed`)),
+      );
+    });
+
+  const sleep = (inf: Informer, ms: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        inf.wake = undefined;
+        resolve();
+      }, ms);
+      timer.unref();
+      inf.wake = () => {
+        clearTimeout(timer);
+        inf.wake = undefined;
+        resolve();
+      };
+    });
+
+  /** The next backoff delay: a ceiling doubling per attempt up to `maxDelayMs`, jittered in [ceiling/2, ceiling]. */
+  const backoff = (inf: Informer): number => {
+    const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(inf.attempt, 30));
+    inf.attempt++;
+    return ceiling / 2 + (Math.random() * ceiling) / 2;
+  };
+
+  const failed = (inf: Informer, err: unknown): void => {
     inf.errors++;
     inf.failing++;
     errorCounter.add(1, { resource: inf.spec.resource });
-    if (inf.timer !== undefined) return;
     if (inf.state !== 'backoff') {
       log.warn('kubernetes informer failed; retrying with backoff', {
         resource: inf.spec.resource,
@@ -451,99 +492,43 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
       });
     }
     setState(inf, 'backoff');
-    const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(inf.attempt, 30));
-    const delay = ceiling / 2 + (Math.random() * ceiling) / 2;
-    inf.attempt++;
-    inf.timer = setTimeout(() => {
-      inf.timer = undefined;
-      run(inf);
-    }, delay);
-    inf.timer.unref();
   };
 
-  const run = (inf: Informer): void => {
-    if (stopped) return;
-    inf.failedThisAttempt = false;
-    inf.listWatch.start().then(
-      () => {
-        if (!inf.failedThisAttempt && !stopped) markHealthy(inf);
-      },
-      (err: unknown) => onError(inf, err),
-    );
-  };
-
-  const informers: Informer[] = SPECS.map((spec) => {
-    const list = spec.list(apis);
-    const inf: Informer = {
-      spec,
-      listWatch: undefined as unknown as ListWatch<Cached>,
-      state: 'listing',
-      relists: 0,
-      errors: 0,
-      lists: 0,
-      synced: false,
-      attempt: 0,
-      failing: 0,
-      failedThisAttempt: false,
-      timer: undefined,
-    };
-    const listFn = async (): Promise<KubernetesListObject<Cached>> => {
-      if (inf.lists > 0) {
-        inf.relists++;
-        relistCounter.add(1, { resource: spec.resource });
-      }
-      inf.lists++;
-      if (inf.state !== 'backoff') setState(inf, 'listing');
-      const items: Cached[] = [];
-      // While the informer's cache is empty (nothing listed yet), the list can only add: each page is
-      // applied to the store as it arrives, and the minimal inputs become garbage page by page instead
-      // of all being held until the list ends (at 150,000 pods, a second copy of the store at the peak).
-      // A relist keeps client-node's order: deletes of vanished objects first, then adds and updates.
-      const early = inf.listWatch.list().length === 0;
-      const onItem = early
-        ? (c: Cached) => {
-            consume(inf, c);
-            items.push(c);
-          }
-        : (c: Cached) => items.push(c);
-      let resourceVersion = '';
-      let next: string | undefined;
+  /** The informer's loop: never rejects, ends on stop. */
+  const run = async (inf: Informer): Promise<void> => {
+    while (!stopped) {
+      const abort = new AbortController();
+      inf.abort = abort;
       try {
-        do {
-          const params: { limit: number; _continue?: string } = { limit: pageSize };
-          if (next !== undefined) params._continue = next;
-          const page = await list(params, reducingListOptions(spec, listTimeoutMs, onItem));
-          if (resourceVersion === '') resourceVersion = page.metadata?.resourceVersion ?? '';
-          const token = page.metadata?._continue;
-          next = token !== undefined && token !== '' ? token : undefined;
-        } while (next !== undefined);
-      } catch (e) {
-        // An early-applied list that failed part-way: its objects never reach the informer's cache, so
-        // nothing would delete them if they vanish before the next list. Take them out of the store.
-        if (early) for (const c of items) if (c.metadata.uid !== '') spec.remove(store, c.metadata.uid);
-        throw e;
+        if (inf.resourceVersion === undefined) await list(inf, abort.signal);
+        if (stopped) break;
+        const end = await watch(inf, abort);
+        if (end === 'expired') inf.resourceVersion = undefined;
+        else if (end === 'empty') await sleep(inf, backoff(inf));
+      } catch (err) {
+        if (stopped) break;
+        failed(inf, err);
+        await sleep(inf, backoff(inf));
+      } finally {
+        inf.abort = undefined;
       }
-      if (!inf.synced) {
-        inf.synced = true;
-        queueMicrotask(checkSynced);
-      }
-      // A relist client-node did by itself (after a 410) is followed at once by its watch. After an
-      // error, `run` decides once the restarted informer is up.
-      if (inf.state === 'listing') setState(inf, 'watching');
-      return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion }, items };
-    };
-    inf.listWatch = new ListWatch<Cached>(spec.path, new ReducingWatch(kc, spec), listFn, false);
-    inf.listWatch.on('add', (obj) => {
-      consume(inf, obj);
-      if (inf.state === 'backoff' && !inf.failedThisAttempt) markHealthy(inf);
-    });
-    inf.listWatch.on('update', (obj) => consume(inf, obj));
-    inf.listWatch.on('delete', (obj) => {
-      if (obj.metadata.uid !== '') spec.remove(store, obj.metadata.uid);
-    });
-    inf.listWatch.on('error', (err) => onError(inf, err));
-    return inf;
-  });
+    }
+  };
+
+  const informers: Informer[] = SPECS.map((spec) => ({
+    spec,
+    state: 'listing',
+    relists: 0,
+    errors: 0,
+    lists: 0,
+    synced: false,
+    resourceVersion: undefined,
+    attempt: 0,
+    failing: 0,
+    abort: undefined,
+    wake: undefined,
+  }));
+  const loops: Array<Promise<void>> = [];
 
   t.observeGauge(
     'loggerhead.k8s.watch.state',
@@ -591,21 +576,18 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     start: async () => {
       if (started || stopped) return;
       started = true;
-      log.info('starting kubernetes informers', {
-        server: kc.getCurrentCluster()?.server ?? '',
-        resources: WATCHED_RESOURCES.length,
-      });
-      for (const inf of informers) run(inf);
+      log.info('starting kubernetes informers', { server, resources: WATCHED_RESOURCES.length });
+      for (const inf of informers) loops.push(run(inf));
     },
     stop: async () => {
       if (stopped) return;
       stopped = true;
       for (const inf of informers) {
-        if (inf.timer !== undefined) clearTimeout(inf.timer);
-        inf.timer = undefined;
         inf.state = 'stopped';
+        inf.abort?.abort();
+        inf.wake?.();
       }
-      await Promise.all(informers.map((i) => i.listWatch.stop()));
+      await Promise.all(loops);
     },
   };
 }
@@ -646,11 +628,10 @@ export async function detectCluster(
   }
   const server = kc.getCurrentCluster()?.server ?? '';
   try {
-    await kc.makeApiClient(VersionApi).getCode({}, timeoutMiddleware(options.timeoutMs ?? 2000) as never);
+    const signal = AbortSignal.timeout(options.timeoutMs ?? 2000);
+    await get(kc, `${server.replace(/\/+$/, '')}/version`, signal);
     return { found: true, source: 'kubeconfig', server };
   } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'number') return { found: true, source: 'kubeconfig', server };
     return { found: false, reason: `${server} did not answer: ${describe(e)}` };
   }
 }

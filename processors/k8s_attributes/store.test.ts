@@ -419,3 +419,32 @@ describe('MetadataStore: hostile data', () => {
     assert.deepEqual([store.stats().pods, store.stats().podTombstones], [0, 1]);
   });
 });
+
+describe('MetadataStore: live UIDs per kind (what a relist compares with)', () => {
+  it('lists live objects of one kind only, without tombstones', () => {
+    const { store } = newStore();
+    store.upsertPod(pod('p1', '10.1.0.1', undefined));
+    store.upsertPod(pod('p2', '10.1.0.2', undefined));
+    store.deletePod('u-p2');
+    store.upsertController(ctl('ReplicaSet', 'rs'));
+    store.upsertController(ctl('Deployment', 'd1'));
+    store.upsertController(ctl('Deployment', 'd2'));
+    store.deleteController('u-d2');
+    store.upsertService({
+      uid: 'u-s',
+      name: 's',
+      namespace: 'shop',
+      clusterIPs: ['10.96.0.1'],
+      creationMs: 0,
+    });
+    store.upsertEndpointSlice(slice('u-es', 's', ['u-p1']));
+    store.upsertEndpointSlice(slice('u-unlabelled', '', []));
+    store.upsertNode({ uid: 'u-n', name: 'n', addresses: [], creationMs: 0 });
+    assert.deepEqual(
+      ['Pod', 'ReplicaSet', 'Deployment', 'Job', 'Service', 'EndpointSlice', 'Node'].map((k) =>
+        store.liveUids(k),
+      ),
+      [['u-p1'], ['u-rs'], ['u-d1'], [], ['u-s'], ['u-es'], ['u-n']],
+    );
+  });
+});

@@ -244,6 +244,28 @@ export class MetadataStore {
     };
   }
 
+  /**
+   * UIDs of the live objects of one kind (`Pod`, `Service`, `EndpointSlice`,
+   * `Node` or a controller kind): after a full list, those the list did not
+   * return have vanished.
+   */
+  liveUids(kind: string): string[] {
+    const out: string[] = [];
+    if (kind === 'Pod') {
+      for (const pod of this.pods.values()) if (pod.deletedMs === undefined) out.push(pod.uid);
+    } else if (kind === 'Service') {
+      out.push(...this.services.keys());
+    } else if (kind === 'EndpointSlice') {
+      out.push(...this.slices.keys());
+    } else if (kind === 'Node') {
+      out.push(...this.nodes.keys());
+    } else {
+      for (const c of this.controllers.values())
+        if (c.kind === kind && c.deletedMs === undefined) out.push(c.uid);
+    }
+    return out;
+  }
+
   private find(ip: string, timeMs: number): IpOwner | undefined {
     const key = ipKey(ip);
     const pod = this.podIps.lookupKey(key, timeMs);
