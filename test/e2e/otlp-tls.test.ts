@@ -347,7 +347,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
     }
   });
 
-  it('loggerhead run: otlp exporters in pipeline.yaml with tls.ca_file and the token from ${env:OTLP_TOKEN} deliver over gRPC and HTTP', async () => {
+  it('loggerhead run: otlp exporters in pipeline.yaml with tls.ca_file and the token from ${env:OTLP_TOKEN} deliver over gRPC and HTTP; one with a wrong CA logs why, once', async () => {
     const file = join(pki.dir, 'run-tls.yaml');
     writeFileSync(
       file,
@@ -371,11 +371,18 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
         `      ca_file: ${pki.caCert}`,
         '    headers:',
         '      authorization: Bearer ${env:OTLP_TOKEN}',
+        '  otlp/cli_wrong_ca:',
+        `    endpoint: 127.0.0.1:${secure.grpcPort}`,
+        '    interval: 200ms',
+        '    tls:',
+        `      ca_file: ${pki.otherCaCert}`,
+        '    headers:',
+        '      authorization: Bearer ${env:OTLP_TOKEN}',
         'service:',
         '  pipelines:',
         '    links:',
         '      receivers: [fake_links]',
-        '      exporters: [otlp/cli_grpc, otlp/cli_http]',
+        '      exporters: [otlp/cli_grpc, otlp/cli_http, otlp/cli_wrong_ca]',
         '',
       ].join('\n'),
     );
@@ -404,7 +411,23 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
     }
     const { code, stderr } = await done;
     assert.equal(code, 0, stderr);
-    assert.doesNotMatch(stderr, /"level":"(warn|error)"/);
+    // The exporter with the wrong CA says why in the agent's log, once; the pipeline keeps running.
+    const problems = stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((l) => l.level === 'warn' || l.level === 'error');
+    assert.deepEqual(
+      problems.map((l) => [l.component, l.msg, l.error_type, l.error]),
+      [
+        [
+          'otlp/cli_wrong_ca',
+          'OTLP exports failing; keeping only the latest snapshot until one succeeds',
+          'tls_certificate',
+          `TLS certificate verification failed: the server's certificate was rejected (it is not trusted by tls.ca_file ${JSON.stringify(pki.otherCaCert)}): unable to verify the first certificate`,
+        ],
+      ],
+    );
   });
 
   it('empty tls.ca_file trusts the operating system store (SSL_CERT_FILE holding the test CA, in a child process)', async () => {
