@@ -569,6 +569,37 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
     }
   });
 
+  describe('expired server certificate', () => {
+    let expired: Otelcol;
+    before(async () => {
+      expired = await Otelcol.start({ tls: { certFile: pki.expiredCert, keyFile: pki.expiredKey } });
+    });
+    after(async () => {
+      await stopExporters();
+      await expired?.close();
+    });
+
+    for (const protocol of PROTOCOLS) {
+      const tag = protocol === 'grpc' ? 'grpc' : 'http';
+      it(`${protocol}: refused, naming the validity period rather than the CA`, async () => {
+        const r = await start(
+          `${tag}_expired`,
+          protocol,
+          `127.0.0.1:${port(expired, protocol)}`,
+          `tls:\n  ca_file: ${pki.caCert}\nretry:\n  initial_interval: 1h\n  max_interval: 1h`,
+        );
+        const { outcome } = await sendBatch(r, [makeLink(`${tag}-expired`, 0)]);
+        assert.equal(outcome.error?.errorType, 'tls_certificate');
+        assert.equal(
+          outcome.error.message,
+          "TLS certificate verification failed: the server's certificate was rejected (the certificate is outside its validity period: check its dates and this host's clock): certificate has expired",
+        );
+        await r.exporter.shutdown();
+        assert.equal(ofInstance(expired.points(), r.instance).length, 0);
+      });
+    }
+  });
+
   describe('plaintext collector', () => {
     let plain: Otelcol;
     before(async () => {

@@ -1,7 +1,7 @@
 /**
  * Throwaway certificates for TLS tests, made with the openssl command line
  * (installed by scripts/setup.d/40-otelcol.sh): a CA, a server certificate for
- * 127.0.0.1 and localhost (and one for another name), a client certificate for
+ * 127.0.0.1 and localhost (and one for another name, one expired), a client certificate for
  * mutual TLS, and a second, unrelated CA that verifies none of them. EC P-256 keys: a few milliseconds each.
  */
 import { execFileSync } from 'node:child_process';
@@ -25,6 +25,9 @@ export interface TestPki {
   /** Server certificate signed by `caCert` for another name only (SAN DNS:collector.invalid), and its key. */
   wrongNameCert: string;
   wrongNameKey: string;
+  /** Server certificate signed by `caCert` for 127.0.0.1 and localhost that expired a day ago, and its key. */
+  expiredCert: string;
+  expiredKey: string;
   /** Client certificate (extendedKeyUsage clientAuth) and its key. */
   clientCert: string;
   clientKey: string;
@@ -72,7 +75,14 @@ function selfSignedCa(dir: string, name: string, subject: string): void {
   ]);
 }
 
-function signedLeaf(dir: string, ca: string, name: string, subject: string, extensions: string): void {
+function signedLeaf(
+  dir: string,
+  ca: string,
+  name: string,
+  subject: string,
+  extensions: string,
+  days = 2,
+): void {
   newKey(dir, `${name}.key`);
   openssl(dir, ['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`]);
   writeFileSync(join(dir, `${name}.ext`), extensions);
@@ -87,7 +97,7 @@ function signedLeaf(dir: string, ca: string, name: string, subject: string, exte
     `${ca}.key`,
     '-CAcreateserial',
     '-days',
-    '2',
+    String(days),
     '-extfile',
     `${name}.ext`,
     '-out',
@@ -121,6 +131,8 @@ export function makeTestPki(): TestPki {
     signedLeaf(dir, 'ca', 'server', '/CN=localhost', SERVER_EXT);
     signedLeaf(dir, 'other-ca', 'other-server', '/CN=localhost', SERVER_EXT);
     signedLeaf(dir, 'ca', 'wrong-name', '/CN=collector.invalid', WRONG_NAME_EXT);
+    // Valid from now, ending a day before: expired (openssl takes a negative -days).
+    signedLeaf(dir, 'ca', 'expired', '/CN=localhost', SERVER_EXT, -1);
     signedLeaf(dir, 'ca', 'client', '/CN=loggerhead agent', CLIENT_EXT);
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
@@ -136,6 +148,8 @@ export function makeTestPki(): TestPki {
     otherServerKey: join(dir, 'other-server.key'),
     wrongNameCert: join(dir, 'wrong-name.pem'),
     wrongNameKey: join(dir, 'wrong-name.key'),
+    expiredCert: join(dir, 'expired.pem'),
+    expiredKey: join(dir, 'expired.key'),
     clientCert: join(dir, 'client.pem'),
     clientKey: join(dir, 'client.key'),
     remove: () => rmSync(dir, { recursive: true, force: true }),
