@@ -260,6 +260,22 @@ describe('MetadataStore: nodes and hostNetwork pods', () => {
     assert.equal(store.lookupIp('10.0.0.10', 2.5e6), undefined);
   });
 
+  it('a pod hands out its IPs as given: one IPv4 address (kept packed), dual-stack, none', () => {
+    const { store } = newStore();
+    store.upsertPod(pod('v4', '10.200.3.255', undefined));
+    store.upsertPod(pod('dual', undefined, undefined, { ips: ['10.1.0.2', 'fd00::2'] }));
+    store.upsertPod(pod('low', '0.0.0.1', undefined));
+    store.upsertPod(pod('none', undefined, undefined));
+    assert.deepEqual(
+      ['u-v4', 'u-dual', 'u-low', 'u-none'].map((uid) => store.podByUid(uid)?.ips),
+      [['10.200.3.255'], ['10.1.0.2', 'fd00::2'], ['0.0.0.1'], []],
+    );
+    store.upsertPod(pod('v4', '255.0.0.7', undefined));
+    assert.deepEqual(store.podByUid('u-v4')?.ips, ['255.0.0.7']);
+    assert.equal(describeOwner(store.lookupIp('255.0.0.7', 2e6)), 'pod:v4 Pod/v4');
+    assert.equal(describeOwner(store.lookupIp('fd00::2', 2e6)), 'pod:dual Pod/dual');
+  });
+
   it('IPv6 lookups accept any textual form', () => {
     const { store } = newStore();
     store.upsertPod(pod('v6', 'fd00::1:5', undefined));
@@ -404,6 +420,17 @@ describe('MetadataStore: hostile data', () => {
     assert.ok(o?.kind === 'pod');
     assert.deepEqual(o.pod.workload, { kind: 'Deployment', name: long, namespace: 'ñ-☕' });
     assert.equal(o.pod.name, '😀-pod');
+  });
+
+  it('two owners claiming one UID under different names are both followed by their own pods', () => {
+    const { store } = newStore();
+    store.upsertController(ctl('ReplicaSet', 'a'));
+    store.upsertPod(pod('pa', '10.1.0.1', link('ReplicaSet', 'a', 'u-same')));
+    store.upsertPod(pod('pb', '10.1.0.2', link('ReplicaSet', 'b', 'u-same')));
+    store.upsertController({ ...ctl('ReplicaSet', 'a'), uid: 'u-same' });
+    assert.equal(describeOwner(store.lookupIp('10.1.0.1', 2e6)), 'pod:pa ReplicaSet/a');
+    // pb's owner reference names `b`, which the controller with that UID is not: it stops at `b`.
+    assert.equal(describeOwner(store.lookupIp('10.1.0.2', 2e6)), 'pod:pb ReplicaSet/b');
   });
 
   it('deleting what was never added, twice, or out of order is harmless', () => {

@@ -31,7 +31,7 @@ import type {
 } from './objects.ts';
 import type { ControllerLookup, ControllerNode, OwnerDepth } from './owners.ts';
 import { resolveOwner } from './owners.ts';
-import { ipKey, IpTimeline } from './timeline.ts';
+import { ipKey, IpTimeline, ipv4Key } from './timeline.ts';
 
 export interface StoreOptions {
   ownerDepth: OwnerDepth;
@@ -58,9 +58,25 @@ export interface StoreStats {
   ipTombstones: number;
 }
 
-/** A pod as stored: the `PodRecord` handed out plus what keeps it fresh. */
-interface PodEntry extends PodRecord {
-  ips: string[];
+/** `ipv4Key` back to dotted-quad text. */
+function formatV4(key: number): string {
+  return `${(key >>> 24) & 255}.${(key >>> 16) & 255}.${(key >>> 8) & 255}.${key & 255}`;
+}
+
+/**
+ * A pod as stored: the `PodRecord` handed out plus what keeps it fresh. It is
+ * its own `IpOwner` (`kind` and `pod` are getters), and a pod with one IPv4
+ * address (the usual case) keeps it as its `ipv4Key` number: no owner object,
+ * no array and no address string per pod.
+ */
+class PodEntry implements PodRecord {
+  uid: string;
+  name: string;
+  namespace: string;
+  nodeName: string;
+  hostNetwork: boolean;
+  /** The pod IPs: a single IPv4 address as its `ipv4Key`, else their texts. */
+  addresses: number | readonly string[];
   workload: WorkloadRef;
   controller: ControllerLink;
   creationMs: number;
@@ -69,7 +85,38 @@ interface PodEntry extends PodRecord {
   ownersGen: number;
   /** When the pod was deleted; `undefined` while it exists. */
   deletedMs: number | undefined;
-  owner: IpOwner;
+
+  constructor(input: PodInput, namespace: string, nodeName: string, controller: ControllerLink) {
+    this.uid = input.uid;
+    this.name = input.name;
+    this.namespace = namespace;
+    this.nodeName = nodeName;
+    this.hostNetwork = input.hostNetwork;
+    this.addresses = PodEntry.pack(input.ips);
+    this.workload = { kind: 'Pod', name: input.name, namespace };
+    this.controller = controller;
+    this.creationMs = input.creationMs;
+    this.terminated = input.terminated;
+    this.ownersGen = -1;
+    this.deletedMs = undefined;
+  }
+
+  static pack(ips: readonly string[]): number | readonly string[] {
+    const key = ips.length === 1 ? ipv4Key(ips[0] as string) : undefined;
+    return key ?? ips;
+  }
+
+  get kind(): 'pod' {
+    return 'pod';
+  }
+
+  get pod(): PodRecord {
+    return this;
+  }
+
+  get ips(): readonly string[] {
+    return typeof this.addresses === 'number' ? [formatV4(this.addresses)] : this.addresses;
+  }
 }
 
 interface ControllerEntry extends ControllerNode {
@@ -177,7 +224,7 @@ export class MetadataStore {
 
   private readonly pods = new Map<string, PodEntry>();
   private readonly podTombstones = new TombstoneQueue<PodEntry>();
-  private readonly podIps: IpTimeline<IpOwner>;
+  private readonly podIps: IpTimeline<PodEntry>;
   private livePods = 0;
 
   private readonly controllers = new Map<string, ControllerEntry>();
@@ -270,7 +317,7 @@ export class MetadataStore {
     const key = ipKey(ip);
     const pod = this.podIps.lookupKey(key, timeMs);
     if (pod !== undefined) {
-      if (pod.kind === 'pod') this.freshWorkload(pod.pod as PodEntry);
+      this.freshWorkload(pod);
       return pod;
     }
     const service = this.serviceIps.lookupKey(key, timeMs);
@@ -344,8 +391,8 @@ export class MetadataStore {
       }
       for (const ip of slice.readyOtherIps) {
         const owner = this.podIps.lookup(ip, now);
-        if (owner?.kind !== 'pod') return undefined;
-        const w = this.freshWorkload(owner.pod as PodEntry);
+        if (owner === undefined) return undefined;
+        const w = this.freshWorkload(owner);
         if (found !== undefined && !sameWorkload(found, w)) return undefined;
         found = w;
       }
@@ -359,27 +406,17 @@ export class MetadataStore {
     const now = this.now();
     const existing = this.pods.get(input.uid);
     if (existing === undefined) {
-      const pod: PodEntry = {
-        uid: input.uid,
-        name: input.name,
-        namespace: this.strings.intern(input.namespace),
-        nodeName: this.strings.intern(input.nodeName),
-        hostNetwork: input.hostNetwork,
-        ips: input.ips,
-        workload: { kind: 'Pod', name: input.name, namespace: input.namespace },
-        controller: this.internLink(input.controller),
-        creationMs: input.creationMs,
-        terminated: input.terminated,
-        ownersGen: -1,
-        deletedMs: undefined,
-        owner: undefined as unknown as IpOwner,
-      };
-      pod.owner = { kind: 'pod', pod };
+      const pod = new PodEntry(
+        input,
+        this.strings.intern(input.namespace),
+        this.strings.intern(input.nodeName),
+        this.internLink(input.controller),
+      );
       this.computeWorkload(pod);
       this.pods.set(pod.uid, pod);
       this.livePods++;
       this.podsGen++;
-      for (const ip of this.claimedIps(pod)) this.podIps.claim(ip, pod.owner, pod, pod.creationMs, now);
+      for (const ip of this.claimedIps(pod)) this.podIps.claim(ip, pod, pod, pod.creationMs, now);
       this.prune(now);
       return;
     }
@@ -392,7 +429,7 @@ export class MetadataStore {
     existing.nodeName = this.strings.intern(input.nodeName);
     existing.hostNetwork = input.hostNetwork;
     existing.terminated = input.terminated;
-    if (!sameList(existing.ips, input.ips)) existing.ips = input.ips;
+    if (!sameList(existing.ips, input.ips)) existing.addresses = PodEntry.pack(input.ips);
     if (!sameLink(existing.controller, input.controller)) {
       existing.controller = this.internLink(input.controller);
       this.computeWorkload(existing);
@@ -400,7 +437,7 @@ export class MetadataStore {
     }
     const after = this.claimedIps(existing);
     for (const ip of before) if (!after.includes(ip)) this.podIps.release(ip, existing, now);
-    for (const ip of after) this.podIps.claim(ip, existing.owner, existing, existing.creationMs, now);
+    for (const ip of after) this.podIps.claim(ip, existing, existing, existing.creationMs, now);
     this.prune(now);
   }
 
@@ -425,15 +462,18 @@ export class MetadataStore {
   /** One link object per owner, shared by the pods (or controllers) it owns. */
   private internLink(link: ControllerLink): ControllerLink {
     if (link === undefined || link === 'ambiguous') return link;
-    const key = link.kind + SEP + link.name + SEP + link.uid;
+    // Keyed by the owner's UID (a string the link keeps anyway), else by kind and name.
+    const key = link.uid !== '' ? link.uid : link.kind + SEP + link.name;
     const found = this.links.get(key);
-    if (found !== undefined) return found;
-    if (this.links.size >= 1 << 18) this.links = new Map();
+    if (found !== undefined && sameLink(found, link)) return found;
     const shared = {
       kind: this.strings.intern(link.kind),
       name: this.strings.intern(link.name),
       uid: link.uid,
     };
+    // A UID claimed by two different owners (a hostile object) keeps the first one shared.
+    if (found !== undefined) return shared;
+    if (this.links.size >= 1 << 18) this.links = new Map();
     this.links.set(key, shared);
     return shared;
   }
