@@ -4,7 +4,7 @@
  * with the default config (or `--poll-interval MS`, `--max-sockets N`),
  * prints `{"event":"ready",...}` once started, polls on its timer and, on
  * SIGTERM or when stdin closes, prints `{"event":"stopped",...}` with its poll
- * count, CPU and RSS, then exits.
+ * count, CPU, RSS and the kernel table drops its polls counted, then exits.
  *
  *   node bench/ebpf_socket/agent.mjs [--poll-interval 1000] [--max-sockets 65536]
  */
@@ -57,8 +57,11 @@ async function stop() {
   const rss = memory.rss;
   await receiver.shutdown();
   const cpu = process.cpuUsage(cpu0);
-  const pollCpu = registry.collect().find((m) => m.name === 'loggerhead.receiver.poll.cpu')
-    ?.points[0]?.histogram;
+  const telemetry = registry.collect();
+  const pollCpu = telemetry.find((m) => m.name === 'loggerhead.receiver.poll.cpu')?.points[0]?.histogram;
+  const fullDrops = (
+    telemetry.find((m) => m.name === 'loggerhead.receiver.map.full_drops')?.points ?? []
+  ).reduce((sum, p) => sum + p.value, 0);
   process.stdout.write(
     `${JSON.stringify({
       event: 'stopped',
@@ -66,6 +69,7 @@ async function stop() {
       samples,
       cpuMs: (cpu.user + cpu.system) / 1000,
       pollCpuMsMean: pollCpu === undefined ? undefined : pollCpu.sum / pollCpu.count,
+      fullDrops,
       rssMiB: Number((rss / 2 ** 20).toFixed(1)),
       maxRssMiB: Number((process.resourceUsage().maxRSS / 1024).toFixed(1)),
       heapUsedMiB: Number((memory.heapUsed / 2 ** 20).toFixed(1)),

@@ -47,6 +47,11 @@ export interface BulkThroughputResult {
   /** TCP retransmissions of the sender (`end.sum_sent.retransmits`). */
   retransmits: number;
   seconds: number;
+  /**
+   * User + system CPU seconds of both iperf3 processes over the test (their
+   * `cpu_utilization_percent` host and remote totals, from getrusage, times the duration).
+   */
+  cpuSeconds: number;
 }
 
 interface IperfJson {
@@ -54,6 +59,7 @@ interface IperfJson {
   end?: {
     sum_sent?: { bytes: number; retransmits?: number; seconds: number };
     sum_received?: { bytes: number; bits_per_second: number; seconds: number };
+    cpu_utilization_percent?: { host_total: number; remote_total: number };
   };
 }
 
@@ -146,12 +152,17 @@ export async function bulkThroughput(options: BulkThroughputOptions = {}): Promi
       if (sent === undefined || received === undefined) {
         throw new Error(`iperf: iperf3 JSON has no end.sum_sent / end.sum_received: ${stdout.slice(0, 500)}`);
       }
+      const cpu = json.end?.cpu_utilization_percent;
+      if (cpu === undefined) {
+        throw new Error(`iperf: iperf3 JSON has no end.cpu_utilization_percent: ${stdout.slice(0, 500)}`);
+      }
       return {
         bitsPerSecond: received.bits_per_second,
         bytesSent: sent.bytes,
         bytesReceived: received.bytes,
         retransmits: sent.retransmits ?? 0,
         seconds: received.seconds,
+        cpuSeconds: ((cpu.host_total + cpu.remote_total) / 100) * sent.seconds,
       };
     } finally {
       await stop();
