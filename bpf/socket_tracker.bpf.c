@@ -267,22 +267,43 @@ static __always_inline void set_owner(struct sock_state *st)
 	bpf_probe_read_kernel(st->comm, sizeof(st->comm), task->group_leader->comm);
 }
 
-static __always_inline __u32 home_slot(__u64 cookie)
+/*
+ * The entries a socket may occupy, in probe order: first the one its cookie
+ * names directly (cookie mod size: the sockets a CPU creates one after the
+ * other get consecutive cookies, so their entries are neighbours, already in
+ * the cache and the TLB: a random entry of a table this size costs a cache and
+ * a TLB miss each time a socket is claimed or folded), then TABLE_PROBES - 1
+ * consecutive entries from a hashed position, which spreads the sockets whose
+ * direct entry is still held by a long-lived socket.
+ */
+static __always_inline __u32 direct_slot(__u64 cookie)
+{
+	return (__u32)(cookie % cfg.table_size);
+}
+
+static __always_inline __u32 hashed_slot(__u64 cookie)
 {
 	return (__u32)((cookie * 0x9E3779B97F4A7C15ULL) >> 32) % cfg.table_size;
+}
+
+static __always_inline __u32 next_slot(__u64 cookie, __u32 slot, int probe)
+{
+	if (probe == 0)
+		return hashed_slot(cookie);
+	return slot + 1 == cfg.table_size ? 0 : slot + 1;
 }
 
 /* The entry of the socket with this cookie, or NULL. */
 static __always_inline struct sock_state *find_state(__u64 cookie)
 {
-	__u32 slot = home_slot(cookie);
+	__u32 slot = direct_slot(cookie);
 	struct sock_state *st;
 
 	for (int i = 0; i < TABLE_PROBES; i++) {
 		st = bpf_map_lookup_elem(&socks, &slot);
 		if (st && st->cookie == cookie)
 			return st;
-		slot = slot + 1 == cfg.table_size ? 0 : slot + 1;
+		slot = next_slot(cookie, slot, i);
 	}
 	return NULL;
 }
@@ -290,7 +311,7 @@ static __always_inline struct sock_state *find_state(__u64 cookie)
 /* Takes a free entry for `cookie` (compare-and-swap), or NULL (counted) when the probed entries are taken. */
 static __always_inline struct sock_state *claim_state(__u64 cookie, struct sock *sk)
 {
-	__u32 slot = home_slot(cookie);
+	__u32 slot = direct_slot(cookie);
 	struct sock_state *st;
 
 	for (int i = 0; i < TABLE_PROBES; i++) {
@@ -304,7 +325,7 @@ static __always_inline struct sock_state *claim_state(__u64 cookie, struct sock 
 			st->sk = (__u64)sk;
 			return st;
 		}
-		slot = slot + 1 == cfg.table_size ? 0 : slot + 1;
+		slot = next_slot(cookie, slot, i);
 	}
 	stat_add(STAT_SOCKETS_FULL, 1);
 	return NULL;
@@ -362,7 +383,7 @@ static __always_inline void fold_state(struct sock_state *st, __u64 cookie, __u3
 {
 	struct link_value zero = {}, *v;
 	struct link_key key = {};
-	__u64 tx, rx;
+	__u64 tx, rx, c2s, s2c;
 
 	tx = c->tx - st->base_tx;
 	rx = c->rx - st->base_rx;
@@ -387,18 +408,19 @@ static __always_inline void fold_state(struct sock_state *st, __u64 cookie, __u3
 		v = bpf_map_lookup_elem(&links, &key);
 	}
 	if (v) {
-		if (st->role == ROLE_CLIENT) {
-			__sync_fetch_and_add(&v->bytes_c2s, tx);
-			__sync_fetch_and_add(&v->bytes_s2c, rx);
-		} else {
-			__sync_fetch_and_add(&v->bytes_c2s, rx);
-			__sync_fetch_and_add(&v->bytes_s2c, tx);
-		}
+		/* Locked adds are the expensive part: none for the counters that did not move (retransmits, mostly). */
+		c2s = st->role == ROLE_CLIENT ? tx : rx;
+		s2c = st->role == ROLE_CLIENT ? rx : tx;
+		if (c2s)
+			__sync_fetch_and_add(&v->bytes_c2s, c2s);
+		if (s2c)
+			__sync_fetch_and_add(&v->bytes_s2c, s2c);
 		if (failed)
 			__sync_fetch_and_add(&v->failed, 1);
 		else
 			__sync_fetch_and_add(&v->closed, 1);
-		__sync_fetch_and_add(&v->retrans, c->retrans - st->base_retrans);
+		if (c->retrans != st->base_retrans)
+			__sync_fetch_and_add(&v->retrans, c->retrans - st->base_retrans);
 	} else {
 		stat_add(STAT_LINKS_FULL, 1);
 		stat_add(STAT_LOST_BYTES, tx + rx);
@@ -639,7 +661,7 @@ static __always_inline void probe_endpoints(struct sock *sk, struct endpoints *e
  * kernel skips a program run nested on the same CPU): a tracked socket is
  * folded before it reaches CLOSE and before its memory is freed, so an entry
  * still holding its cookie while the socket is in CLOSE, or while the memory
- * holds another socket, was missed. In CLOSE, the memory still holds the
+ * holds another socket, at two polls in a row, was missed. In CLOSE, the memory still holds the
  * final counters (read in `c`): folded exactly, if the cookie still matches
  * after reading them. Otherwise the bytes since the last poll are lost
  * (counted). Without this the entry would stay taken for good.
@@ -720,9 +742,17 @@ int dump(struct bpf_iter__bpf_map_elem *ctx)
 		return 0;
 	}
 	if (sk_cookie != cookie || state == TCP_CLOSE) {
-		reclaim(st, sk, cookie, sk_cookie == cookie, &c);
+		/*
+		 * Reclaimed only when two polls in a row find it so: a client is
+		 * claimed in the SYN_SENT tracepoint, just before its state leaves
+		 * CLOSE, and a poll may look in between.
+		 */
+		if (__sync_fetch_and_or(&st->flags, SF_SUSPECT) & SF_SUSPECT)
+			reclaim(st, sk, cookie, sk_cookie == cookie, &c);
 		return 0;
 	}
+	if (st->flags & SF_SUSPECT)
+		__sync_fetch_and_and(&st->flags, ~SF_SUSPECT);
 	os->live++;
 	hash = change_hash(&c, state);
 	if ((st->flags & SF_REPORTED) && hash == st->rep_hash) {

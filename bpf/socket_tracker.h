@@ -26,8 +26,9 @@ _Static_assert(sizeof(struct tracker_config) == 16, "tracker_config size");
 #define SF_PREEXISTING 0x1 /* existed before the tracker started; baselines hold its counters then */
 #define SF_REPORTED 0x2    /* emitted to userspace at least once (its close must be reported as gone) */
 #define SF_CLOSED 0x4      /* final counters folded into the links table */
+#define SF_SUSPECT 0x8     /* a poll found its socket closed or gone: reclaimed if the next poll finds it so again */
 
-/* Entries a socket may occupy, from the one its cookie hashes to (linear probing). */
+/* Entries a socket may occupy: the one its cookie names, then consecutive ones from a hashed position. */
 #define TABLE_PROBES 8
 
 /*
