@@ -353,6 +353,31 @@ function asBuffer(body: Uint8Array): Buffer {
   return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
+/** What grpc-js says when a server accepted the connection and closed it before HTTP/2 started. */
+const GRPC_CLOSED_BEFORE_HTTP2 = /Last error: Failed to connect\b/;
+
+/**
+ * A gRPC failure as an `ExportError`; on a plaintext channel, a connection the
+ * server closed before HTTP/2 started (what a TLS server does with plaintext)
+ * says what to check.
+ */
+function grpcExportError(error: ServiceError, secure: boolean, caSource: string | undefined): ExportError {
+  const classified = classifyExportError(error, caSource);
+  if (
+    secure ||
+    classified.errorType !== 'UNAVAILABLE' ||
+    !GRPC_CLOSED_BEFORE_HTTP2.test(classified.message)
+  ) {
+    return classified;
+  }
+  return new ExportError(
+    `${classified.message.replace(GRPC_CONNECT_TAIL, '')}: the server closed the connection before HTTP/2 started; if it expects TLS, remove tls.insecure or use an https:// endpoint`,
+    classified.errorType,
+    classified.retryable,
+    error,
+  );
+}
+
 /**
  * A gRPC sender over one grpc-js channel. The encoded request goes to the
  * channel as it is (grpc-js then copies it once into its 5-byte framed message,
@@ -392,7 +417,7 @@ function createGrpcSender(options: TransportOptions): MetricsSender {
           metadata,
           { deadline: Date.now() + options.timeoutMs },
           (error: ServiceError | null, partial?: PartialSuccess) => {
-            if (error !== null) reject(classifyExportError(error, options.caSource));
+            if (error !== null) reject(grpcExportError(error, secure, options.caSource));
             else resolve(partial ?? { rejectedDataPoints: 0, errorMessage: '' });
           },
         );

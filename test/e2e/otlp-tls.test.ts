@@ -307,6 +307,34 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
     });
   }
 
+  it('plaintext to the TLS receivers is refused: gRPC says what to check, HTTP gets the 400 or a reset', async () => {
+    for (const protocol of PROTOCOLS) {
+      const r = await start(
+        `${protocol === 'grpc' ? 'grpc' : 'http'}_plain_to_tls`,
+        protocol,
+        `127.0.0.1:${port(secure, protocol)}`,
+        `timeout: 2s\ntls:\n  insecure: true\nheaders:\n  authorization: Bearer ${TOKEN}\nretry:\n  initial_interval: 1h\n  max_interval: 1h`,
+      );
+      const { outcome } = await sendBatch(r, [makeLink('plain-to-tls', 0)]);
+      const error = `${outcome.error?.errorType} ${outcome.error?.message}`;
+      if (protocol === 'grpc') {
+        assert.equal(
+          error,
+          'UNAVAILABLE 14 UNAVAILABLE: No connection established. Last error: Failed to connect: the server closed the connection before HTTP/2 started; if it expects TLS, remove tls.insecure or use an https:// endpoint',
+        );
+      } else {
+        // The Collector answers 400 and closes: whether Node reads the answer or hits the reset while
+        // still sending depends on timing.
+        assert.match(
+          error,
+          /^(http_400 HTTP 400: Bad Request: Client sent an HTTP request to an HTTPS server\.|ECONNRESET .*)$/,
+        );
+      }
+      await r.exporter.shutdown();
+      assert.equal(ofInstance(secure.points(), r.instance).length, 0);
+    }
+  });
+
   it('the server certificate fixed while the exporters retry (gRPC and HTTP): they deliver without a restart and log the recovery', async () => {
     await secure.pause();
     secure.reconfigure({ tls: { certFile: pki.otherServerCert, keyFile: pki.otherServerKey } });
