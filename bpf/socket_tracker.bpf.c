@@ -113,6 +113,14 @@ struct {
 	__type(value, __u8);
 } zero_backlog_listeners SEC(".maps");
 
+/* Per CPU: the cookie of the last socket the receive hook handled (its owner needs no second look). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} recv_done SEC(".maps");
+
 /* Network namespace inodes to track when cfg.filter_netns is set. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -492,6 +500,8 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
 	struct sock_state *st;
+	__u64 cookie, *done;
+	__u32 zero = 0;
 
 	stat_add(STAT_HIT_RECV, 1);
 	/*
@@ -504,14 +514,20 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 		return 0;
 	if (sk->sk_max_ack_backlog == 0 && !zero_backlog_port(sk->__sk_common.skc_num))
 		return 0;
-	st = find_state(bpf_get_socket_cookie(sk));
+	cookie = bpf_get_socket_cookie(sk);
+	/* A stream of receives on one socket (a bulk transfer) needs the table once. */
+	done = bpf_map_lookup_elem(&recv_done, &zero);
+	if (done && *done == cookie)
+		return 0;
+	st = find_state(cookie);
 	/*
 	 * Once reported, the owner is frozen: a closed socket is folded under the
 	 * comm userspace last saw it with, so its bytes land in one link key only.
 	 */
-	if (!st || st->pid != 0 || (st->flags & SF_REPORTED))
-		return 0;
-	set_owner(st);
+	if (st && st->pid == 0 && !(st->flags & SF_REPORTED))
+		set_owner(st);
+	if (done)
+		*done = cookie;
 	return 0;
 }
 

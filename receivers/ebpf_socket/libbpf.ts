@@ -292,6 +292,7 @@ export class SocketTracker {
       fd('netns_filter'),
       fd('zero_backlog_ports'),
       fd('zero_backlog_listeners'),
+      fd('recv_done'),
     ];
     this.statsValue = Buffer.alloc(STATS_SIZE * this.cpus);
     const length = Math.ceil((options.outCapacity * RECORD.size) / PAGE_SIZE) * PAGE_SIZE;
