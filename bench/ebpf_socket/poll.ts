@@ -10,9 +10,11 @@
  *    to twice the sockets held). Polls measured:
  *    - first: every socket is new (adopted at start-up), all decoded;
  *    - idle: nothing changed, the steady state of mostly idle sockets;
- *    - all changed: one byte more each way on every connection, three times
- *      with an idle poll in between (the first includes compiling the code
- *      path that updates known sockets).
+ *    - all changed: one byte more each way on every connection, eight times
+ *      with an idle poll in between (the first ones overlap V8's background
+ *      work after the first poll: the major GC of its 100k new samples, and
+ *      compiling the code path that updates known sockets).
+ *    Each with the process's user CPU (every thread) and the main thread's.
  * 2. The receiver alone (`agent.mjs`, a process of its own polling every
  *    second) for 6 s with the same sockets, changed once more: its RSS.
  * 3. The agent a user runs: `bin/loggerhead.js run` with the default
@@ -21,7 +23,9 @@
  *    run alternately, `--rounds` times each: per poll of the whole pipeline,
  *    the process's user and system CPU and the garbage collections
  *    (`cpu-probe.mjs`, preloaded), then the RSS after `--polls` polls, half of
- *    them after every connection moved a byte more. Default variants:
+ *    them after every connection moved a byte more, and again after
+ *    `--idle-polls` more where nothing moved (the receiver lets go of the
+ *    samples of a large batch 12 polls later). Default variants:
  *    `no sockets` (the same agent with `include_loopback: false`, so that the
  *    sockets held are not tracked: the baseline) and `agent`. A
  *    `--variant 'NAME:TOKENS'` adds one; tokens are node flags (`--x=y`),
@@ -30,7 +34,7 @@
  *    node_modules symlink) or `nosockets`.
  *
  *   npm run build && npx node --expose-gc bench/ebpf_socket/poll.ts [--connections 50000]
- *     [--agent-only] [--rounds 2] [--polls 8] [--variant 'semi2:--max-semi-space-size=2' ...]
+ *     [--agent-only] [--rounds 2] [--polls 8] [--idle-polls 14] [--variant 'semi2:--max-semi-space-size=2' ...]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -52,12 +56,16 @@ const { values } = parseArgs({
     'agent-only': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '2' },
     polls: { type: 'string', default: '8' },
+    'idle-polls': { type: 'string', default: '14' },
     variant: { type: 'string', multiple: true, default: ['no sockets:nosockets', 'agent:'] },
   },
 });
 const CONNECTIONS = Number(values.connections);
+/** All-changed polls of part 1: the first ones overlap the start-up's major GC and compilations. */
+const CHANGED_ROUNDS = 8;
 const ROUNDS = Number(values.rounds);
 const POLLS = Number(values.polls);
+const IDLE_POLLS = Number(values['idle-polls']);
 /** Socket table entries: twice the sockets held, as the receiver's README advises (linear probing). */
 const TABLE_SIZE = Math.max(65536, 4 * CONNECTIONS);
 const HERE = new URL('.', import.meta.url).pathname;
@@ -138,12 +146,15 @@ async function receiverParts(): Promise<void> {
   const slab1 = slabBytes();
   const measure = async (name: string) => {
     const cpu = process.cpuUsage();
+    const thread = process.threadCpuUsage();
     const wall = performance.now();
     const batch = await receiver.poll();
     const used = process.cpuUsage(cpu);
+    const usedByThread = process.threadCpuUsage(thread);
     return {
       poll: name,
       userCpuMs: Number((used.user / 1000).toFixed(1)),
+      mainThreadUserCpuMs: Number((usedByThread.user / 1000).toFixed(1)),
       systemCpuMs: Number((used.system / 1000).toFixed(1)),
       wallMs: Number((performance.now() - wall).toFixed(1)),
       changedSockets: batch.sockets.length,
@@ -154,7 +165,7 @@ async function receiverParts(): Promise<void> {
   gc?.();
   results.push(await measure('idle'));
   results.push(await measure('idle'));
-  for (let round = 1; round <= 3; round++) {
+  for (let round = 1; round <= CHANGED_ROUNDS; round++) {
     await exchange();
     results.push(await measure(`all changed #${round}`));
     gc?.();
@@ -316,7 +327,7 @@ async function agentParts(): Promise<void> {
         const waitBursts = async (n: number): Promise<void> => {
           const deadline = Date.now() + 120_000;
           while (bursts().length < n) {
-            if (agent.exitCode !== null || Date.now() > deadline) {
+            if (agent.exitCode !== null || agent.signalCode !== null || Date.now() > deadline) {
               throw new Error(
                 `agent ${v.name}: ${bursts().length} polls seen, wanted ${n}; stderr:\n${stderr}`,
               );
@@ -332,6 +343,8 @@ async function agentParts(): Promise<void> {
           await waitBursts(n + 2);
         }
         const memory = memoryOf(agent.pid!);
+        await waitBursts(1 + POLLS + IDLE_POLLS);
+        const idleMemory = memoryOf(agent.pid!);
         agent.kill('SIGTERM');
         const code = await exited;
         if (code !== 0) throw new Error(`agent ${v.name} exited ${code}; stderr:\n${stderr}`);
@@ -348,6 +361,7 @@ async function agentParts(): Promise<void> {
           medianPollUserMs: median(steady.map((b) => b.userMs)),
           gcPerPoll: steady.map((b) => b.gc.map((g) => `${g.kind[0]}${g.ms}`).join(' ')),
           ...memory,
+          rssAfterIdleMiB: idleMemory.rssMiB,
         };
         results.push(result);
         process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -367,6 +381,7 @@ async function agentParts(): Promise<void> {
       `${JSON.stringify({
         variant: v.name,
         rssMiB: median(mine.map((r) => r.rssMiB as number)),
+        rssAfterIdleMiB: median(mine.map((r) => r.rssAfterIdleMiB as number)),
         maxPollUserMs: Math.max(...mine.map((r) => r.maxPollUserMs as number)),
         medianPollUserMs: median(mine.flatMap((r) => r.pollUserMs as number[])),
         medianPollSystemMs: median(mine.flatMap((r) => r.pollSystemMs as number[])),
