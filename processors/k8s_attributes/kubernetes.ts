@@ -408,11 +408,11 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     }
     for (const uid of store.liveUids(spec.kind)) if (!seen.has(uid)) spec.remove(store, uid);
     inf.resourceVersion = resourceVersion;
-    await trimAfterList();
     if (!inf.synced) {
       inf.synced = true;
       queueMicrotask(checkSynced);
     }
+    await trimAfterList();
   };
 
   /** One watch from `inf.resourceVersion`; resolves with what to do next when the stream ends without an error. */

@@ -254,7 +254,8 @@ export class MetadataStore {
     if (!(this.tombstoneTtlMs >= 0))
       throw new Error(`tombstoneTtlMs must be >= 0, got ${this.tombstoneTtlMs}`);
     const limits = { maxTombstones: this.maxTombstones, tombstoneTtlMs: this.tombstoneTtlMs };
-    this.podIps = new IpTimeline(limits);
+    // A pod is its own owner and holder: an address it holds since its creation needs no claim object.
+    this.podIps = new IpTimeline<PodEntry>(limits, (pod) => pod.creationMs);
     this.serviceIps = new IpTimeline(limits);
     this.nodeIps = new IpTimeline(limits);
     this.lookup = { byUid: (uid) => this.controllers.get(uid) };

@@ -151,3 +151,75 @@ describe('IpTimeline', () => {
     assert.equal(t.tombstones, MAX_CLAIMS_PER_IP);
   });
 });
+
+describe('IpTimeline with owners that know their start (stored without a claim object)', () => {
+  interface Owner {
+    id: string;
+    since: number;
+  }
+  const owner = (id: string, since: number): Owner => ({ id, since });
+  const timeline = (l = limits) => new IpTimeline<Owner>(l, (o) => o.since);
+  const at = (t: IpTimeline<Owner>, ip: string, timeMs: number) => t.lookup(ip, timeMs)?.id;
+
+  it('an owner that is its own holder answers from its start on, IPv4 and IPv6', () => {
+    const t = timeline();
+    const a = owner('A', 1000);
+    const b = owner('B', 1000);
+    t.claim('10.0.0.1', a, a, 1000, 5000);
+    t.claim('fd00::1', b, b, 1000, 5000);
+    t.claim('10.0.0.1', a, a, 1000, 6000); // again: nothing changes
+    assert.deepEqual(
+      [at(t, '10.0.0.1', 999), at(t, '10.0.0.1', 1000), at(t, 'fd00::1', 1e12), t.current('fd00::1')?.id],
+      [undefined, 'A', 'B', 'B'],
+    );
+    assert.equal(t.lookup('10.0.0.1', Infinity), undefined);
+    assert.deepEqual([t.live, t.tombstones], [2, 0]);
+  });
+
+  it('release, reuse, takeover and a gap behave as with claim objects', () => {
+    const t = timeline();
+    const a = owner('A', 1000);
+    const b = owner('B', 2500);
+    const c = owner('C', 4000);
+    t.claim('ip', a, a, 1000, 1000);
+    t.release('ip', a, 3000);
+    assert.deepEqual([t.current('ip'), t.live, t.tombstones], [undefined, 0, 1]);
+    t.claim('ip', b, b, 2500, 3100); // created while A still held the address
+    t.claim('ip', c, c, 4000, 4000); // takes over before B is released
+    t.release('ip', b, 4500); // late: changes nothing
+    assert.deepEqual(
+      [999, 1000, 2999, 3000, 3999, 4000, 9000].map((ms) => at(t, 'ip', ms)),
+      [undefined, 'A', 'A', 'B', 'B', 'C', 'C'],
+    );
+    const d = owner('D', 9000);
+    t.claim('other', d, d, 9000, 9000);
+    t.release('other', d, 9500);
+    const e = owner('E', 12_000);
+    t.claim('other', e, e, 12_000, 12_000);
+    assert.deepEqual(
+      [9000, 10_000, 12_000].map((ms) => at(t, 'other', ms)),
+      ['D', undefined, 'E'],
+    );
+  });
+
+  it('a claim from another time or by another holder is a claim object; tombstones still expire', () => {
+    const t = timeline({ maxTombstones: 100, tombstoneTtlMs: 1000 });
+    const late = owner('late', 1000);
+    t.claim('ip', late, late, 2000, 2000); // from 2000, not from its own start
+    assert.deepEqual([at(t, 'ip', 1500), at(t, 'ip', 2000)], [undefined, 'late']);
+    const x = owner('X', 0);
+    const holder = {};
+    t.claim('ip2', x, holder, 0, 0);
+    t.release('ip2', x, 100); // not its holder: still live
+    assert.equal(at(t, 'ip2', 200), 'X');
+    t.release('ip2', holder, 100);
+    assert.equal(at(t, 'ip2', 200), undefined);
+    const y = owner('Y', 0);
+    t.claim('ip3', y, y, 0, 0);
+    t.release('ip3', y, 500);
+    t.prune(1500);
+    assert.equal(at(t, 'ip3', 100), 'Y');
+    t.prune(1501);
+    assert.deepEqual([at(t, 'ip3', 100), t.tombstones, t.live], [undefined, 0, 1]);
+  });
+});

@@ -10,7 +10,7 @@
 /** Claims kept per address (the live one and the most recent tombstones). */
 export const MAX_CLAIMS_PER_IP = 8;
 
-interface Claim<O> {
+class Claim<O> {
   owner: O;
   /** Identity of the claimant (a pod, Service or node record). */
   holder: object;
@@ -20,6 +20,15 @@ interface Claim<O> {
   prev: Claim<O> | undefined;
   /** Set once the claim has been unlinked from its chain. */
   dropped: boolean;
+
+  constructor(owner: O, holder: object, fromMs: number, prev: Claim<O> | undefined) {
+    this.owner = owner;
+    this.holder = holder;
+    this.fromMs = fromMs;
+    this.untilMs = Infinity;
+    this.prev = prev;
+    this.dropped = false;
+  }
 }
 
 export interface TimelineLimits {
@@ -72,18 +81,33 @@ export function ipKey(ip: string): IpKey {
 
 type Key = IpKey;
 
+/**
+ * What an address maps to: its chain of claims, or (see `sinceOf`) an owner
+ * that is its only claim, live since the owner's own start.
+ */
+type Slot<O> = Claim<O> | O;
+
 export class IpTimeline<O> {
-  private readonly v4 = new Map<number, Claim<O>>();
-  private readonly other = new Map<string, Claim<O>>();
+  private readonly v4 = new Map<number, Slot<O>>();
+  private readonly other = new Map<string, Slot<O>>();
   private readonly limits: TimelineLimits;
+  private readonly sinceOf: ((owner: O) => number) | undefined;
   /** Ended claims in the order they ended. */
   private queue: Array<{ key: Key; claim: Claim<O> }> = [];
   private queueStart = 0;
   private tombstoneCount = 0;
   private liveCount = 0;
 
-  constructor(limits: TimelineLimits) {
+  /**
+   * With `sinceOf` (owners that are objects, never `Claim`s, and know their
+   * own start), the first claim of an address by an owner that is its own
+   * holder, from `sinceOf(owner)` on, is stored as the owner itself: no claim
+   * object and no boxed times for the usual address, held by one owner since
+   * it started. It becomes a claim when anything else happens to the address.
+   */
+  constructor(limits: TimelineLimits, sinceOf?: (owner: O) => number) {
     this.limits = limits;
+    this.sinceOf = sinceOf;
   }
 
   /** Addresses with a live claim. */
@@ -103,6 +127,18 @@ export class IpTimeline<O> {
    */
   claim(ip: string, owner: O, holder: object, sinceMs: number, nowMs: number): void {
     const key = ipKey(ip);
+    const slot = this.slot(key);
+    if (
+      slot === undefined &&
+      this.sinceOf !== undefined &&
+      owner === holder &&
+      this.sinceOf(owner) === sinceMs
+    ) {
+      this.set(key, owner);
+      this.liveCount++;
+      return;
+    }
+    if (slot === owner && slot === holder && !(slot instanceof Claim)) return;
     const head = this.get(key);
     if (head !== undefined && head.holder === holder && head.untilMs === Infinity) {
       head.owner = owner;
@@ -113,7 +149,7 @@ export class IpTimeline<O> {
       if (head.untilMs === Infinity) this.end(key, head, nowMs);
       fromMs = Math.max(fromMs, head.untilMs);
     }
-    const claim: Claim<O> = { owner, holder, fromMs, untilMs: Infinity, prev: head, dropped: false };
+    const claim = new Claim(owner, holder, fromMs, head);
     this.set(key, claim);
     this.liveCount++;
     let kept = 1;
@@ -140,7 +176,12 @@ export class IpTimeline<O> {
 
   /** `lookup` for an address already keyed with `ipKey`. */
   lookupKey(key: IpKey, timeMs: number): O | undefined {
-    for (let c = this.get(key); c !== undefined; c = c.prev) {
+    const slot = this.slot(key);
+    if (slot === undefined) return undefined;
+    if (!(slot instanceof Claim)) {
+      return timeMs >= (this.sinceOf as (owner: O) => number)(slot) && timeMs < Infinity ? slot : undefined;
+    }
+    for (let c: Claim<O> | undefined = slot; c !== undefined; c = c.prev) {
       if (timeMs >= c.untilMs) return undefined;
       if (timeMs >= c.fromMs) return c.owner;
     }
@@ -149,8 +190,10 @@ export class IpTimeline<O> {
 
   /** The live owner of `ip`, whatever its start time. */
   current(ip: string): O | undefined {
-    const head = this.get(ipKey(ip));
-    return head !== undefined && head.untilMs === Infinity ? head.owner : undefined;
+    const slot = this.slot(ipKey(ip));
+    if (slot === undefined || !(slot instanceof Claim)) return slot;
+    const head = slot as Claim<O>;
+    return head.untilMs === Infinity ? head.owner : undefined;
   }
 
   /** Drops tombstones past the TTL or beyond the budget. */
@@ -170,11 +213,20 @@ export class IpTimeline<O> {
     }
   }
 
-  private get(key: Key): Claim<O> | undefined {
+  private slot(key: Key): Slot<O> | undefined {
     return typeof key === 'number' ? this.v4.get(key) : this.other.get(key);
   }
 
-  private set(key: Key, claim: Claim<O>): void {
+  /** The address's chain of claims (an owner stored alone becomes a claim here). */
+  private get(key: Key): Claim<O> | undefined {
+    const slot = this.slot(key);
+    if (slot === undefined || slot instanceof Claim) return slot as Claim<O> | undefined;
+    const claim = new Claim(slot, slot as object, (this.sinceOf as (owner: O) => number)(slot), undefined);
+    this.set(key, claim);
+    return claim;
+  }
+
+  private set(key: Key, claim: Slot<O>): void {
     if (typeof key === 'number') this.v4.set(key, claim);
     else this.other.set(key, claim);
   }
