@@ -765,6 +765,8 @@ int dump(struct bpf_iter__bpf_map_elem *ctx)
 		 */
 		if (__sync_fetch_and_or(&st->flags, SF_SUSPECT) & SF_SUSPECT)
 			reclaim(st, sk, cookie, sk_cookie == cookie, &c);
+		else
+			st->pass_mark = os->gen; /* not again in a later pass of this poll */
 		return 0;
 	}
 	if (st->flags & SF_SUSPECT)
