@@ -281,24 +281,24 @@ static __always_inline void set_owner(struct sock_state *st)
  * other get consecutive cookies, so their entries are neighbours, already in
  * the cache and the TLB: a random entry of a table this size costs a cache and
  * a TLB miss each time a socket is claimed or folded), then TABLE_PROBES - 1
- * consecutive entries from a hashed position, which spreads the sockets whose
- * direct entry is still held by a long-lived socket.
+ * entries spread over the table from a hashed position. Spread, not
+ * consecutive: sockets opened together and held (a burst of long-lived
+ * connections) take one long run of entries, where the direct entries of the
+ * sockets whose cookies come round to it later are taken, and so would be any
+ * entries that follow a position inside the run.
  */
+#define PROBE_STRIDE 40503 /* prime: the spread probes are distinct unless the table size is a multiple of it */
+
 static __always_inline __u32 direct_slot(__u64 cookie)
 {
 	return (__u32)(cookie % cfg.table_size);
 }
 
-static __always_inline __u32 hashed_slot(__u64 cookie)
-{
-	return (__u32)((cookie * 0x9E3779B97F4A7C15ULL) >> 32) % cfg.table_size;
-}
-
 static __always_inline __u32 next_slot(__u64 cookie, __u32 slot, int probe)
 {
 	if (probe == 0)
-		return hashed_slot(cookie);
-	return slot + 1 == cfg.table_size ? 0 : slot + 1;
+		return (__u32)((cookie * 0x9E3779B97F4A7C15ULL) >> 32) % cfg.table_size;
+	return (slot + PROBE_STRIDE) % cfg.table_size;
 }
 
 /* The entry of the socket with this cookie, or NULL. */

@@ -618,7 +618,7 @@ function probeSlots(cookie: number, entries: number): number[] {
   const hashed = Number(
     (((BigInt(cookie) * 0x9e3779b97f4a7c15n) & 0xffff_ffff_ffff_ffffn) >> 32n) % BigInt(entries),
   );
-  return [cookie % entries, ...Array.from({ length: 7 }, (_, i) => (hashed + i) % entries)];
+  return [cookie % entries, ...Array.from({ length: 7 }, (_, i) => (hashed + i * 40503) % entries)];
 }
 
 /** A one-exchange server: reads `request` bytes, answers `response` bytes, keeps the connection open. */
