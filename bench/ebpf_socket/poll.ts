@@ -31,10 +31,14 @@
  *    `--variant 'NAME:TOKENS'` adds one; tokens are node flags (`--x=y`),
  *    environment variables (`MALLOC_ARENA_MAX=2`), `root=DIR` (another
  *    checkout, built, e.g. `git archive` of an older commit with a
- *    node_modules symlink) or `nosockets`.
+ *    node_modules symlink) or `nosockets`. The sockets are adopted at
+ *    start-up (the kernel knows no owner of an adopted client socket); with
+ *    `--fresh-sockets` each run opens them after the agent's first poll
+ *    instead, so that the agent sees them open and names them by process
+ *    (parts 1 and 2 are skipped).
  *
  *   npm run build && npx node --expose-gc bench/ebpf_socket/poll.ts [--connections 50000]
- *     [--agent-only] [--rounds 2] [--polls 8] [--idle-polls 14] [--variant 'semi2:--max-semi-space-size=2' ...]
+ *     [--agent-only] [--fresh-sockets] [--rounds 2] [--polls 8] [--idle-polls 14] [--variant 'semi2:--max-semi-space-size=2' ...]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -57,6 +61,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     polls: { type: 'string', default: '8' },
     'idle-polls': { type: 'string', default: '14' },
+    'fresh-sockets': { type: 'boolean', default: false },
     variant: { type: 'string', multiple: true, default: ['no sockets:nosockets', 'agent:'] },
   },
 });
@@ -66,6 +71,7 @@ const CHANGED_ROUNDS = 8;
 const ROUNDS = Number(values.rounds);
 const POLLS = Number(values.polls);
 const IDLE_POLLS = Number(values['idle-polls']);
+const FRESH = values['fresh-sockets'];
 /** Socket table entries: twice the sockets held, as the receiver's README advises (linear probing). */
 const TABLE_SIZE = Math.max(65536, 4 * CONNECTIONS);
 const HERE = new URL('.', import.meta.url).pathname;
@@ -91,19 +97,34 @@ const topo = await createTopology({
 });
 // A process may hold 2 × 9,000 sockets under the usual 20,000 open-file limit.
 const PER_HOLDER = 9000;
-const holders: Array<{ child: ChildProcess; lines: AsyncIterator<string> }> = [];
-for (let k = 0; k * PER_HOLDER < CONNECTIONS; k++) {
-  const n = Math.min(PER_HOLDER, CONNECTIONS - k * PER_HOLDER);
-  const child = topo.host('a').spawn(`${TOOL_DIR}holdconns`, [String(n), '1', String(k)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  holders.push({ child, lines: createInterface({ input: child.stdout! })[Symbol.asyncIterator]() });
-}
-try {
+/** The processes holding the connections: a new set per agent run with `--fresh-sockets`. */
+let holders: Array<{ child: ChildProcess; lines: AsyncIterator<string> }> = [];
+
+/** Opens the connections (each moves one byte each way) and returns once they are all established. */
+async function holdConnections(): Promise<void> {
+  for (let k = 0; k * PER_HOLDER < CONNECTIONS; k++) {
+    const n = Math.min(PER_HOLDER, CONNECTIONS - k * PER_HOLDER);
+    const child = topo.host('a').spawn(`${TOOL_DIR}holdconns`, [String(n), '1', String(k)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    holders.push({ child, lines: createInterface({ input: child.stdout! })[Symbol.asyncIterator]() });
+  }
   for (const h of holders) {
     if ((await h.lines.next()).done === true) throw new Error('holdconns failed');
   }
-  if (!values['agent-only']) await receiverParts();
+}
+
+/** Closes the connections and waits for the holders to exit. */
+async function releaseConnections(): Promise<void> {
+  const exits = holders.map((h) => new Promise((done) => h.child.once('exit', done)));
+  for (const h of holders) h.child.stdin!.end();
+  holders = [];
+  await Promise.all(exits);
+}
+
+try {
+  if (!FRESH) await holdConnections();
+  if (!values['agent-only'] && !FRESH) await receiverParts();
   await agentParts();
 } finally {
   for (const h of holders) h.child.stdin!.end();
@@ -337,6 +358,11 @@ async function agentParts(): Promise<void> {
         };
         // The first poll (every socket new), idle polls, then half the polls after every connection
         // moved one byte more each way.
+        if (FRESH) {
+          // Connections made while the agent runs, so that it sees them open (named by process).
+          await waitBursts(1);
+          await holdConnections();
+        }
         await waitBursts(1 + POLLS / 2);
         for (let n = 1 + POLLS / 2; n < 1 + POLLS; n += 2) {
           await exchange();
@@ -347,6 +373,7 @@ async function agentParts(): Promise<void> {
         const idleMemory = memoryOf(agent.pid!);
         agent.kill('SIGTERM');
         const code = await exited;
+        if (FRESH) await releaseConnections();
         if (code !== 0) throw new Error(`agent ${v.name} exited ${code}; stderr:\n${stderr}`);
         const all = bursts();
         const steady = all.slice(1);
