@@ -2,7 +2,7 @@
  * Kubernetes metadata for a simulated 5,000-node, 150,000-pod cluster
  * (issue 4 targets: agent memory <= 256 MB, a lookup <= 1 µs).
  *
- *   npx node --expose-gc bench/k8s-metadata.bench.ts [--nodes 5000] [--pods 150000] [--stage all|store|informers]
+ *   npx node --expose-gc [node flags] bench/k8s-metadata.bench.ts [--nodes 5000] [--pods 150000] [--stage all|store|informers]
  *
  * Each stage runs in its own process (so one stage's garbage does not count
  * against the other) and prints one JSON line; `all` runs both and a summary.
@@ -17,18 +17,39 @@
  *   run: a bare `Map.get` over the same keys (the least any lookup must do),
  *   both on freshly decoded strings each round, as addresses arrive per poll.
  * - informers: the whole agent side, `createKubernetesMetadata` with the real
- *   client-node informers, against the API emulator serving the cluster from a
- *   CHILD process (so only the agent's memory is measured). Time to sync,
- *   and RSS and heap after GC against the process before start.
+ *   informers, syncing from the API emulator, which serves the cluster from a
+ *   child process. The agent side runs in a child of its own from plain
+ *   JavaScript (`k8s-agent-side.ts`, compiled here), with the node flags given
+ *   to this bench and its environment: only what an agent holds is measured.
+ *   Also measured: RSS of a bare node process and of one that only imported
+ *   `@kubernetes/client-node` (`processFloor`).
+ *
+ * Measured (agent side after sync + 10 s idle, RSS MB; runs interleaved on
+ * 2 shared cores, load 2.6-5.2):
+ *
+ *   node flags                 before (d9ec279)   now
+ *   (none)                     505                333
+ *   --max-semi-space-size=16                      252
+ *   --max-semi-space-size=8    416                228
+ *   --max-semi-space-size=4                       216
+ *
+ * Where it sits now, without flags: node alone 42, after importing
+ * client-node 120 (the floor of any agent using it), V8 heap used 121 (28 of
+ * it client-node's code), V8 pages 222 (the young generation grows to about
+ * 100 MB while 450 MB of JSON are parsed, and V8 keeps those pages until a
+ * memory-reducing GC, which an idle process does not trigger: the semi-space
+ * flag caps it), malloc heap 10 (trimmed after each list, see
+ * processors/k8s_attributes/trim.ts), files 54. Store alone: 83 MB heap,
+ * 583 B/pod. Lookup: ~830 ns CPU best on a loaded machine, 1.8-2.0x a bare
+ * `Map.get`.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../core/log.ts';
-import { TelemetryRegistry } from '../core/telemetry-registry.ts';
-import { createKubernetesMetadata } from '../processors/k8s_attributes/kubernetes.ts';
+import ts from 'typescript';
 import type { ControllerKind } from '../processors/k8s_attributes/objects.ts';
 import {
   controllerInput,
@@ -40,6 +61,7 @@ import {
 import { MetadataStore } from '../processors/k8s_attributes/store.ts';
 import { KubeApiEmulator } from '../test/support/k8s-emulator.ts';
 import type { ResourceName } from '../test/support/k8s-emulator.ts';
+import { gc, memory } from './k8s-agent-side.ts';
 import { nodeIp, objects, podIp, serviceIp, shape } from './k8s-cluster-sim.ts';
 
 const { values } = parseArgs({
@@ -55,79 +77,7 @@ const PODS = Number(values.pods);
 const cluster = shape(NODES, PODS);
 const MB = 1024 * 1024;
 
-const gcFn = (globalThis as { gc?: () => void }).gc;
-function gc(): void {
-  if (gcFn === undefined)
-    throw new Error('run with --expose-gc: npx node --expose-gc bench/k8s-metadata.bench.ts');
-  for (let i = 0; i < 3; i++) gcFn();
-}
-
-function memory(): { rssMb: number; heapMb: number; heapTotalMb: number; externalMb: number } {
-  const m = process.memoryUsage();
-  return {
-    rssMb: m.rss / MB,
-    heapMb: m.heapUsed / MB,
-    heapTotalMb: m.heapTotal / MB,
-    externalMb: m.external / MB,
-  };
-}
-
 const round1 = (x: number) => Number(x.toFixed(1));
-
-/**
- * The kernel's view of this process's memory (/proc/self/smaps_rollup and /proc/self/smaps), MB:
- * resident, anonymous, lazily freed (released with MADV_FREE: still counted in RSS until the kernel
- * needs the memory), and where the resident memory sits: the malloc heap (the `[heap]` mapping:
- * native allocations of V8 and Node), anonymous mappings of at most 256 KiB (V8's regular heap
- * pages, including freed pages V8 keeps for reuse, which `heapTotal` does not count), and files
- * (the node binary and shared libraries).
- */
-function kernelMemory(): {
-  rssMb: number;
-  anonymousMb: number;
-  lazyFreeMb: number;
-  mallocHeapMb: number;
-  v8PagesMb: number;
-  filesMb: number;
-} {
-  const text = readFileSync('/proc/self/smaps_rollup', 'utf8');
-  const kb = (field: string) =>
-    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) / 1024;
-  let mallocHeap = 0;
-  let v8Pages = 0;
-  let files = 0;
-  let kind: 'heap' | 'page' | 'file' | 'other' = 'other';
-  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
-    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (head !== null) {
-      const size = parseInt(head[2] as string, 16) - parseInt(head[1] as string, 16);
-      const name = head[3] as string;
-      kind =
-        name === '[heap]'
-          ? 'heap'
-          : name.startsWith('/')
-            ? 'file'
-            : name === '' && size <= 256 * 1024
-              ? 'page'
-              : 'other';
-      continue;
-    }
-    const rss = /^Rss:\s+(\d+) kB/.exec(line);
-    if (rss === null) continue;
-    const mb = Number(rss[1]) / 1024;
-    if (kind === 'heap') mallocHeap += mb;
-    else if (kind === 'page') v8Pages += mb;
-    else if (kind === 'file') files += mb;
-  }
-  return {
-    rssMb: round1(kb('Rss')),
-    anonymousMb: round1(kb('Anonymous')),
-    lazyFreeMb: round1(kb('LazyFree')),
-    mallocHeapMb: round1(mallocHeap),
-    v8PagesMb: round1(v8Pages),
-    filesMb: round1(files),
-  };
-}
 
 const CONTROLLER_KINDS: Partial<Record<ResourceName, ControllerKind>> = {
   replicasets: 'ReplicaSet',
@@ -365,72 +315,95 @@ async function serve(): Promise<void> {
   await emu.stop();
 }
 
+/**
+ * RSS of a fresh node process after GC, MB: bare, and after importing
+ * `@kubernetes/client-node` (what any Kubernetes-mode agent pays before it
+ * holds a single object). Each in its own child, plain JavaScript.
+ */
+async function processFloor(): Promise<{ bareNodeRssMb: number; clientNodeImportedRssMb: number }> {
+  const rssAfter = async (code: string): Promise<number> => {
+    const script = `${code}; for (let i = 0; i < 3; i++) gc(); console.log(process.memoryUsage().rss);`;
+    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exit = await new Promise<number | null>((r) => child.once('exit', r));
+    if (exit !== 0) throw new Error(`memory probe child exited with ${exit}`);
+    return round1(Number(out.trim()) / MB);
+  };
+  return {
+    bareNodeRssMb: await rssAfter('0'),
+    clientNodeImportedRssMb: await rssAfter("await import('@kubernetes/client-node')"),
+  };
+}
+
+/**
+ * Compiles `k8s-agent-side.ts` and every module it imports (relative `.ts`
+ * imports, followed) to plain JavaScript under `.cache/bench/k8s-agent-side/`;
+ * returns the compiled entry.
+ */
+function compileAgentSide(): string {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const out = join(root, '.cache', 'bench', 'k8s-agent-side');
+  const queue = [join(root, 'bench', 'k8s-agent-side.ts')];
+  const done = new Set<string>();
+  for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
+    if (done.has(file)) continue;
+    done.add(file);
+    const source = readFileSync(file, 'utf8');
+    for (const m of source.matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+\.ts)'/g))
+      queue.push(resolve(dirname(file), m[1] as string));
+    const js = ts.transpileModule(source, {
+      fileName: file,
+      compilerOptions: {
+        module: ts.ModuleKind.ESNext,
+        target: ts.ScriptTarget.ES2023,
+        rewriteRelativeImportExtensions: true,
+        verbatimModuleSyntax: true,
+      },
+    }).outputText;
+    const target = join(out, relative(root, file)).replace(/\.ts$/, '.js');
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, js);
+  }
+  return join(out, 'bench', 'k8s-agent-side.js');
+}
+
+/**
+ * The emulator serves the cluster from one child process; the agent side
+ * (`k8s-agent-side.ts`, compiled to JavaScript) syncs from it in another, with
+ * this process's node flags (e.g. `--max-semi-space-size`) and environment
+ * (e.g. `MALLOC_ARENA_MAX`).
+ */
 async function informersStage(): Promise<Record<string, unknown>> {
-  const child = spawn(
+  const floor = await processFloor();
+  const agentSide = compileAgentSide();
+  const emulator = spawn(
     process.execPath,
     [fileURLToPath(import.meta.url), '--serve', '--nodes', String(NODES), '--pods', String(PODS)],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
+    { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   try {
-    const lines = createInterface({ input: child.stdout });
+    const lines = createInterface({ input: emulator.stdout });
     const first = await new Promise<string>((resolve, reject) => {
       lines.once('line', resolve);
-      child.once('exit', (code) => reject(new Error(`emulator child exited with ${code}`)));
+      emulator.once('exit', (code) => reject(new Error(`emulator child exited with ${code}`)));
     });
     const { kubeconfig } = JSON.parse(first) as { kubeconfig: string };
-    gc();
-    const before = memory();
-    const registry = new TelemetryRegistry();
-    const md = createKubernetesMetadata({
-      kubeconfig,
-      ownerDepth: 'workload',
-      logger: createLogger({ level: 'warn' }),
-      telemetry: registry.scoped({ 'component.id': 'k8s_attributes' }),
+    const flags = process.execArgv.filter((f) => f !== '--expose-gc');
+    const agent = spawn(process.execPath, ['--expose-gc', ...flags, agentSide, kubeconfig, String(NODES)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
-    const t0 = performance.now();
-    await md.start();
-    while (!md.synced()) await new Promise((r) => setTimeout(r, 50));
-    const syncMs = performance.now() - t0;
-    gc();
-    const after = memory();
-    // Idle for 10 s, as an agent between polls: V8 gives back heap it no longer needs.
-    await new Promise((r) => setTimeout(r, 10_000));
-    gc();
-    const idle = memory();
-    const now = Date.now();
-    let resolved = 0;
-    for (let i = 2 * NODES; i < 2 * NODES + 10_000; i++)
-      if (md.lookupIp(podIp(i), now) !== undefined) resolved++;
-    const stats = md.stats();
-    const states = md.watchStates();
-    await md.stop();
-    return {
-      stage: 'informers',
-      cluster,
-      syncMs: Math.round(syncMs),
-      stats,
-      errors: states.reduce((a, s) => a + s.errors, 0),
-      before: { rssMb: round1(before.rssMb), heapMb: round1(before.heapMb) },
-      afterSync: {
-        rssMb: round1(after.rssMb),
-        heapMb: round1(after.heapMb),
-        heapTotalMb: round1(after.heapTotalMb),
-        externalMb: round1(after.externalMb),
-      },
-      kernelAfterIdle10s: kernelMemory(),
-      afterIdle10s: {
-        rssMb: round1(idle.rssMb),
-        heapMb: round1(idle.heapMb),
-        heapTotalMb: round1(idle.heapTotalMb),
-        externalMb: round1(idle.externalMb),
-      },
-      sampleLookupsResolved: `${resolved}/10000`,
-    };
+    let out = '';
+    agent.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((r) => agent.once('exit', r));
+    if (code !== 0) throw new Error(`agent side exited with ${code}`);
+    const measured = JSON.parse(out.trim()) as Record<string, unknown>;
+    return { stage: 'informers', cluster, processFloor: floor, ...measured };
   } finally {
-    child.stdin.end();
-    await new Promise((r) => child.once('exit', r));
+    emulator.stdin.end();
+    await new Promise((r) => emulator.once('exit', r));
   }
 }
 
@@ -439,6 +412,7 @@ async function runChild(stage: string): Promise<Record<string, unknown>> {
     process.execPath,
     [
       '--expose-gc',
+      ...process.execArgv.filter((f) => f !== '--expose-gc'),
       fileURLToPath(import.meta.url),
       '--stage',
       stage,
