@@ -298,13 +298,13 @@ test('bin/loggerhead.js works on the system Node (re-running itself on Node 24 w
   assert.match(run.stderr, /"msg":"shutdown complete","errors":0/);
 });
 
-test('bin/loggerhead.js run re-runs Node in place (same pid) with --max-semi-space-size=2, unless NODE_OPTIONS or the command line sets it', async () => {
+test('bin/loggerhead.js run re-runs Node in place (same pid) with --max-semi-space-size=4, unless NODE_OPTIONS or the command line sets it', async () => {
   const config = file('flags.yaml', RUNNABLE);
   const cases: Array<[string, Record<string, string>, string[], string[]]> = [
     // [what, env, node args before bin/loggerhead.js, expected semi-space flags on the command line]
-    ['default', {}, [], ['--max-semi-space-size=2']],
+    ['default', {}, [], ['--max-semi-space-size=4']],
     ['NODE_OPTIONS', { NODE_OPTIONS: '--max-semi-space-size=8' }, [], []],
-    ['command line', {}, ['--max_semi_space_size=4'], ['--max_semi_space_size=4']],
+    ['command line', {}, ['--max_semi_space_size=2'], ['--max_semi_space_size=2']],
   ];
   const FAKES = fileURLToPath(new URL('../test/support/register-fakes.mjs', import.meta.url));
   for (const [what, env, nodeArgs, expected] of cases) {
