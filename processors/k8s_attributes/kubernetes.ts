@@ -31,6 +31,7 @@
 import { homedir } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import {
   HttpMethod,
   IsomorphicFetchHttpLibrary,
@@ -249,6 +250,10 @@ const STATES: readonly WatchState['state'][] = ['listing', 'watching', 'backoff'
  */
 type WatchEnd = 'resume' | 'empty' | 'expired' | 'stopped';
 
+/** How long after a list garbage collections are followed by a trim of the native heap, and how often at most. */
+const TRIM_WINDOW_MS = 120_000;
+const TRIM_INTERVAL_MS = 5000;
+
 /** A watch closed by the server before this, with no event, counts as `empty`. */
 const SHORT_WATCH_MS = 1000;
 
@@ -318,20 +323,45 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
   let stopped = false;
   let started = false;
   let syncedLogged = false;
+  let trimWindowEndMs = 0;
+  let lastTrimMs = 0;
+  let gcWatch: PerformanceObserver | undefined;
   let trimTimer: NodeJS.Timeout | undefined;
 
+  const trim = (): void => {
+    trimTimer = undefined;
+    lastTrimMs = Date.now();
+    void trimNativeHeap();
+  };
+
+  /** A trim now, or when `TRIM_INTERVAL_MS` have passed since the last one. */
+  const trimSoon = (): void => {
+    if (trimTimer !== undefined) return;
+    trimTimer = setTimeout(trim, Math.max(0, lastTrimMs + TRIM_INTERVAL_MS - Date.now()));
+    trimTimer.unref();
+  };
+
   /**
-   * Gives the native heap's free memory back after a list: at once, and again
-   * 5 s later for what the garbage collections since then have freed.
+   * Gives the native heap's free memory back after a list: at once, then after
+   * the garbage collections of the next 2 minutes (at most every 5 s), which
+   * free the rest of what the list used (its response buffers die with its
+   * pages).
    */
   const trimAfterList = async (): Promise<void> => {
+    lastTrimMs = Date.now();
     await trimNativeHeap();
-    if (trimTimer !== undefined || stopped) return;
-    trimTimer = setTimeout(() => {
-      trimTimer = undefined;
-      void trimNativeHeap();
-    }, 5000);
-    trimTimer.unref();
+    trimWindowEndMs = Date.now() + TRIM_WINDOW_MS;
+    trimSoon();
+    if (gcWatch !== undefined || stopped) return;
+    gcWatch = new PerformanceObserver(() => {
+      if (Date.now() <= trimWindowEndMs) {
+        trimSoon();
+        return;
+      }
+      gcWatch?.disconnect();
+      gcWatch = undefined;
+    });
+    gcWatch.observe({ entryTypes: ['gc'] });
   };
 
   const setState = (inf: Informer, state: WatchState['state']): void => {
@@ -599,6 +629,8 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      gcWatch?.disconnect();
+      gcWatch = undefined;
       clearTimeout(trimTimer);
       for (const inf of informers) {
         inf.state = 'stopped';
