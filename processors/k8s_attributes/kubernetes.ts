@@ -350,9 +350,10 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
   const trimAfterList = async (): Promise<void> => {
     lastTrimMs = Date.now();
     await trimNativeHeap();
+    if (stopped) return;
     trimWindowEndMs = Date.now() + TRIM_WINDOW_MS;
     trimSoon();
-    if (gcWatch !== undefined || stopped) return;
+    if (gcWatch !== undefined) return;
     gcWatch = new PerformanceObserver(() => {
       if (Date.now() <= trimWindowEndMs) {
         trimSoon();
