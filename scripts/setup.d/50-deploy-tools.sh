@@ -11,12 +11,11 @@
 #   builder, to validate and run deploy/examples/gateway;
 #   buildah, and a local Node 24 base image for deploy/image/Containerfile (no image can be pulled
 #   here): a debootstrap bookworm root file system plus Node and npm from the npm registry.
-# Everything here is for the tests: without --test it does nothing.
+# Everything here is for the tests: without --test it says so and does nothing.
 set -euo pipefail
 
-if [[ " $* " != *" --test "* ]]; then
-  exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+test_mode_only 50-deploy-tools "$@"
 
 HELM_VERSION=v3.22.0
 KUSTOMIZE_VERSION=v5.7.1
@@ -69,48 +68,23 @@ copy_from_module github.com/prometheus-operator/prometheus-operator "$PROMETHEUS
 
 # The gateway example's collector: the components of the core distribution that it uses.
 OTELCOL_VERSION=v0.161.0
-GATEWAY_DIR="$CACHE/otelcol-gateway/$OTELCOL_VERSION"
-if [[ ! -x "$GATEWAY_DIR/otelcol-gateway" ]]; then
-  echo "50-deploy-tools: building the gateway collector $OTELCOL_VERSION with the official builder"
-  work=$(mktemp -d)
-  GOBIN="$work/bin" go install "go.opentelemetry.io/collector/cmd/builder@$OTELCOL_VERSION"
-  cat >"$work/manifest.yaml" <<MANIFEST
-dist:
-  name: otelcol-gateway
-  description: loggerhead gateway example (core distribution components)
-  version: ${OTELCOL_VERSION#v}
-  output_path: $work/out
+CORE=go.opentelemetry.io/collector
+build_otelcol 50-deploy-tools otelcol-gateway "$OTELCOL_VERSION" \
+  'loggerhead gateway example (core distribution components)' \
+  "$CACHE/otelcol-gateway/$OTELCOL_VERSION/otelcol-gateway" <<MANIFEST
 receivers:
-  - gomod: go.opentelemetry.io/collector/receiver/otlpreceiver $OTELCOL_VERSION
+  - gomod: $CORE/receiver/otlpreceiver $OTELCOL_VERSION
 processors:
-  - gomod: go.opentelemetry.io/collector/processor/batchprocessor $OTELCOL_VERSION
-  - gomod: go.opentelemetry.io/collector/processor/memorylimiterprocessor $OTELCOL_VERSION
+  - gomod: $CORE/processor/batchprocessor $OTELCOL_VERSION
+  - gomod: $CORE/processor/memorylimiterprocessor $OTELCOL_VERSION
 exporters:
-  - gomod: go.opentelemetry.io/collector/exporter/otlpexporter $OTELCOL_VERSION
-  - gomod: go.opentelemetry.io/collector/exporter/otlphttpexporter $OTELCOL_VERSION
-  - gomod: go.opentelemetry.io/collector/exporter/debugexporter $OTELCOL_VERSION
+  - gomod: $CORE/exporter/otlpexporter $OTELCOL_VERSION
+  - gomod: $CORE/exporter/otlphttpexporter $OTELCOL_VERSION
+  - gomod: $CORE/exporter/debugexporter $OTELCOL_VERSION
 MANIFEST
-  "$work/bin/builder" --config "$work/manifest.yaml" >"$work/build.log" 2>&1 || {
-    tail -30 "$work/build.log" >&2
-    exit 1
-  }
-  mkdir -p "$GATEWAY_DIR"
-  cp "$work/manifest.yaml" "$GATEWAY_DIR/manifest.yaml"
-  cp "$work/out/otelcol-gateway" "$GATEWAY_DIR/otelcol-gateway.tmp"
-  mv "$GATEWAY_DIR/otelcol-gateway.tmp" "$GATEWAY_DIR/otelcol-gateway"
-  rm -rf "$work"
-fi
 
-need_apt=()
-command -v prometheus >/dev/null || need_apt+=(prometheus)
-command -v victoria-metrics >/dev/null || need_apt+=(victoria-metrics)
-command -v setpriv >/dev/null || need_apt+=(util-linux)
-command -v capsh >/dev/null || need_apt+=(libcap2-bin)
-command -v buildah >/dev/null || need_apt+=(buildah)
-command -v debootstrap >/dev/null || need_apt+=(debootstrap)
-if ((${#need_apt[@]} > 0)); then
-  flock /tmp/lh-apt.lock apt-get install -y --no-install-recommends "${need_apt[@]}"
-fi
+# util-linux: setpriv; libcap2-bin: capsh.
+apt_install_missing 50-deploy-tools prometheus victoria-metrics util-linux libcap2-bin buildah debootstrap
 
 # The base image the image test builds on, in place of docker.io/library/node:24-bookworm-slim.
 NODE_VERSION=24.21.0
