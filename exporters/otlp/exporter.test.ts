@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import type { LinkBatch } from '../../core/signals.ts';
 import { testHost, testSettings } from '../../test/support/settings.ts';
-import type { TestSettings } from '../../test/support/settings.ts';
+import { counterValue } from '../../test/support/telemetry.ts';
 import type { OtlpExporterOptions } from './exporter.ts';
 import { OtlpExporter } from './exporter.ts';
 
@@ -122,12 +122,6 @@ function options(
   };
 }
 
-function counter(settings: TestSettings, name: string, attributes: Record<string, string> = {}): number {
-  const m = settings.registry.collect().find((x) => x.name === name);
-  const p = m?.points.find((x) => Object.entries(attributes).every(([k, v]) => x.attributes[k] === v));
-  return p?.value ?? 0;
-}
-
 async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
@@ -163,8 +157,8 @@ describe('OtlpExporter', () => {
     assert.equal(ep.requests, 1);
     assert.deepEqual(ep.tenants, ['lho']);
     assert.ok(ep.bodies[0]!.includes(Buffer.from('loggerhead.link.bytes')));
-    assert.equal(counter(settings, 'loggerhead.exporter.sent_requests'), 1);
-    assert.equal(counter(settings, 'loggerhead.exporter.sent_points'), outcome.points);
+    assert.equal(counterValue(settings, 'loggerhead.exporter.sent_requests'), 1);
+    assert.equal(counterValue(settings, 'loggerhead.exporter.sent_points'), outcome.points);
     assert.deepEqual(settings.logs, []);
   });
 
@@ -183,7 +177,7 @@ describe('OtlpExporter', () => {
     assert.equal(down[0]?.level, 'warn');
     assert.equal(down[0]?.retryable, true);
     assert.equal(settings.logs.length, 2, 'nothing logged per attempt');
-    assert.ok(counter(settings, 'loggerhead.exporter.failed_requests') >= 4);
+    assert.ok(counterValue(settings, 'loggerhead.exporter.failed_requests') >= 4);
   });
 
   it('does not retry a non-retryable failure before the next interval', async () => {
@@ -193,7 +187,10 @@ describe('OtlpExporter', () => {
     assert.equal(outcome.error?.errorType, 'http_400');
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(ep.requests, 1);
-    assert.equal(counter(settings, 'loggerhead.exporter.failed_requests', { 'error.type': 'http_400' }), 1);
+    assert.equal(
+      counterValue(settings, 'loggerhead.exporter.failed_requests', { 'error.type': 'http_400' }),
+      1,
+    );
   });
 
   it('counts connection refused as retryable, by its socket error', async () => {
@@ -216,7 +213,7 @@ describe('OtlpExporter', () => {
       SHORT_TIMEOUT_MS,
     );
     await exporter.exportSnapshot();
-    await until(() => counter(settings, 'loggerhead.exporter.dropped_snapshots') >= 5, 'drops counted');
+    await until(() => counterValue(settings, 'loggerhead.exporter.dropped_snapshots') >= 5, 'drops counted');
   });
 
   it('counts points refused in a partial success, and logs that once', async () => {
@@ -228,9 +225,9 @@ describe('OtlpExporter', () => {
     const second = await exporter.exportSnapshot();
     assert.equal(first.error, undefined);
     assert.equal(first.points, 7 - 3, 'a link is 7 points, 3 refused');
-    assert.equal(counter(settings, 'loggerhead.exporter.rejected_points'), 6);
+    assert.equal(counterValue(settings, 'loggerhead.exporter.rejected_points'), 6);
     assert.equal(
-      counter(settings, 'loggerhead.exporter.sent_points'),
+      counterValue(settings, 'loggerhead.exporter.sent_points'),
       first.points + second.points,
       'refused points are not counted as sent',
     );

@@ -2,20 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseDocument } from 'yaml';
 import { validateConfig } from '../../core/config/validate.ts';
-import type { OtlpExporterConfig } from './factory.ts';
 import { endpointUrl, exporterOptions, otlpExporterFactory } from './factory.ts';
+import { factoryConfig } from '../../test/support/config.ts';
 import { agentResourceAttributes } from './exporter.ts';
-
-/** Validates YAML against the factory schema, as the config loader does. */
-function otlpConfig(yaml: string): OtlpExporterConfig {
-  const { value, issues } = validateConfig(parseDocument(yaml).contents, otlpExporterFactory.configSchema);
-  assert.deepEqual(issues, []);
-  return value as unknown as OtlpExporterConfig;
-}
 
 describe('otlp exporter config', () => {
   it('has the documented defaults', () => {
-    assert.deepEqual(otlpConfig('endpoint: collector:4317'), {
+    assert.deepEqual(factoryConfig(otlpExporterFactory, 'endpoint: collector:4317'), {
       endpoint: 'collector:4317',
       protocol: 'grpc',
       headers: {},
@@ -65,16 +58,25 @@ describe('otlp exporter config', () => {
 
   it('names the TLS file it cannot read, and pairs cert with key', () => {
     assert.throws(
-      () => exporterOptions(otlpConfig('endpoint: c:4317\ntls:\n  ca_file: /nonexistent/ca.pem')),
+      () =>
+        exporterOptions(
+          factoryConfig(otlpExporterFactory, 'endpoint: c:4317\ntls:\n  ca_file: /nonexistent/ca.pem'),
+        ),
       /tls\.ca_file "\/nonexistent\/ca\.pem" cannot be read: ENOENT/,
     );
     assert.throws(
-      () => exporterOptions(otlpConfig('endpoint: c:4317\ntls:\n  cert_file: /x.pem')),
+      () =>
+        exporterOptions(factoryConfig(otlpExporterFactory, 'endpoint: c:4317\ntls:\n  cert_file: /x.pem')),
       /tls\.cert_file "\/x\.pem" is set without tls\.key_file/,
     );
     assert.throws(
       () =>
-        exporterOptions(otlpConfig('endpoint: c:4317\nretry:\n  initial_interval: 5s\n  max_interval: 1s')),
+        exporterOptions(
+          factoryConfig(
+            otlpExporterFactory,
+            'endpoint: c:4317\nretry:\n  initial_interval: 5s\n  max_interval: 1s',
+          ),
+        ),
       /retry\.max_interval \(1000 ms\) is below retry\.initial_interval \(5000 ms\)/,
     );
   });

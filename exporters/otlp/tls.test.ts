@@ -9,20 +9,12 @@ import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseDocument } from 'yaml';
-import { validateConfig } from '../../core/config/validate.ts';
 import { BIN, REPO_ROOT, runLoggerhead } from '../../test/support/cli.ts';
+import { factoryConfig } from '../../test/support/config.ts';
 import type { TestPki } from '../../test/support/tls.ts';
 import { makeTestPki } from '../../test/support/tls.ts';
-import type { OtlpExporterConfig } from './factory.ts';
 import { exporterOptions, otlpExporterFactory } from './factory.ts';
 import { classifyExportError, httpErrorDetail, tlsFailure } from './transport.ts';
-
-function otlpConfig(yaml: string): OtlpExporterConfig {
-  const { value, issues } = validateConfig(parseDocument(yaml).contents, otlpExporterFactory.configSchema);
-  assert.deepEqual(issues, []);
-  return value as unknown as OtlpExporterConfig;
-}
 
 describe('otlp TLS and headers settings', () => {
   let pki: TestPki;
@@ -55,7 +47,8 @@ describe('otlp TLS and headers settings', () => {
 
   it('reads the CA, client certificate and key into the transport', () => {
     const t = exporterOptions(
-      otlpConfig(
+      factoryConfig(
+        otlpExporterFactory,
         tls(`  ca_file: ${pki.caCert}\n  cert_file: ${pki.clientCert}\n  key_file: ${pki.clientKey}`),
       ),
     ).transport;
@@ -67,7 +60,7 @@ describe('otlp TLS and headers settings', () => {
   });
 
   it('uses the system and Node roots when ca_file is empty', () => {
-    const t = exporterOptions(otlpConfig('endpoint: collector:4317')).transport;
+    const t = exporterOptions(factoryConfig(otlpExporterFactory, 'endpoint: collector:4317')).transport;
     const count = String(t.ca).match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
     assert.ok(count > 50, `${count} roots`);
     assert.equal(t.caSource, 'the system and Node CA roots (tls.ca_file is empty)');
@@ -117,19 +110,30 @@ describe('otlp TLS and headers settings', () => {
       ],
     ];
     for (const [lines, message] of cases) {
-      assert.throws(() => exporterOptions(otlpConfig(tls(lines))), { message }, lines);
+      assert.throws(
+        () => exporterOptions(factoryConfig(otlpExporterFactory, tls(lines))),
+        { message },
+        lines,
+      );
     }
   });
 
   it('refuses TLS settings on a plaintext endpoint instead of ignoring them', () => {
-    assert.throws(() => exporterOptions(otlpConfig(tls(`  insecure: true\n  ca_file: ${pki.caCert}`))), {
-      message:
-        /^otlp: tls\.ca_file is set, but the endpoint "collector:4317" is plaintext \(tls\.insecure: true\): use TLS or remove it$/,
-    });
     assert.throws(
       () =>
         exporterOptions(
-          otlpConfig(
+          factoryConfig(otlpExporterFactory, tls(`  insecure: true\n  ca_file: ${pki.caCert}`)),
+        ),
+      {
+        message:
+          /^otlp: tls\.ca_file is set, but the endpoint "collector:4317" is plaintext \(tls\.insecure: true\): use TLS or remove it$/,
+      },
+    );
+    assert.throws(
+      () =>
+        exporterOptions(
+          factoryConfig(
+            otlpExporterFactory,
             tls(
               `  insecure_skip_verify: true\n  cert_file: ${pki.clientCert}\n  key_file: ${pki.clientKey}`,
               'http://collector:4317',
@@ -141,17 +145,28 @@ describe('otlp TLS and headers settings', () => {
           /^otlp: tls\.cert_file, tls\.key_file, tls\.insecure_skip_verify are set, but the endpoint "http:\/\/collector:4317" is plaintext \(an http:\/\/ URL\): use TLS or remove them$/,
       },
     );
-    assert.equal(exporterOptions(otlpConfig(tls('  insecure: true'))).transport.url, 'http://collector:4317');
     assert.equal(
-      exporterOptions(otlpConfig(tls('  insecure_skip_verify: true'))).transport.insecureSkipVerify,
+      exporterOptions(factoryConfig(otlpExporterFactory, tls('  insecure: true'))).transport.url,
+      'http://collector:4317',
+    );
+    assert.equal(
+      exporterOptions(factoryConfig(otlpExporterFactory, tls('  insecure_skip_verify: true'))).transport
+        .insecureSkipVerify,
       true,
     );
     assert.throws(
-      () => exporterOptions(otlpConfig(tls('  insecure: true\n  server_name_override: collector.example'))),
+      () =>
+        exporterOptions(
+          factoryConfig(
+            otlpExporterFactory,
+            tls('  insecure: true\n  server_name_override: collector.example'),
+          ),
+        ),
       { message: /^otlp: tls\.server_name_override is set, but the endpoint "collector:4317" is plaintext/ },
     );
     assert.equal(
-      exporterOptions(otlpConfig(tls('  server_name_override: collector.example'))).transport.serverName,
+      exporterOptions(factoryConfig(otlpExporterFactory, tls('  server_name_override: collector.example')))
+        .transport.serverName,
       'collector.example',
     );
   });
@@ -159,31 +174,57 @@ describe('otlp TLS and headers settings', () => {
   it('refuses headers that HTTP or gRPC would refuse at send time, without printing the value', () => {
     const headers = (protocol: string, lines: string): string =>
       `endpoint: c:4317\nprotocol: ${protocol}\nheaders:\n${lines}`;
-    assert.throws(() => exporterOptions(otlpConfig(headers('http/protobuf', '  "x tenant": a'))), {
-      message: /^otlp: header name "x tenant" is not a valid HTTP field name/,
-    });
-    assert.throws(() => exporterOptions(otlpConfig(headers('grpc', '  "x+tenant": a'))), {
-      message: /^otlp: header name "x\+tenant" is not a valid gRPC metadata key \(letters, digits, _ \. -\)$/,
-    });
-    assert.throws(() => exporterOptions(otlpConfig(headers('grpc', '  x-tenant: "caf\u00e9"'))), {
-      message:
-        'otlp: headers.x-tenant has a character not allowed in gRPC metadata (printable ASCII only; the value is not shown)',
-    });
     assert.throws(
-      () => exporterOptions(otlpConfig(headers('http/protobuf', '  authorization: "Bearer s3cret\\nx: y"'))),
+      () => exporterOptions(factoryConfig(otlpExporterFactory, headers('http/protobuf', '  "x tenant": a'))),
+      {
+        message: /^otlp: header name "x tenant" is not a valid HTTP field name/,
+      },
+    );
+    assert.throws(
+      () => exporterOptions(factoryConfig(otlpExporterFactory, headers('grpc', '  "x+tenant": a'))),
+      {
+        message:
+          /^otlp: header name "x\+tenant" is not a valid gRPC metadata key \(letters, digits, _ \. -\)$/,
+      },
+    );
+    assert.throws(
+      () => exporterOptions(factoryConfig(otlpExporterFactory, headers('grpc', '  x-tenant: "caf\u00e9"'))),
+      {
+        message:
+          'otlp: headers.x-tenant has a character not allowed in gRPC metadata (printable ASCII only; the value is not shown)',
+      },
+    );
+    assert.throws(
+      () =>
+        exporterOptions(
+          factoryConfig(
+            otlpExporterFactory,
+            headers('http/protobuf', '  authorization: "Bearer s3cret\\nx: y"'),
+          ),
+        ),
       (e: Error) =>
         /^otlp: headers\.authorization has a character not allowed in a header value/.test(e.message) &&
         !e.message.includes('s3cret'),
     );
-    assert.throws(() => exporterOptions(otlpConfig(headers('grpc', '  trace-bin: abc'))), {
-      message: /headers\.trace-bin: gRPC metadata ending in -bin is binary, not supported here/,
-    });
-    assert.throws(() => exporterOptions(otlpConfig(headers('grpc', '  grpc-timeout: 1S'))), {
-      message: /headers\.grpc-timeout: gRPC metadata starting with grpc- is reserved/,
-    });
+    assert.throws(
+      () => exporterOptions(factoryConfig(otlpExporterFactory, headers('grpc', '  trace-bin: abc'))),
+      {
+        message: /headers\.trace-bin: gRPC metadata ending in -bin is binary, not supported here/,
+      },
+    );
+    assert.throws(
+      () => exporterOptions(factoryConfig(otlpExporterFactory, headers('grpc', '  grpc-timeout: 1S'))),
+      {
+        message: /headers\.grpc-timeout: gRPC metadata starting with grpc- is reserved/,
+      },
+    );
     assert.deepEqual(
-      exporterOptions(otlpConfig(headers('http/protobuf', '  trace-bin: abc\n  X-Scope-OrgID: "t-1"')))
-        .transport.headers,
+      exporterOptions(
+        factoryConfig(
+          otlpExporterFactory,
+          headers('http/protobuf', '  trace-bin: abc\n  X-Scope-OrgID: "t-1"'),
+        ),
+      ).transport.headers,
       { 'trace-bin': 'abc', 'X-Scope-OrgID': 't-1' },
     );
   });

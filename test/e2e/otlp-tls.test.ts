@@ -10,18 +10,18 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseDocument } from 'yaml';
-import { validateConfig } from '../../core/config/validate.ts';
 import type { Link } from '../../core/signals.ts';
 import { OtlpExporter } from '../../exporters/otlp/exporter.ts';
 import type { ExportOutcome } from '../../exporters/otlp/exporter.ts';
-import type { OtlpExporterConfig } from '../../exporters/otlp/factory.ts';
 import { exporterOptions, otlpExporterFactory } from '../../exporters/otlp/factory.ts';
 import { finished, spawnLoggerhead } from '../support/cli.ts';
+import { factoryConfig } from '../support/config.ts';
+import { linkPoints, numberedLink } from '../support/links.ts';
 import type { CollectedPoint } from '../support/otelcol.ts';
 import { Otelcol } from '../support/otelcol.ts';
 import type { TestSettings } from '../support/settings.ts';
 import { testHost, testSettings } from '../support/settings.ts';
+import { counterValue, gaugeValue } from '../support/telemetry.ts';
 import type { TestPki } from '../support/tls.ts';
 import { makeTestPki } from '../support/tls.ts';
 
@@ -30,45 +30,13 @@ const PROTOCOLS = ['grpc', 'http/protobuf'] as const;
 type Protocol = (typeof PROTOCOLS)[number];
 const START = Date.now() - 60_000;
 
-function config(yaml: string): OtlpExporterConfig {
-  const { value, issues } = validateConfig(parseDocument(yaml).contents, otlpExporterFactory.configSchema);
-  assert.deepEqual(issues, []);
-  return value as unknown as OtlpExporterConfig;
-}
-
-function makeLink(tag: string, i: number): Link {
-  return {
-    id: `${tag}-${i}`,
-    client: { name: `${tag}-client-${i}`, kind: 'Deployment', namespace: 'shop' },
-    server: { name: `${tag}-server`, kind: 'StatefulSet', namespace: 'data' },
-    serverPort: 6000 + i,
-    transport: 'tcp',
-    networkType: 'ipv4',
-    observer: 'client',
-    bytesClientToServer: 1_000_003 * (i + 1),
-    bytesServerToClient: 2 ** 40 + i,
-    connectionsOpened: i + 5,
-    connectionsClosed: i + 2,
-    connectionsFailed: i % 3,
-    activeConnections: 3,
-    retransSegs: 7 * i,
-    startTimeMs: START + i,
-    lastActivityMs: START + 1000,
-  };
-}
-
 /** `metric client direction|event` -> value, for the seven points of each link. */
 function expected(links: readonly Link[]): Map<string, number> {
   const out = new Map<string, number>();
   for (const l of links) {
-    const c = l.client.name;
-    out.set(`loggerhead.link.bytes ${c} client_to_server`, l.bytesClientToServer);
-    out.set(`loggerhead.link.bytes ${c} server_to_client`, l.bytesServerToClient);
-    out.set(`loggerhead.link.connections ${c} opened`, l.connectionsOpened);
-    out.set(`loggerhead.link.connections ${c} closed`, l.connectionsClosed);
-    out.set(`loggerhead.link.connections ${c} failed`, l.connectionsFailed);
-    out.set(`loggerhead.link.active_connections ${c} `, l.activeConnections);
-    out.set(`loggerhead.link.retransmits ${c} `, l.retransSegs);
+    for (const [name, attributes, value] of linkPoints(l)) {
+      out.set(`${name} ${l.client.name} ${attributes.direction ?? attributes.event ?? ''}`, value);
+    }
   }
   return out;
 }
@@ -87,16 +55,6 @@ function received(points: readonly CollectedPoint[], instance: string, timeMs: n
 
 function ofInstance(points: readonly CollectedPoint[], instance: string): CollectedPoint[] {
   return points.filter((p) => p.resource['service.instance.id'] === instance);
-}
-
-function counter(settings: TestSettings, name: string, attributes: Record<string, string> = {}): number {
-  const m = settings.registry.collect().find((x) => x.name === name);
-  const p = m?.points.find((x) => Object.entries(attributes).every(([k, v]) => x.attributes[k] === v));
-  return p?.value ?? 0;
-}
-
-function gauge(settings: TestSettings, name: string): number | undefined {
-  return settings.registry.collect().find((x) => x.name === name)?.points[0]?.value;
 }
 
 function warnings(settings: TestSettings): Array<Record<string, unknown>> {
@@ -142,7 +100,10 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
   async function start(name: string, protocol: Protocol, endpoint: string, yaml: string): Promise<Running> {
     const settings = testSettings(`otlp/${name}`);
     const options = exporterOptions(
-      config(`endpoint: ${endpoint}\nprotocol: ${protocol}\ninterval: 1h\n${yaml}`),
+      factoryConfig(
+        otlpExporterFactory,
+        `endpoint: ${endpoint}\nprotocol: ${protocol}\ninterval: 1h\n${yaml}`,
+      ),
     );
     const exporter = new OtlpExporter(settings, options);
     exporters.push(exporter);
@@ -183,7 +144,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
         `127.0.0.1:${port(secure, protocol)}`,
         `tls:\n  ca_file: ${pki.caCert}\nheaders:\n  authorization: Bearer ${TOKEN}`,
       );
-      const links = Array.from({ length: 12 }, (_, i) => makeLink(`${tag}-tls`, i));
+      const links = Array.from({ length: 12 }, (_, i) => numberedLink(`${tag}-tls`, i, START));
       const { outcome, timeMs } = await sendBatch(r, links);
       assert.equal(outcome.error, undefined, outcome.error?.message);
       await assertDelivered(secure, r, links, timeMs, `${protocol} over TLS`);
@@ -198,11 +159,11 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
       assert.equal(second.outcome.error, undefined, second.outcome.error?.message);
       await assertDelivered(secure, byName, links, second.timeMs, `${protocol} over TLS to localhost`);
       assert.deepEqual([...warnings(r.settings), ...warnings(byName.settings)], []);
-      assert.equal(gauge(r.settings, 'loggerhead.exporter.backend_up'), 1);
+      assert.equal(gaugeValue(r.settings, 'loggerhead.exporter.backend_up'), 1);
     });
 
     it(`${protocol}: a wrong CA fails naming certificate verification in the log and telemetry; the right one then delivers`, async () => {
-      const links = [makeLink(`${tag}-wrongca`, 0), makeLink(`${tag}-wrongca`, 1)];
+      const links = [numberedLink(`${tag}-wrongca`, 0, START), numberedLink(`${tag}-wrongca`, 1, START)];
       const wrong = await start(
         `${tag}_wrong_ca`,
         protocol,
@@ -227,11 +188,13 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
       assert.equal(logged[0]?.error_type, 'tls_certificate');
       assert.match(String(logged[0]?.error), /certificate verification failed/);
       assert.equal(
-        counter(wrong.settings, 'loggerhead.exporter.failed_requests', { 'error.type': 'tls_certificate' }),
+        counterValue(wrong.settings, 'loggerhead.exporter.failed_requests', {
+          'error.type': 'tls_certificate',
+        }),
         2,
       );
-      assert.equal(counter(wrong.settings, 'loggerhead.exporter.sent_requests'), 0);
-      assert.equal(gauge(wrong.settings, 'loggerhead.exporter.backend_up'), 0);
+      assert.equal(counterValue(wrong.settings, 'loggerhead.exporter.sent_requests'), 0);
+      assert.equal(gaugeValue(wrong.settings, 'loggerhead.exporter.backend_up'), 0);
       await wrong.exporter.shutdown();
       assert.equal(ofInstance(secure.points(), wrong.instance).length, 0, 'nothing reached the collector');
 
@@ -247,7 +210,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
     });
 
     it(`${protocol}: no or a wrong authorization header is refused with the collector's reason, not retried; nothing is stored`, async () => {
-      const links = [makeLink(`${tag}-auth`, 0)];
+      const links = [numberedLink(`${tag}-auth`, 0, START)];
       const cases = [
         ['none', '', /missing or empty authorization header/],
         [
@@ -273,7 +236,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
         assert.equal(logged[0]?.error_type, errorType);
         assert.match(String(logged[0]?.error), reason);
         assert.equal(
-          counter(r.settings, 'loggerhead.exporter.failed_requests', { 'error.type': errorType }),
+          counterValue(r.settings, 'loggerhead.exporter.failed_requests', { 'error.type': errorType }),
           1,
         );
         await r.exporter.shutdown();
@@ -282,7 +245,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
     });
 
     it(`${protocol}: tls.insecure_skip_verify delivers to a server no configured CA trusts; without it the default roots refuse it`, async () => {
-      const links = [makeLink(`${tag}-skip`, 0)];
+      const links = [numberedLink(`${tag}-skip`, 0, START)];
       const strict = await start(
         `${tag}_default_roots`,
         protocol,
@@ -315,7 +278,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
         `127.0.0.1:${port(secure, protocol)}`,
         `timeout: 2s\ntls:\n  insecure: true\nheaders:\n  authorization: Bearer ${TOKEN}\nretry:\n  initial_interval: 1h\n  max_interval: 1h`,
       );
-      const { outcome } = await sendBatch(r, [makeLink('plain-to-tls', 0)]);
+      const { outcome } = await sendBatch(r, [numberedLink('plain-to-tls', 0, START)]);
       const error = `${outcome.error?.errorType} ${outcome.error?.message}`;
       if (protocol === 'grpc') {
         assert.equal(
@@ -339,7 +302,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
     await secure.pause();
     secure.reconfigure({ tls: { certFile: pki.otherServerCert, keyFile: pki.otherServerKey } });
     await secure.resume();
-    const links = Array.from({ length: 5 }, (_, i) => makeLink('recover', i));
+    const links = Array.from({ length: 5 }, (_, i) => numberedLink('recover', i, START));
     const running = await Promise.all(
       PROTOCOLS.map((protocol) =>
         start(
@@ -370,7 +333,9 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
         ],
       );
       assert.ok(
-        counter(r.settings, 'loggerhead.exporter.failed_requests', { 'error.type': 'tls_certificate' }) >= 1,
+        counterValue(r.settings, 'loggerhead.exporter.failed_requests', {
+          'error.type': 'tls_certificate',
+        }) >= 1,
       );
     }
   });
@@ -504,7 +469,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
     for (const protocol of PROTOCOLS) {
       const tag = protocol === 'grpc' ? 'grpc' : 'http';
       it(`${protocol}: tls.cert_file/key_file deliver exactly; no client certificate or one from another CA is refused, named`, async () => {
-        const links = Array.from({ length: 3 }, (_, i) => makeLink(`${tag}-mtls`, i));
+        const links = Array.from({ length: 3 }, (_, i) => numberedLink(`${tag}-mtls`, i, START));
         const endpoint = `127.0.0.1:${port(mtls, protocol)}`;
         const ok = await start(
           `${tag}_mtls`,
@@ -542,7 +507,9 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
           assert.equal(logged.length, 1);
           assert.equal(logged[0]?.error_type, 'tls_handshake');
           assert.equal(
-            counter(r.settings, 'loggerhead.exporter.failed_requests', { 'error.type': 'tls_handshake' }),
+            counterValue(r.settings, 'loggerhead.exporter.failed_requests', {
+              'error.type': 'tls_handshake',
+            }),
             1,
           );
           await r.exporter.shutdown();
@@ -571,7 +538,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
           `127.0.0.1:${port(misnamed, protocol)}`,
           `tls:\n  ca_file: ${pki.caCert}\nretry:\n  initial_interval: 1h\n  max_interval: 1h`,
         );
-        const { outcome } = await sendBatch(r, [makeLink(`${tag}-name`, 0)]);
+        const { outcome } = await sendBatch(r, [numberedLink(`${tag}-name`, 0, START)]);
         assert.equal(outcome.error?.errorType, 'tls_certificate');
         assert.equal(
           outcome.error.message,
@@ -589,7 +556,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
           `127.0.0.1:${port(misnamed, protocol)}`,
           `tls:\n  ca_file: ${pki.caCert}\n  server_name_override: collector.invalid`,
         );
-        const links = [makeLink(`${tag}-override`, 0), makeLink(`${tag}-override`, 1)];
+        const links = [numberedLink(`${tag}-override`, 0, START), numberedLink(`${tag}-override`, 1, START)];
         const { outcome, timeMs } = await sendBatch(r, links);
         assert.equal(outcome.error, undefined, outcome.error?.message);
         await assertDelivered(misnamed, r, links, timeMs, `${protocol} with server_name_override`);
@@ -616,7 +583,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
           `127.0.0.1:${port(expired, protocol)}`,
           `tls:\n  ca_file: ${pki.caCert}\nretry:\n  initial_interval: 1h\n  max_interval: 1h`,
         );
-        const { outcome } = await sendBatch(r, [makeLink(`${tag}-expired`, 0)]);
+        const { outcome } = await sendBatch(r, [numberedLink(`${tag}-expired`, 0, START)]);
         assert.equal(outcome.error?.errorType, 'tls_certificate');
         assert.equal(
           outcome.error.message,
@@ -641,7 +608,7 @@ describe('otlp exporter TLS and headers -> real OpenTelemetry Collector', { time
     for (const protocol of PROTOCOLS) {
       const tag = protocol === 'grpc' ? 'grpc' : 'http';
       it(`${protocol}: host:port with tls.insecure: true delivers; without it the exporter says the server does not speak TLS`, async () => {
-        const links = [makeLink(`${tag}-plain`, 0), makeLink(`${tag}-plain`, 1)];
+        const links = [numberedLink(`${tag}-plain`, 0, START), numberedLink(`${tag}-plain`, 1, START)];
         const endpoint = `127.0.0.1:${port(plain, protocol)}`;
         const insecure = await start(`${tag}_insecure`, protocol, endpoint, 'tls:\n  insecure: true');
         const sent = await sendBatch(insecure, links);

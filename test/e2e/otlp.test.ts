@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { parseDocument } from 'yaml';
 import type { Component } from '../../core/component.ts';
-import { validateConfig } from '../../core/config/validate.ts';
 import type { Consumer, Link, LinkBatch } from '../../core/signals.ts';
-import type { OtlpExporterConfig } from '../../exporters/otlp/factory.ts';
 import { otlpExporterFactory } from '../../exporters/otlp/factory.ts';
+import { factoryConfig } from '../support/config.ts';
+import { linkPoints, numberedLink } from '../support/links.ts';
 import type { CollectedPoint } from '../support/otelcol.ts';
 import { Otelcol } from '../support/otelcol.ts';
 import type { TestSettings } from '../support/settings.ts';
@@ -24,39 +23,7 @@ const gc = runInNewContext('gc') as () => void;
 
 type Exporter = Component & Consumer<LinkBatch>;
 
-function config(yaml: string): OtlpExporterConfig {
-  const { value, issues } = validateConfig(parseDocument(yaml).contents, otlpExporterFactory.configSchema);
-  assert.deepEqual(issues, []);
-  return value as unknown as OtlpExporterConfig;
-}
-
 const START = Date.now() - 60_000;
-
-function makeLink(i: number, over: Partial<Link> = {}): Link {
-  return {
-    id: `lho-${i}`,
-    client: {
-      name: `client-${i}`,
-      kind: i % 2 === 0 ? 'Deployment' : 'process',
-      namespace: i % 2 === 0 ? 'shop' : '',
-    },
-    server: { name: `server-${i % 7}`, kind: 'StatefulSet', namespace: 'data' },
-    serverPort: 5000 + i,
-    transport: 'tcp',
-    networkType: i % 3 === 0 ? 'ipv6' : 'ipv4',
-    observer: i % 2 === 0 ? 'client' : 'server',
-    bytesClientToServer: 1000 * i + 17,
-    bytesServerToClient: 2 ** 33 + i,
-    connectionsOpened: i + 3,
-    connectionsClosed: i + 1,
-    connectionsFailed: i % 2,
-    activeConnections: 2,
-    retransSegs: i,
-    startTimeMs: START + i,
-    lastActivityMs: START + 1000,
-    ...over,
-  };
-}
 
 /** The attributes METRICS.md says a link point carries. */
 function expectedAttributes(l: Link): Record<string, string | number> {
@@ -73,19 +40,6 @@ function expectedAttributes(l: Link): Record<string, string | number> {
   a['network.type'] = l.networkType;
   a['link.observer'] = l.observer;
   return a;
-}
-
-/** The seven points of a link: [metric, extra attributes, value, type]. */
-function expectedPoints(l: Link): Array<[string, Record<string, string>, number, 'sum' | 'gauge']> {
-  return [
-    ['loggerhead.link.bytes', { direction: 'client_to_server' }, l.bytesClientToServer, 'sum'],
-    ['loggerhead.link.bytes', { direction: 'server_to_client' }, l.bytesServerToClient, 'sum'],
-    ['loggerhead.link.connections', { event: 'opened' }, l.connectionsOpened, 'sum'],
-    ['loggerhead.link.connections', { event: 'closed' }, l.connectionsClosed, 'sum'],
-    ['loggerhead.link.connections', { event: 'failed' }, l.connectionsFailed, 'sum'],
-    ['loggerhead.link.active_connections', {}, l.activeConnections, 'gauge'],
-    ['loggerhead.link.retransmits', {}, l.retransSegs, 'sum'],
-  ];
 }
 
 const UNITS: Record<string, string> = {
@@ -120,7 +74,7 @@ function holds(
 ): boolean {
   const l = latest(points, instanceId);
   return links.every((link) =>
-    expectedPoints(link).every(([name, extra, value]) => {
+    linkPoints(link).every(([name, extra, value]) => {
       const p = l.get(pointKey(name, { ...expectedAttributes(link), ...extra }));
       return p !== undefined && p.value === value && p.timeUnixNano === BigInt(timeMs) * 1_000_000n;
     }),
@@ -136,7 +90,7 @@ function assertExact(
   const l = latest(points, instanceId);
   assert.equal(l.size, links.length * 7, 'one series per link point, nothing else');
   for (const link of links) {
-    for (const [name, extra, value, type] of expectedPoints(link)) {
+    for (const [name, extra, value, type] of linkPoints(link)) {
       const p = l.get(pointKey(name, { ...expectedAttributes(link), ...extra }));
       assert.ok(p, `${name} ${JSON.stringify(extra)} of ${link.id} reached the collector`);
       assert.deepEqual(p.attributes, { ...expectedAttributes(link), ...extra });
@@ -177,7 +131,7 @@ describe('otlp exporter -> real OpenTelemetry Collector', { timeout: 240_000 }, 
   });
 
   async function startExporter(settings: TestSettings, yaml: string): Promise<Exporter> {
-    const e = otlpExporterFactory.create(settings, config(yaml));
+    const e = otlpExporterFactory.create(settings, factoryConfig(otlpExporterFactory, yaml));
     running.push(e);
     await e.start(testHost());
     return e;
@@ -200,7 +154,7 @@ describe('otlp exporter -> real OpenTelemetry Collector', { timeout: 240_000 }, 
       } finally {
         delete process.env.K8S_NODE_NAME;
       }
-      const links = Array.from({ length: 10 }, (_, i) => makeLink(i));
+      const links = Array.from({ length: 10 }, (_, i) => numberedLink('lho', i, START));
       const t1 = Date.now();
       await exporter.consume({ timeMs: t1, startTimeMs: START, links });
       await collector.waitFor(
@@ -211,7 +165,7 @@ describe('otlp exporter -> real OpenTelemetry Collector', { timeout: 240_000 }, 
       // Counters grow; a link appears.
       const grown = [
         ...links.map((l) => ({ ...l, bytesClientToServer: l.bytesClientToServer + 12_345 })),
-        makeLink(10),
+        numberedLink('lho', 10, START),
       ];
       const t2 = t1 + 1000;
       await exporter.consume({ timeMs: t2, startTimeMs: START, links: grown });
@@ -259,7 +213,7 @@ describe('otlp exporter -> real OpenTelemetry Collector', { timeout: 240_000 }, 
       `endpoint: ${collector.httpEndpoint}\nprotocol: http/protobuf\ntemporality: delta\n${common}`,
     );
     let links = Array.from({ length: N }, (_, i) =>
-      makeLink(i, { bytesClientToServer: 0, bytesServerToClient: 0 }),
+      numberedLink('lho', i, START, { bytesClientToServer: 0, bytesServerToClient: 0 }),
     );
     let timeMs = Date.now();
     const feed = async (): Promise<void> => {
@@ -339,7 +293,7 @@ describe('otlp exporter -> real OpenTelemetry Collector', { timeout: 240_000 }, 
     };
     const expectedDelta = (sums: Map<string, number>): boolean =>
       finalLinks.every((link) =>
-        expectedPoints(link)
+        linkPoints(link)
           .filter(([, , , type]) => type === 'sum')
           .every(
             ([name, extra, value]) =>
