@@ -1,28 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Link } from '../../core/signals.ts';
+import { testLink } from '../../test/support/links.ts';
 import { LINK_ATTRIBUTE_KEYS, linkAttributeEntries, linkAttributes } from './attributes.ts';
 
+/** A server-side IPv6 link to a StatefulSet in another namespace: no attribute equals testLink()'s default. */
 function link(overrides: Partial<Link> = {}): Link {
-  return {
-    id: 'l1',
-    client: { name: 'checkout', kind: 'Deployment', namespace: 'shop' },
+  return testLink({
     server: { name: 'catalog', kind: 'StatefulSet', namespace: 'inventory' },
     serverPort: 8080,
-    transport: 'tcp',
     networkType: 'ipv6',
     observer: 'server',
-    bytesClientToServer: 1,
-    bytesServerToClient: 2,
-    connectionsOpened: 3,
-    connectionsClosed: 4,
-    connectionsFailed: 5,
-    activeConnections: 6,
-    retransSegs: 7,
-    startTimeMs: 1000,
-    lastActivityMs: 2000,
     ...overrides,
-  };
+  });
 }
 
 void test('every attribute of a Kubernetes link, in key order', () => {

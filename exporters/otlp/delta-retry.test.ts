@@ -11,7 +11,7 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { Link } from '../../core/signals.ts';
+import { TEST_LINK_START_MS, testLink } from '../../test/support/links.ts';
 import { testHost, testSettings } from '../../test/support/settings.ts';
 import { OtlpExporter } from './exporter.ts';
 
@@ -75,28 +75,7 @@ function bytesPoints(body: Buffer): DeltaPoint[] {
   return out;
 }
 
-const START = 1_764_000_000_000;
-
-function link(bytes: number): Link {
-  return {
-    id: 'a',
-    client: { name: 'checkout', kind: 'Deployment', namespace: 'shop' },
-    server: { name: 'catalog', kind: 'Deployment', namespace: 'shop' },
-    serverPort: 3550,
-    transport: 'tcp',
-    networkType: 'ipv4',
-    observer: 'client',
-    bytesClientToServer: bytes,
-    bytesServerToClient: 0,
-    connectionsOpened: 1,
-    connectionsClosed: 0,
-    connectionsFailed: 0,
-    activeConnections: 1,
-    retransSegs: 0,
-    startTimeMs: START,
-    lastActivityMs: START,
-  };
-}
+const START = TEST_LINK_START_MS;
 
 const TIMEOUT_MS = 300;
 
@@ -149,7 +128,11 @@ describe('otlp delta temporality: a stored request whose answer times out', () =
     });
     await exporter.start(testHost());
     const exportAt = async (timeMs: number, bytes: number): Promise<string | undefined> => {
-      await exporter.consume({ timeMs, startTimeMs: START, links: [link(bytes)] });
+      await exporter.consume({
+        timeMs,
+        startTimeMs: START,
+        links: [testLink({ bytesClientToServer: bytes })],
+      });
       return (await exporter.exportSnapshot()).error?.errorType;
     };
     const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;

@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import type { LinkBatch } from '../../core/signals.ts';
+import { TEST_LINK_START_MS, testLink } from '../../test/support/links.ts';
 import { testHost, testSettings } from '../../test/support/settings.ts';
 import { counterValue } from '../../test/support/telemetry.ts';
 import type { OtlpExporterOptions } from './exporter.ts';
@@ -71,28 +72,9 @@ function partialSuccess(rejected: number, message: string): Buffer {
 }
 
 const BATCH: LinkBatch = {
-  timeMs: 1_764_000_005_000,
-  startTimeMs: 1_764_000_000_000,
-  links: [
-    {
-      id: 'a',
-      client: { name: 'checkout', kind: 'Deployment', namespace: 'shop' },
-      server: { name: 'catalog', kind: 'Deployment', namespace: 'shop' },
-      serverPort: 3550,
-      transport: 'tcp',
-      networkType: 'ipv4',
-      observer: 'client',
-      bytesClientToServer: 10,
-      bytesServerToClient: 20,
-      connectionsOpened: 1,
-      connectionsClosed: 0,
-      connectionsFailed: 0,
-      activeConnections: 1,
-      retransSegs: 0,
-      startTimeMs: 1_764_000_000_000,
-      lastActivityMs: 1_764_000_004_000,
-    },
-  ],
+  timeMs: TEST_LINK_START_MS + 5000,
+  startTimeMs: TEST_LINK_START_MS,
+  links: [testLink()],
 };
 
 /** A short request timeout, for the tests where the endpoint answers 503 or never: the HTTP transport retries 503 itself within it. */

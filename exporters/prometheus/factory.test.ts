@@ -4,6 +4,7 @@ import net from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import http from 'node:http';
 import type { Link, LinkBatch } from '../../core/signals.ts';
+import { TEST_LINK_START_MS, testLink } from '../../test/support/links.ts';
 import { testHost, testSettings } from '../../test/support/settings.ts';
 import { PrometheusExporter, prometheusExporterFactory } from './factory.ts';
 import type { PrometheusExporterConfig } from './factory.ts';
@@ -21,28 +22,16 @@ function config(overrides: Partial<PrometheusExporterConfig> = {}): PrometheusEx
 }
 
 function link(name: string, bytes: number): Link {
-  return {
+  return testLink({
     id: name,
     client: { name, kind: 'Deployment', namespace: 'shop' },
     server: { name: 'db', kind: 'StatefulSet', namespace: 'shop' },
-    serverPort: 5432,
-    transport: 'tcp',
-    networkType: 'ipv4',
-    observer: 'client',
     bytesClientToServer: bytes,
-    bytesServerToClient: 0,
-    connectionsOpened: 1,
-    connectionsClosed: 0,
-    connectionsFailed: 0,
-    activeConnections: 1,
-    retransSegs: 0,
-    startTimeMs: 1_700_000_000_000,
-    lastActivityMs: 1_700_000_000_000,
-  };
+  });
 }
 
 function batch(links: Link[]): LinkBatch {
-  return { timeMs: Date.now(), startTimeMs: 1_700_000_000_000, links };
+  return { timeMs: Date.now(), startTimeMs: TEST_LINK_START_MS, links };
 }
 
 interface Reply {

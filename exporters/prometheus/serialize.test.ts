@@ -2,33 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Link, LinkBatch } from '../../core/signals.ts';
 import { TelemetryRegistry } from '../../core/telemetry-registry.ts';
+import { TEST_LINK_START_MS, testLink } from '../../test/support/links.ts';
 import { CHUNK_BYTES, ChunkPool } from './exposition.ts';
 import { expositionText, serializeExposition, streamExposition } from './serialize.ts';
 import type { SerializeOptions } from './serialize.ts';
 
-const START_MS = 1_700_000_000_500;
-
-function link(overrides: Partial<Link> = {}): Link {
-  return {
-    id: 'l1',
-    client: { name: 'checkout', kind: 'Deployment', namespace: 'shop' },
-    server: { name: 'catalog', kind: 'Service', namespace: 'shop' },
-    serverPort: 3550,
-    transport: 'tcp',
-    networkType: 'ipv4',
-    observer: 'client',
-    bytesClientToServer: 1200,
-    bytesServerToClient: 34_000,
-    connectionsOpened: 3,
-    connectionsClosed: 2,
-    connectionsFailed: 1,
-    activeConnections: 1,
-    retransSegs: 4,
-    startTimeMs: START_MS,
-    lastActivityMs: START_MS + 1000,
-    ...overrides,
-  };
-}
+const START_MS = TEST_LINK_START_MS;
 
 function batch(links: Link[]): LinkBatch {
   return { timeMs: START_MS + 5000, startTimeMs: START_MS, links };
@@ -64,7 +43,7 @@ const RETRANS_HELP =
 
 void test('text 0.0.4: the link family, HELP and TYPE once per family, one series per point', () => {
   assert.equal(
-    text(batch([link()])),
+    text(batch([testLink()])),
     `# HELP loggerhead_link_bytes_total ${BYTES_HELP}
 # TYPE loggerhead_link_bytes_total counter
 loggerhead_link_bytes_total{${L},direction="client_to_server"} 1200
@@ -86,7 +65,7 @@ loggerhead_link_retransmits_total{${L}} 4
 
 void test('OpenMetrics 1.0: family names without _total, UNIT, _created from Link.startTimeMs, # EOF', () => {
   const om = expositionText(
-    serializeExposition(batch([link()]), [], {
+    serializeExposition(batch([testLink()]), [], {
       format: 'openmetrics',
       maxLabelValueLength: 0,
       carettaCompatible: false,
@@ -124,8 +103,8 @@ loggerhead_link_retransmits_created{${L}} 1700000000.5
 void test('an empty namespace is left out of the labels; several links share one family header', () => {
   const out = text(
     batch([
-      link(),
-      link({
+      testLink(),
+      testLink({
         id: 'l2',
         client: { name: 'curl', kind: 'process', namespace: '' },
         server: { name: '203.0.113.9', kind: 'external', namespace: '' },
@@ -148,7 +127,7 @@ void test('an empty namespace is left out of the labels; several links share one
 void test('hostile label values are escaped: backslash, double quote, line feed; unicode passes through', () => {
   const out = text(
     batch([
-      link({
+      testLink({
         client: { name: 'a\\b"c\nd', kind: 'Deployment', namespace: 'ns-é-🐢' },
         server: { name: 'x', kind: 'Service', namespace: 'y' },
       }),
@@ -170,8 +149,8 @@ void test('max_label_value_length cuts long values, keeps a hash so long values 
   const long2 = 'p'.repeat(10_000) + '2';
   const result = serializeExposition(
     batch([
-      link({ client: { name: long1, kind: 'Deployment', namespace: 'a' } }),
-      link({ id: 'l2', client: { name: long2, kind: 'Deployment', namespace: 'a' } }),
+      testLink({ client: { name: long1, kind: 'Deployment', namespace: 'a' } }),
+      testLink({ id: 'l2', client: { name: long2, kind: 'Deployment', namespace: 'a' } }),
     ]),
     [],
     { format: 'text', maxLabelValueLength: 64, carettaCompatible: false },
@@ -189,7 +168,7 @@ void test('max_label_value_length cuts long values, keeps a hash so long values 
 
 void test('a cut never splits a surrogate pair', () => {
   const name = 'x'.repeat(54) + '🐢'.repeat(10);
-  const out = text(batch([link({ client: { name, kind: 'Deployment', namespace: 'a' } })]), {
+  const out = text(batch([testLink({ client: { name, kind: 'Deployment', namespace: 'a' } })]), {
     maxLabelValueLength: 64,
   });
   const got = /client_workload_name="([^"]*)"/.exec(out)?.[1] ?? '';
@@ -288,7 +267,7 @@ void test('attribute keys that sanitise to one label name are joined; a telemetr
 void test('caretta_compatible adds caretta_links_observed as a gauge with the 12 labels', () => {
   const out = text(
     batch([
-      link({
+      testLink({
         client: { name: 'checkoutservice', kind: 'Deployment', namespace: 'demo-ng' },
         server: { name: 'productcatalogservice', kind: 'Deployment', namespace: 'demo-ng' },
       }),
@@ -305,11 +284,11 @@ void test('caretta_compatible adds caretta_links_observed as a gauge with the 12
     ),
     out,
   );
-  assert.ok(!text(batch([link()])).includes('caretta'));
+  assert.ok(!text(batch([testLink()])).includes('caretta'));
 });
 
 void test('large expositions come out in Buffers of CHUNK_BYTES (no line split) whose concatenation is the exposition', () => {
-  const links = Array.from({ length: 4000 }, (_, i) => link({ id: `l${i}`, serverPort: 1000 + i }));
+  const links = Array.from({ length: 4000 }, (_, i) => testLink({ id: `l${i}`, serverPort: 1000 + i }));
   const result = serializeExposition(batch(links), [], {
     format: 'text',
     maxLabelValueLength: 0,
@@ -329,7 +308,11 @@ void test('large expositions come out in Buffers of CHUNK_BYTES (no line split) 
 void test('values: large integers, floats and non-finite numbers in sample lines', () => {
   const out = text(
     batch([
-      link({ bytesClientToServer: Number.MAX_SAFE_INTEGER, bytesServerToClient: 2 ** 60, retransSegs: 0 }),
+      testLink({
+        bytesClientToServer: Number.MAX_SAFE_INTEGER,
+        bytesServerToClient: 2 ** 60,
+        retransSegs: 0,
+      }),
     ]),
   );
   assert.ok(out.includes(`direction="client_to_server"} 9007199254740991\n`));
@@ -345,7 +328,7 @@ void test('values: large integers, floats and non-finite numbers in sample lines
 
 void test('createdLines: false leaves the _created samples out of OpenMetrics', () => {
   const out = expositionText(
-    serializeExposition(batch([link()]), [], {
+    serializeExposition(batch([testLink()]), [], {
       format: 'openmetrics',
       maxLabelValueLength: 0,
       carettaCompatible: false,
@@ -359,7 +342,7 @@ void test('createdLines: false leaves the _created samples out of OpenMetrics', 
 
 void test('streamed chunk by chunk through a ChunkPool, the exposition is the same, and Buffers are reused', () => {
   const pool = new ChunkPool(8);
-  const links = Array.from({ length: 3000 }, (_, i) => link({ id: `l${i}`, serverPort: 1000 + i }));
+  const links = Array.from({ length: 3000 }, (_, i) => testLink({ id: `l${i}`, serverPort: 1000 + i }));
   const options = { format: 'openmetrics' as const, maxLabelValueLength: 0, carettaCompatible: true };
   const whole = expositionText(serializeExposition(batch(links), [], options));
   const stream = streamExposition(batch(links), [], { ...options, pool });

@@ -13,6 +13,7 @@ import { Document } from 'yaml';
 import type { ComponentKind, Factory } from '../../core/component.ts';
 import { validateConfig } from '../../core/config/validate.ts';
 import type { Consumer, LinkBatch, SignalBatches, SignalType, SocketBatch } from '../../core/signals.ts';
+import { testLink } from './links.ts';
 import { testHost, testSettings } from './settings.ts';
 import { Sink } from './sink.ts';
 
@@ -81,24 +82,16 @@ export function sampleBatch<S extends SignalType>(signal: S): SignalBatches[S] {
     timeMs: START_MS + 5000,
     startTimeMs: START_MS,
     links: [
-      {
+      testLink({
         id: 'client|checkout|server|catalog|8080',
-        client: { name: 'checkout', kind: 'Deployment', namespace: 'shop' },
-        server: { name: 'catalog', kind: 'Service', namespace: 'shop' },
         serverPort: 8080,
-        transport: 'tcp',
-        networkType: 'ipv4',
-        observer: 'client',
-        bytesClientToServer: 1200,
-        bytesServerToClient: 34_000,
         connectionsOpened: 1,
         connectionsClosed: 0,
         connectionsFailed: 0,
-        activeConnections: 1,
         retransSegs: 0,
         startTimeMs: START_MS,
         lastActivityMs: START_MS + 4000,
-      },
+      }),
     ],
   };
   return (signal === 'sockets' ? sockets : links) as SignalBatches[S];

@@ -4,8 +4,8 @@
  */
 import type { Link } from '../../core/signals.ts';
 
-/** When `testLink()`'s counters start: 2023-11-14T22:13:20 UTC. */
-export const TEST_LINK_START_MS = 1_700_000_000_000;
+/** When `testLink()`'s counters start: 2023-11-14T22:13:20.5 UTC (half a second, so a conversion that rounds shows). */
+export const TEST_LINK_START_MS = 1_700_000_000_500;
 
 /**
  * checkout (Deployment, shop) -> catalog:3550 (Service, shop) over TCP/IPv4,
