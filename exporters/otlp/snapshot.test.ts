@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import type { Link, LinkBatch } from '../../core/signals.ts';
 import { TelemetryRegistry } from '../../core/telemetry-registry.ts';
 import { SnapshotEncoder } from './snapshot.ts';
+import { testLink } from '../../test/support/links.ts';
 
 // An independent decoder: the OpenTelemetry project's generated protobuf code.
 const require = createRequire(import.meta.url);
@@ -71,25 +72,17 @@ function metrics(body: Uint8Array): Metric[] {
 const START = 1_764_000_000_123;
 
 function link(i: number, over: Partial<Link> = {}): Link {
-  return {
+  return testLink({
     id: `link-${i}`,
     client: { name: `checkout-${i}`, kind: 'Deployment', namespace: 'shop' },
     server: { name: 'catalog', kind: 'Service', namespace: '' },
     serverPort: 8080 + i,
-    transport: 'tcp',
-    networkType: 'ipv4',
-    observer: 'client',
     bytesClientToServer: 2 ** 40 + i,
     bytesServerToClient: 5000 + i,
-    connectionsOpened: 3,
-    connectionsClosed: 2,
-    connectionsFailed: 1,
-    activeConnections: 1,
-    retransSegs: 4,
     startTimeMs: START,
     lastActivityMs: START + 10,
     ...over,
-  };
+  });
 }
 
 function batch(links: Link[], timeMs = START + 5000): LinkBatch {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Identity, Link } from '../../core/signals.ts';
 import { CARETTA_LABELS, carettaSeries, carettaWorkload, fnv1a32 } from './caretta.ts';
+import { testLink } from '../../test/support/links.ts';
 
 function link(
   client: Identity,
@@ -9,25 +10,22 @@ function link(
   observer: 'client' | 'server',
   overrides: Partial<Link> = {},
 ): Link {
-  return {
+  return testLink({
     id: `${client.name}-${server.name}-${observer}`,
     client,
     server,
     serverPort: 3550,
-    transport: 'tcp',
-    networkType: 'ipv4',
     observer,
     bytesClientToServer: 1000,
     bytesServerToClient: 25_000,
     connectionsOpened: 1,
     connectionsClosed: 0,
     connectionsFailed: 0,
-    activeConnections: 1,
     retransSegs: 0,
     startTimeMs: 0,
     lastActivityMs: 0,
     ...overrides,
-  };
+  });
 }
 
 const checkout: Identity = { name: 'checkoutservice', kind: 'Deployment', namespace: 'demo-ng' };

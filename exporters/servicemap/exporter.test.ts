@@ -13,6 +13,7 @@ import type { TestSettings } from '../../test/support/settings.ts';
 import type { ServiceMapExporter, ServiceMapExporterConfig } from './exporter.ts';
 import { servicemapExporterFactory } from './factory.ts';
 import type { NODE_GRAPH_FIELDS } from './nodegraph.ts';
+import { testLink } from '../../test/support/links.ts';
 
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 
@@ -29,24 +30,20 @@ function config(yaml: object): ServiceMapExporterConfig {
 }
 
 function link(client: Identity, server: Identity, port: number, c2s: number, s2c: number, failed = 0): Link {
-  return {
+  return testLink({
     id: `${client.name}-${server.name}-${port}`,
     client,
     server,
     serverPort: port,
-    transport: 'tcp',
-    networkType: 'ipv4',
-    observer: 'client',
     bytesClientToServer: c2s,
     bytesServerToClient: s2c,
     connectionsOpened: 4,
     connectionsClosed: 3,
     connectionsFailed: failed,
-    activeConnections: 1,
     retransSegs: 2,
     startTimeMs: T0,
     lastActivityMs: T0 + 1000,
-  };
+  });
 }
 
 const web: Identity = { name: 'web', kind: 'Deployment', namespace: 'shop' };

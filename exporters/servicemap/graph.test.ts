@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Identity, Link, LinkBatch, Role } from '../../core/signals.ts';
 import { buildGraph, formatBytes, formatRate, viewGraph } from './graph.ts';
+import { testLink } from '../../test/support/links.ts';
 
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 const web: Identity = { name: 'web', kind: 'Deployment', namespace: 'shop' };
@@ -18,25 +19,22 @@ function link(
   s2c: number,
   more: Partial<Link> = {},
 ): Link {
-  return {
+  return testLink({
     id: `${client.name}-${server.name}-${port}-${observer}-${more.networkType ?? 'ipv4'}`,
     client,
     server,
     serverPort: port,
-    transport: 'tcp',
-    networkType: 'ipv4',
     observer,
     bytesClientToServer: c2s,
     bytesServerToClient: s2c,
     connectionsOpened: 2,
     connectionsClosed: 1,
     connectionsFailed: 0,
-    activeConnections: 1,
     retransSegs: 0,
     startTimeMs: T0,
     lastActivityMs: T0 + 1000,
     ...more,
-  };
+  });
 }
 
 const batch = (timeMs: number, links: Link[]): LinkBatch => ({ timeMs, startTimeMs: T0, links });

@@ -27,6 +27,7 @@ import { promtoolCheckMetrics, startPrometheus, startVictoriaMetrics } from '../
 import type { Backend, Series } from '../support/backends.ts';
 import { testHost, testSettings } from '../support/settings.ts';
 import type { TestSettings } from '../support/settings.ts';
+import { testLink } from '../support/links.ts';
 
 const NS = 'demo-ng';
 const HOSTILE = `evil "quoted" \\back\\slash\nnew line\ttab\rreturn ✓ zürich 🐢 ${'x'.repeat(10_000)}`;
@@ -76,24 +77,23 @@ class TestLinkSource {
   readonly links: Link[];
   private readonly startTimeMs = Date.now();
   constructor(specs: Spec[]) {
-    this.links = specs.map((s, i) => ({
-      id: `link-${i}`,
-      client: s.client,
-      server: s.server,
-      serverPort: s.port,
-      transport: 'tcp',
-      networkType: 'ipv4',
-      observer: s.observer,
-      bytesClientToServer: 0,
-      bytesServerToClient: 0,
-      connectionsOpened: 1,
-      connectionsClosed: 0,
-      connectionsFailed: 0,
-      activeConnections: 1,
-      retransSegs: 0,
-      startTimeMs: this.startTimeMs,
-      lastActivityMs: this.startTimeMs,
-    }));
+    this.links = specs.map((s, i) =>
+      testLink({
+        id: `link-${i}`,
+        client: s.client,
+        server: s.server,
+        serverPort: s.port,
+        observer: s.observer,
+        bytesClientToServer: 0,
+        bytesServerToClient: 0,
+        connectionsOpened: 1,
+        connectionsClosed: 0,
+        connectionsFailed: 0,
+        retransSegs: 0,
+        startTimeMs: this.startTimeMs,
+        lastActivityMs: this.startTimeMs,
+      }),
+    );
   }
   batch(): LinkBatch {
     return { timeMs: Date.now(), startTimeMs: this.startTimeMs, links: this.links.map((l) => ({ ...l })) };

@@ -17,6 +17,7 @@ import { servicemapExporterFactory } from '../../exporters/servicemap/factory.ts
 import type { Browser } from '../support/browser.ts';
 import { assertChromium, launchBrowser } from '../support/browser.ts';
 import { testHost, testSettings } from '../support/settings.ts';
+import { testLink } from '../support/links.ts';
 
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 const SHOPS = 33;
@@ -25,24 +26,22 @@ const SHOPS = 33;
 function links(scale: number, extra: Identity[] = []): Link[] {
   const out: Link[] = [];
   const add = (client: Identity, server: Identity, port: number, bytes: number): void => {
-    out.push({
-      id: String(out.length),
-      client,
-      server,
-      serverPort: port,
-      transport: 'tcp',
-      networkType: 'ipv4',
-      observer: 'client',
-      bytesClientToServer: bytes * scale,
-      bytesServerToClient: 5 * bytes * scale,
-      connectionsOpened: 10 * scale,
-      connectionsClosed: 10 * scale - 1,
-      connectionsFailed: 0,
-      activeConnections: 1,
-      retransSegs: 0,
-      startTimeMs: T0,
-      lastActivityMs: T0 + scale * 1000,
-    });
+    out.push(
+      testLink({
+        id: String(out.length),
+        client,
+        server,
+        serverPort: port,
+        bytesClientToServer: bytes * scale,
+        bytesServerToClient: 5 * bytes * scale,
+        connectionsOpened: 10 * scale,
+        connectionsClosed: 10 * scale - 1,
+        connectionsFailed: 0,
+        retransSegs: 0,
+        startTimeMs: T0,
+        lastActivityMs: T0 + scale * 1000,
+      }),
+    );
   };
   const w = (name: string, ns: string, kind = 'Deployment'): Identity => ({ name, kind, namespace: ns });
   const ingress = w('ingress-nginx', 'ingress');
