@@ -9,7 +9,6 @@
  * delta temporality the deltas are taken against what the backend accepted
  * (see `DeltaTracker`), so dropping a snapshot loses nothing there either.
  */
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Component, CreateSettings, Host } from '../../core/component.ts';
 import type { Consumer, LinkBatch } from '../../core/signals.ts';
@@ -17,8 +16,8 @@ import type { Counter, Histogram } from '../../core/telemetry.ts';
 import type { Temporality } from './snapshot.ts';
 import { SnapshotEncoder } from './snapshot.ts';
 import type { PartialSuccess } from './protobuf.ts';
+import type * as Transport from './transport.ts';
 import type { ExportError, MetricsSender, TransportOptions } from './transport.ts';
-import { classifyExportError, createSender } from './transport.ts';
 
 /** Validated settings, in the units the exporter works in. */
 export interface OtlpExporterOptions {
@@ -40,7 +39,7 @@ export interface OtlpExporterOptions {
 export function agentResourceAttributes(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const attrs: Record<string, string> = {
     'service.name': 'loggerhead',
-    'service.instance.id': randomUUID(),
+    'service.instance.id': crypto.randomUUID(),
     'host.name': hostname(),
   };
   const node = env.K8S_NODE_NAME ?? env.NODE_NAME;
@@ -49,6 +48,23 @@ export function agentResourceAttributes(env: NodeJS.ProcessEnv = process.env): R
 }
 
 type BackendState = 'unknown' | 'up' | 'down';
+
+/**
+ * The transport module, loaded by `start`: with it come `@grpc/grpc-js`,
+ * `@opentelemetry/otlp-exporter-base` and Node's `http2` and `tls`, about 25 MB
+ * of RSS that an agent without an `otlp` exporter does not load (measured,
+ * receivers/ebpf_socket/README.md, "Memory").
+ */
+async function loadTransport(): Promise<typeof Transport> {
+  try {
+    return await import('./transport.ts');
+  } catch (e) {
+    throw new Error(
+      `otlp exporter: cannot load its transport (@grpc/grpc-js, @opentelemetry/otlp-exporter-base): ${(e as Error).message}; reinstall the agent's packages (npm ci)`,
+      { cause: e },
+    );
+  }
+}
 
 /**
  * Requests of one snapshot in flight at once (each at most
@@ -68,6 +84,7 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
   private readonly options: OtlpExporterOptions;
   private readonly encoder: SnapshotEncoder;
   private latest: LinkBatch | undefined;
+  private transport: typeof Transport | undefined;
   private sender: MetricsSender | undefined;
   private intervalTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -136,7 +153,10 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
 
   async start(_host: Host): Promise<void> {
     if (this.stopped) throw new Error('otlp exporter: start after shutdown');
-    this.sender = createSender(this.options.transport);
+    const transport = await loadTransport();
+    if (this.stopped) return;
+    this.transport = transport;
+    this.sender = transport.createSender(this.options.transport);
     this.intervalTimer = setInterval(() => this.tick(), this.options.intervalMs);
     this.intervalTimer.unref();
   }
@@ -172,7 +192,8 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
 
   private async send(): Promise<ExportOutcome> {
     const sender = this.sender;
-    if (sender === undefined) return { requests: 0, points: 0 };
+    const transport = this.transport;
+    if (sender === undefined || transport === undefined) return { requests: 0, points: 0 };
     const started = performance.now();
     const delta = this.options.temporality === 'delta' ? this.encoder.delta : undefined;
     const requests = this.encoder.requests(this.latest, this.settings.telemetry.collect(), Date.now());
@@ -192,7 +213,7 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
           sent++;
           points += request.points - partial.rejectedDataPoints;
         } catch (e) {
-          const classified = classifyExportError(e);
+          const classified = transport.classifyExportError(e);
           this.failedRequests.add(1, { 'error.type': classified.errorType });
           error ??= classified;
         }
@@ -263,8 +284,9 @@ export class OtlpExporter implements Component, Consumer<LinkBatch> {
    */
   private renewSender(): void {
     const old = this.sender;
-    if (old === undefined || this.options.transport.protocol !== 'grpc') return;
-    this.sender = createSender(this.options.transport);
+    if (old === undefined || this.transport === undefined || this.options.transport.protocol !== 'grpc')
+      return;
+    this.sender = this.transport.createSender(this.options.transport);
     void old.shutdown();
   }
 

@@ -2,10 +2,9 @@
  * The `otlp` exporter factory: config schema, validation into exporter
  * options, and creation. See README.md beside this file.
  */
-import { createPrivateKey, X509Certificate } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import type * as NodeCrypto from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { getCACertificates } from 'node:tls';
 import type { ExporterFactory } from '../../core/component.ts';
 import type { OtlpExporterOptions } from './exporter.ts';
 import { agentResourceAttributes, OtlpExporter } from './exporter.ts';
@@ -75,6 +74,15 @@ export function endpointUrl(endpoint: string, protocol: OtlpProtocol, insecure: 
   return url.toString();
 }
 
+/**
+ * Node's `crypto` (and `tls`, in `defaultRoots`) are loaded by the first config
+ * that needs them, not with the built-in factories: the default pipeline has
+ * no otlp exporter and does without them.
+ */
+function nodeCrypto(): typeof NodeCrypto {
+  return process.getBuiltinModule('node:crypto');
+}
+
 function readTlsFile(field: string, path: string): Buffer {
   try {
     return readFileSync(path);
@@ -89,6 +97,7 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE
 
 /** The certificates of a PEM file, parsed; throws naming the field when there is none or one is broken. */
 function readCertificates(field: string, path: string): { pem: Buffer; certificates: X509Certificate[] } {
+  const { X509Certificate: Certificate } = nodeCrypto();
   const pem = readTlsFile(field, path);
   const blocks = pem.toString('latin1').match(PEM_CERTIFICATE) ?? [];
   if (blocks.length === 0) {
@@ -98,7 +107,7 @@ function readCertificates(field: string, path: string): { pem: Buffer; certifica
   }
   const certificates = blocks.map((block, i) => {
     try {
-      return new X509Certificate(block);
+      return new Certificate(block);
     } catch (e) {
       throw new Error(
         `otlp: tls.${field} ${JSON.stringify(path)}: certificate ${i + 1} of ${blocks.length} cannot be parsed: ${(e as Error).message}`,
@@ -121,7 +130,7 @@ function readPrivateKey(path: string): { pem: Buffer; key: KeyObject } {
     throw unusable('it is encrypted (a passphrase-protected key is not supported)');
   }
   try {
-    return { pem, key: createPrivateKey(pem) };
+    return { pem, key: nodeCrypto().createPrivateKey(pem) };
   } catch (e) {
     throw unusable((e as Error).message, e);
   }
@@ -134,6 +143,7 @@ function readPrivateKey(path: string): { pem: Buffer; key: KeyObject } {
  * written in Go uses.
  */
 function defaultRoots(): Buffer {
+  const { getCACertificates } = process.getBuiltinModule('node:tls');
   const roots = new Set([...getCACertificates('default'), ...getCACertificates('system')]);
   return Buffer.from([...roots].join('\n'));
 }
