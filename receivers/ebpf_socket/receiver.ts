@@ -15,6 +15,7 @@ import type { ClosedLinkTotals, Consumer, SocketBatch, SocketSample } from '../.
 import type { Counter, Gauge, Histogram } from '../../core/telemetry.ts';
 import { decodeCookies, decodeLinks, SocketDecoder } from './decode.ts';
 import { STAT, STAT_COUNT } from './layout.ts';
+import { LostSocketsWarning } from './lost-warning.ts';
 import type { StatName } from './layout.ts';
 import { SocketTracker } from './libbpf.ts';
 import { listNamespaces, resolveNamespaces } from './namespaces.ts';
@@ -83,6 +84,7 @@ export class EbpfSocketReceiver implements Component {
   private previousStats: number[] = new Array<number>(STAT_COUNT).fill(0);
   private previousSkipped = 0;
   private readonly loggedDrop = new Set<string>();
+  private readonly lostWarning: LostSocketsWarning;
   private stopped = false;
   private readonly instruments: {
     polls: Counter;
@@ -110,6 +112,7 @@ export class EbpfSocketReceiver implements Component {
     this.config = config;
     this.next = next;
     this.deps = deps;
+    this.lostWarning = new LostSocketsWarning(settings.logger);
     const t = settings.telemetry;
     this.instruments = {
       polls: t.counter('loggerhead.receiver.polls', {
@@ -308,7 +311,9 @@ export class EbpfSocketReceiver implements Component {
     this.instruments.sockets.add(delta('adopted'), { event: 'adopted' });
     this.instruments.sockets.add(delta('closed'), { event: 'closed' });
     this.instruments.sockets.add(delta('reclaimed'), { event: 'reclaimed' });
-    this.instruments.sockets.add(delta('reclaimedLost'), { event: 'reclaimed_lost' });
+    const reclaimedLost = delta('reclaimedLost');
+    this.instruments.sockets.add(reclaimedLost, { event: 'reclaimed_lost' });
+    this.lostWarning.note(reclaimedLost);
     this.instruments.staleReads.add(delta('staleReads'));
     const skipped = tracker.skippedRuns();
     if (skipped > this.previousSkipped) {

@@ -769,6 +769,11 @@ describe('ebpf_socket: roles and reclaimed entries', { concurrency: false }, () 
     await r.poll();
     const next = await r.poll();
     assert.equal(reclaimed('reclaimed_lost'), 1, 'one entry reclaimed without totals');
+    const lostWarnings = r.settings.logs.filter(
+      (l) => l.level === 'warn' && /bytes since the previous poll are lost/.test(String(l.msg)),
+    );
+    assert.equal(lostWarnings.length, 1, 'the poll that lost it warns, once');
+    assert.equal(lostWarnings[0]!.sockets, 1);
     assert.ok(next.gone.includes(bogus), 'its cookie is reported gone');
     assert.equal(bpfMap.lookup(table, key, value), 0);
     assert.equal(u64(value, 0), 0, 'its entry is free again');
