@@ -8,71 +8,31 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { TEST_LINK_START_MS, testLink } from '../../test/support/links.ts';
+import { decodeMetricsRequest, requestPoints } from '../../test/support/otlp-json.ts';
 import { testHost, testSettings } from '../../test/support/settings.ts';
 import { OtlpExporter } from './exporter.ts';
-
-// An independent decoder: the OpenTelemetry project's generated protobuf code.
-interface ProtoType {
-  decode(buf: Uint8Array): unknown;
-  toObject(message: unknown, options: Record<string, unknown>): Record<string, unknown>;
-}
-const generated = createRequire(import.meta.url)(
-  '@opentelemetry/otlp-transformer/build/src/generated/root.js',
-) as {
-  opentelemetry: { proto: { collector: { metrics: { v1: { ExportMetricsServiceRequest: ProtoType } } } } };
-};
-const Request = generated.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
 
 interface DeltaPoint {
   start: bigint;
   time: bigint;
   value: number;
-  temporality: number;
+  /** 1 delta, 2 cumulative (a sum always has one). */
+  temporality: number | undefined;
 }
 
 /** The `loggerhead.link.bytes` client_to_server points of a request. */
 function bytesPoints(body: Buffer): DeltaPoint[] {
-  const decoded = Request.toObject(Request.decode(body), { longs: String, enums: Number, arrays: true }) as {
-    resourceMetrics: Array<{
-      scopeMetrics: Array<{
-        metrics: Array<{
-          name: string;
-          sum?: {
-            aggregationTemporality: number;
-            dataPoints: Array<{
-              startTimeUnixNano: string;
-              timeUnixNano: string;
-              asInt: string;
-              attributes: Array<{ key: string; value: { stringValue?: string } }>;
-            }>;
-          };
-        }>;
-      }>;
-    }>;
-  };
-  const out: DeltaPoint[] = [];
-  for (const rm of decoded.resourceMetrics) {
-    for (const sm of rm.scopeMetrics) {
-      for (const m of sm.metrics) {
-        if (m.name !== 'loggerhead.link.bytes' || m.sum === undefined) continue;
-        for (const p of m.sum.dataPoints) {
-          const direction = p.attributes.find((a) => a.key === 'direction')?.value.stringValue;
-          if (direction !== 'client_to_server') continue;
-          out.push({
-            start: BigInt(p.startTimeUnixNano),
-            time: BigInt(p.timeUnixNano),
-            value: Number(p.asInt),
-            temporality: m.sum.aggregationTemporality,
-          });
-        }
-      }
-    }
-  }
-  return out;
+  return requestPoints(decodeMetricsRequest(body))
+    .filter((p) => p.name === 'loggerhead.link.bytes' && p.attributes.direction === 'client_to_server')
+    .map((p) => ({
+      start: p.startTimeUnixNano,
+      time: p.timeUnixNano,
+      value: p.value,
+      temporality: p.temporality,
+    }));
 }
 
 const START = TEST_LINK_START_MS;

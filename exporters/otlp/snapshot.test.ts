@@ -1,72 +1,16 @@
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import type { Link, LinkBatch } from '../../core/signals.ts';
 import { TelemetryRegistry } from '../../core/telemetry-registry.ts';
-import { SnapshotEncoder } from './snapshot.ts';
 import { testLink } from '../../test/support/links.ts';
+import type { OtlpJsonMetric } from '../../test/support/otlp-json.ts';
+import { attributeValues, decodeMetricsRequest } from '../../test/support/otlp-json.ts';
+import { SnapshotEncoder } from './snapshot.ts';
 
-// An independent decoder: the OpenTelemetry project's generated protobuf code.
-const require = createRequire(import.meta.url);
-interface ProtoType {
-  decode(buf: Uint8Array): unknown;
-  toObject(message: unknown, options: Record<string, unknown>): Record<string, unknown>;
-}
-const generated = require('@opentelemetry/otlp-transformer/build/src/generated/root.js') as {
-  opentelemetry: { proto: { collector: { metrics: { v1: { ExportMetricsServiceRequest: ProtoType } } } } };
-};
-const Request = generated.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
-
-interface KV {
-  key: string;
-  value: { stringValue?: string; intValue?: string; doubleValue?: number };
-}
-interface Point {
-  attributes?: KV[];
-  startTimeUnixNano: string;
-  timeUnixNano: string;
-  asInt?: string;
-  asDouble?: number;
-  count?: string;
-  sum?: number;
-  bucketCounts?: string[];
-  explicitBounds?: number[];
-}
-interface Metric {
-  name: string;
-  description: string;
-  unit: string;
-  sum?: { dataPoints: Point[]; aggregationTemporality: number; isMonotonic: boolean };
-  gauge?: { dataPoints: Point[] };
-  histogram?: { dataPoints: Point[]; aggregationTemporality: number };
-}
-interface Decoded {
-  resourceMetrics: Array<{
-    resource: { attributes: KV[] };
-    scopeMetrics: Array<{ scope: { name: string }; metrics: Metric[] }>;
-  }>;
-}
-
-function decode(body: Uint8Array): Decoded {
-  return Request.toObject(Request.decode(body), {
-    longs: String,
-    enums: Number,
-    arrays: true,
-  }) as unknown as Decoded;
-}
-
-function attrs(kvs: KV[] | undefined): Record<string, string | number> {
-  const out: Record<string, string | number> = {};
-  for (const kv of kvs ?? []) {
-    out[kv.key] =
-      kv.value.stringValue ??
-      (kv.value.intValue !== undefined ? Number(kv.value.intValue) : kv.value.doubleValue!);
-  }
-  return out;
-}
-
-function metrics(body: Uint8Array): Metric[] {
-  return decode(body).resourceMetrics.flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics));
+function metrics(body: Uint8Array): OtlpJsonMetric[] {
+  return (decodeMetricsRequest(body).resourceMetrics ?? []).flatMap((rm) =>
+    (rm.scopeMetrics ?? []).flatMap((sm) => sm.metrics ?? []),
+  );
 }
 
 const START = 1_764_000_000_123;
@@ -102,9 +46,9 @@ describe('SnapshotEncoder', () => {
     assert.equal(rest.length, 0);
     assert.ok(request);
     assert.equal(request.points, 7);
-    const d = decode(request.body);
-    assert.deepEqual(attrs(d.resourceMetrics[0]!.resource.attributes), RESOURCE);
-    assert.equal(d.resourceMetrics[0]!.scopeMetrics[0]!.scope.name, 'loggerhead');
+    const d = decodeMetricsRequest(request.body);
+    assert.deepEqual(attributeValues(d.resourceMetrics?.[0]?.resource?.attributes), RESOURCE);
+    assert.equal(d.resourceMetrics?.[0]?.scopeMetrics?.[0]?.scope?.name, 'loggerhead');
     const ms = metrics(request.body);
     assert.deepEqual(
       ms.map((m) => [m.name, m.unit, m.sum !== undefined ? 'sum' : 'gauge']),
@@ -131,7 +75,7 @@ describe('SnapshotEncoder', () => {
     const flat = ms.flatMap((m) =>
       (m.sum?.dataPoints ?? m.gauge?.dataPoints ?? []).map((p) => ({
         name: m.name,
-        attributes: attrs(p.attributes),
+        attributes: attributeValues(p.attributes),
         value: p.asInt,
         start: p.startTimeUnixNano,
         end: p.timeUnixNano,
@@ -187,12 +131,12 @@ describe('SnapshotEncoder', () => {
     const ports = requests.map((r) =>
       metrics(r.body)
         .filter((m) => m.name === 'loggerhead.link.retransmits')
-        .flatMap((m) => m.sum!.dataPoints.map((p) => attrs(p.attributes)['server.port'])),
+        .flatMap((m) => m.sum!.dataPoints!.map((p) => attributeValues(p.attributes)['server.port'])),
     );
     assert.deepEqual(ports, [[8080, 8081], [8082, 8083], [8084]]);
     const telemetry = metrics(requests[0]!.body).find((m) => m.name === 'loggerhead.test.things');
-    assert.equal(telemetry?.sum?.dataPoints[0]?.asDouble, 2.5);
-    assert.deepEqual(attrs(telemetry?.sum?.dataPoints[0]?.attributes), { 'component.id': 'otlp' });
+    assert.equal(telemetry?.sum?.dataPoints?.[0]?.asDouble, 2.5);
+    assert.deepEqual(attributeValues(telemetry?.sum?.dataPoints[0]?.attributes), { 'component.id': 'otlp' });
     assert.equal(enc.cachedLinks, 5);
     assert.equal([...enc.requests(batch(links.slice(0, 2)), [], START + 7000)].length, 1);
     assert.equal(enc.cachedLinks, 2);
@@ -207,9 +151,9 @@ describe('SnapshotEncoder', () => {
     assert.equal([...enc.requests(batch([link(0)]), [], START)].length, 1);
     const renamed = link(0, { server: { name: 'catalog-v2', kind: 'Deployment', namespace: 'shop' } });
     const [r] = [...enc.requests(batch([renamed]), [], START)];
-    const p = metrics(r!.body)[0]!.sum!.dataPoints[0]!;
-    assert.equal(attrs(p.attributes)['server.workload.name'], 'catalog-v2');
-    assert.equal(attrs(p.attributes)['server.k8s.namespace.name'], 'shop');
+    const p = metrics(r!.body)[0]!.sum!.dataPoints![0]!;
+    assert.equal(attributeValues(p.attributes)['server.workload.name'], 'catalog-v2');
+    assert.equal(attributeValues(p.attributes)['server.k8s.namespace.name'], 'shop');
   });
 
   it('delta: subtracts what the backend accepted, and a failed request loses nothing', () => {
@@ -221,7 +165,7 @@ describe('SnapshotEncoder', () => {
     const bytesOf = (r: { body: Buffer }) => {
       const p = metrics(r.body)[0]!.sum!;
       assert.equal(p.aggregationTemporality, 1);
-      return p.dataPoints.map((x) => [x.asInt, x.startTimeUnixNano]);
+      return p.dataPoints!.map((x) => [x.asInt, x.startTimeUnixNano]);
     };
     const ns = (ms: number) => String(BigInt(ms) * 1_000_000n);
     const [r1] = [...enc.requests(batch([link(0, { bytesClientToServer: 100 })], START + 1000), [], START)];
@@ -271,17 +215,17 @@ describe('SnapshotEncoder', () => {
     const [r] = [...enc.requests(undefined, registry.collect(), START + 1000)];
     const ms = metrics(r!.body);
     const gauge = ms.find((m) => m.name === 'loggerhead.test.fill')!;
-    assert.equal(gauge.gauge?.dataPoints[0]?.asDouble, 0.25);
+    assert.equal(gauge.gauge?.dataPoints?.[0]?.asDouble, 0.25);
     const hist = ms.find((m) => m.name === 'loggerhead.test.duration')!;
     assert.equal(hist.unit, 's');
     assert.equal(hist.histogram?.aggregationTemporality, 2);
-    const p = hist.histogram!.dataPoints[0]!;
+    const p = hist.histogram!.dataPoints![0]!;
     assert.equal(p.count, '4');
     assert.equal(p.sum, 0.05 + 0.5 + 0.7 + 3);
     assert.deepEqual(p.bucketCounts, ['1', '2', '1']);
     assert.deepEqual(p.explicitBounds, [0.1, 1]);
     assert.equal(p.startTimeUnixNano, String(BigInt(START) * 1_000_000n));
-    assert.deepEqual(attrs(p.attributes), { 'component.id': 'ebpf_socket' });
+    assert.deepEqual(attributeValues(p.attributes), { 'component.id': 'ebpf_socket' });
   });
 
   it('writes hostile attribute values (quotes, newlines, unicode, 10 kB) byte for byte', () => {
@@ -294,7 +238,7 @@ describe('SnapshotEncoder', () => {
     const [r] = [
       ...enc.requests(batch([link(0, { client: { name: weird, kind: 'Pod', namespace: 'ns' } })]), [], START),
     ];
-    const p = metrics(r!.body)[0]!.sum!.dataPoints[0]!;
-    assert.equal(attrs(p.attributes)['client.workload.name'], weird);
+    const p = metrics(r!.body)[0]!.sum!.dataPoints![0]!;
+    assert.equal(attributeValues(p.attributes)['client.workload.name'], weird);
   });
 });

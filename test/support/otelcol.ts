@@ -19,6 +19,10 @@ import {
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CollectedPoint, OtlpJsonRequest } from './otlp-json.ts';
+import { requestPoints } from './otlp-json.ts';
+
+export type { CollectedPoint } from './otlp-json.ts';
 
 export const OTELCOL_VERSION = 'v0.161.0';
 export const OTELCOL_BINARY = `/var/cache/loggerhead/otelcol/${OTELCOL_VERSION}/otelcol-loggerhead`;
@@ -65,131 +69,12 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-/** One data point as the file exporter wrote it, flattened with its metric and resource. */
-export interface CollectedPoint {
-  resource: Record<string, string | number | boolean>;
-  scope: string;
-  name: string;
-  unit: string;
-  description: string;
-  type: 'sum' | 'gauge' | 'histogram';
-  /** 1 delta, 2 cumulative; undefined for gauges. */
-  temporality?: number;
-  monotonic?: boolean;
-  attributes: Record<string, string | number | boolean>;
-  startTimeUnixNano: bigint;
-  timeUnixNano: bigint;
-  /** asInt / asDouble; for histograms the count. */
-  value: number;
-  /** True when the value came as `asInt`. */
-  isInt: boolean;
-  histogram?: { count: number; sum: number; bucketCounts: number[]; explicitBounds: number[] };
-}
-
-interface JsonAnyValue {
-  stringValue?: string;
-  intValue?: string | number;
-  doubleValue?: number;
-  boolValue?: boolean;
-}
-interface JsonKeyValue {
-  key: string;
-  value: JsonAnyValue;
-}
-interface JsonNumberPoint {
-  attributes?: JsonKeyValue[];
-  startTimeUnixNano?: string;
-  timeUnixNano?: string;
-  asInt?: string;
-  asDouble?: number;
-  count?: string;
-  sum?: number;
-  bucketCounts?: string[];
-  explicitBounds?: number[];
-}
-interface JsonMetric {
-  name: string;
-  unit?: string;
-  description?: string;
-  sum?: { dataPoints?: JsonNumberPoint[]; aggregationTemporality?: number; isMonotonic?: boolean };
-  gauge?: { dataPoints?: JsonNumberPoint[] };
-  histogram?: { dataPoints?: JsonNumberPoint[]; aggregationTemporality?: number };
-}
-interface JsonRequest {
-  resourceMetrics?: Array<{
-    resource?: { attributes?: JsonKeyValue[] };
-    scopeMetrics?: Array<{ scope?: { name?: string }; metrics?: JsonMetric[] }>;
-  }>;
-}
-
-function anyValue(v: JsonAnyValue): string | number | boolean {
-  if (v.stringValue !== undefined) return v.stringValue;
-  if (v.intValue !== undefined) return Number(v.intValue);
-  if (v.doubleValue !== undefined) return v.doubleValue;
-  if (v.boolValue !== undefined) return v.boolValue;
-  return '';
-}
-
-function attributes(kvs: JsonKeyValue[] | undefined): Record<string, string | number | boolean> {
-  const out: Record<string, string | number | boolean> = {};
-  for (const kv of kvs ?? []) out[kv.key] = anyValue(kv.value);
-  return out;
-}
-
 /** Parses the file exporter's JSON lines (one ExportMetricsServiceRequest per line) into points. */
 export function parseCollectorOutput(text: string): CollectedPoint[] {
-  const out: CollectedPoint[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    const request = JSON.parse(line) as JsonRequest;
-    for (const rm of request.resourceMetrics ?? []) {
-      const resource = attributes(rm.resource?.attributes);
-      for (const sm of rm.scopeMetrics ?? []) {
-        for (const m of sm.metrics ?? []) {
-          const base = {
-            resource,
-            scope: sm.scope?.name ?? '',
-            name: m.name,
-            unit: m.unit ?? '',
-            description: m.description ?? '',
-          };
-          const kinds: Array<[CollectedPoint['type'], JsonNumberPoint[] | undefined]> = [
-            ['sum', m.sum?.dataPoints],
-            ['gauge', m.gauge?.dataPoints],
-            ['histogram', m.histogram?.dataPoints],
-          ];
-          for (const [type, points] of kinds) {
-            for (const p of points ?? []) {
-              const point: CollectedPoint = {
-                ...base,
-                type,
-                attributes: attributes(p.attributes),
-                startTimeUnixNano: BigInt(p.startTimeUnixNano ?? '0'),
-                timeUnixNano: BigInt(p.timeUnixNano ?? '0'),
-                value: p.asInt !== undefined ? Number(p.asInt) : (p.asDouble ?? Number(p.count ?? 0)),
-                isInt: p.asInt !== undefined,
-              };
-              if (type === 'sum') {
-                point.temporality = m.sum?.aggregationTemporality ?? 0;
-                point.monotonic = m.sum?.isMonotonic ?? false;
-              }
-              if (type === 'histogram') {
-                point.temporality = m.histogram?.aggregationTemporality ?? 0;
-                point.histogram = {
-                  count: Number(p.count ?? 0),
-                  sum: p.sum ?? 0,
-                  bucketCounts: (p.bucketCounts ?? []).map(Number),
-                  explicitBounds: p.explicitBounds ?? [],
-                };
-              }
-              out.push(point);
-            }
-          }
-        }
-      }
-    }
-  }
-  return out;
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .flatMap((line) => requestPoints(JSON.parse(line) as OtlpJsonRequest));
 }
 
 export interface OtelcolOptions {
