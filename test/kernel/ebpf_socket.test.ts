@@ -128,6 +128,20 @@ function totals(r: Running, view: LinkView): Totals {
   return out;
 }
 
+/** Sum of a self-telemetry instrument's points whose attributes include `attributes`. */
+function metric(r: Running, name: string, attributes: Record<string, string> = {}): number {
+  const m = r.settings.registry.collect().find((x) => x.name === name);
+  assert.ok(m !== undefined, `${name} is recorded`);
+  return m.points
+    .filter((p) => Object.entries(attributes).every(([k, v]) => p.attributes[k] === v))
+    .reduce((sum, p) => sum + p.value, 0);
+}
+
+function histogramCount(r: Running, name: string): number {
+  const m = r.settings.registry.collect().find((x) => x.name === name);
+  return m?.points[0]?.histogram?.count ?? 0;
+}
+
 function socketsOn(r: Running, netns: number, port: number): SocketSample[] {
   return [...r.open.values()].filter(
     (s) => s.netns === netns && (s.localPort === port || s.remotePort === port),
@@ -209,6 +223,32 @@ describe('ebpf_socket on the real kernel', { concurrency: false }, () => {
     assert.equal(keys.length, 1, 'one kernel link key for the client side');
     assert.equal(keys[0]!.clientAddr, client.addr4);
     assert.equal(keys[0]!.family, 4);
+
+    // Self-telemetry: every number the issue names, against this run (other jobs' sockets add to it).
+    const started = r.settings.logs.find((l) => l.msg === 'ebpf_socket started');
+    assert.deepEqual(started?.hooks, [
+      'tp_btf/inet_sock_set_state',
+      'tp_btf/sock_recv_length',
+      'tp_btf/tcp_destroy_sock',
+      'iter/tcp',
+      'iter/bpf_map_elem',
+    ]);
+    assert.deepEqual(started?.unavailable_hooks, []);
+    const last = r.sink.last()!;
+    const polls = r.sink.batches.length;
+    assert.equal(metric(r, 'loggerhead.receiver.polls'), polls);
+    assert.equal(histogramCount(r, 'loggerhead.receiver.poll.duration'), polls);
+    assert.equal(histogramCount(r, 'loggerhead.receiver.poll.cpu'), polls);
+    assert.equal(metric(r, 'loggerhead.receiver.sockets.tracked'), last.openSockets);
+    assert.equal(metric(r, 'loggerhead.receiver.map.fill', { map: 'sockets' }), last.openSockets / 262_144);
+    assert.equal(metric(r, 'loggerhead.receiver.map.full_drops'), 0);
+    // 2,000 sockets (both ends): each created, moved through at least SYN, ESTABLISHED and CLOSE, closed.
+    assert.ok(metric(r, 'loggerhead.receiver.sockets', { event: 'created' }) >= 2000);
+    assert.ok(metric(r, 'loggerhead.receiver.sockets', { event: 'closed' }) >= 2000);
+    assert.ok(metric(r, 'loggerhead.receiver.hook.hits', { hook: 'inet_sock_set_state' }) >= 3 * 2000);
+    // Every server socket received its request, every client its answer.
+    assert.ok(metric(r, 'loggerhead.receiver.hook.hits', { hook: 'sock_recv_length' }) >= 2000);
+    assert.ok(metric(r, 'loggerhead.receiver.kernel_map.memory') > 262_144 * 80, 'the socket table at least');
   });
 
   it('counts IPv6 connections exactly on both sides', async () => {
@@ -423,17 +463,50 @@ describe('ebpf_socket on the real kernel', { concurrency: false }, () => {
     );
     assert.equal(warnings.length, 1, 'logged exactly once');
     assert.equal(r.sink.last()!.openSockets, 16);
-    for (const h of holds) await h.close();
-    // Still running: the short connections before the table filled up are exact.
-    const t = totals(r, {
+    const view = {
       netns: client.inode,
-      observer: 'client',
+      observer: 'client' as const,
       serverAddr: srv.addr4,
       serverPort: server.port,
+    };
+    // The short connections made before the table filled up were all tracked.
+    const closedOnly = r.sink
+      .last()!
+      .closed.filter(
+        (c) => c.netns === client.inode && c.observer === 'client' && c.serverPort === server.port,
+      );
+    assert.deepEqual(
+      [
+        closedOnly.reduce((a, c) => a + c.connectionsClosed, 0),
+        closedOnly.reduce((a, c) => a + c.bytesClientToServer, 0),
+        closedOnly.reduce((a, c) => a + c.bytesServerToClient, 0),
+      ],
+      [5, report.bytesSent, report.bytesReceived],
+    );
+    for (const h of holds) await h.close();
+    await pollUntil(r, () => r.sink.last()!.openSockets === 0);
+    assert.equal(r.sink.last()!.openSockets, 0, 'the held sockets left the table');
+    // Still running and tracking: a new connection is exact, and nothing more was dropped.
+    const before = totals(r, view);
+    const again = await runClient(client, {
+      mode: 'once',
+      host: srv.addr4,
+      port: server.port,
+      send: 4242,
+      recv: 2424,
     });
-    assert.ok(t.c2s >= report.bytesSent);
-    await r.poll();
-    assert.equal(r.sink.batches.length, 3);
+    await pollUntil(r, () => totals(r, view).closed === before.closed + 1);
+    const now = totals(r, view);
+    assert.deepEqual(
+      [now.c2s - before.c2s, now.s2c - before.s2c, now.closed - before.closed, now.open],
+      [again.bytesSent, again.bytesReceived, 1, 0],
+    );
+    assert.equal(metric(r, 'loggerhead.receiver.map.full_drops', { map: 'sockets' }), drops);
+    assert.equal(
+      r.settings.logs.filter((l) => String(l.msg).startsWith('kernel table full')).length,
+      1,
+      'still logged once',
+    );
   });
 
   it('counts a refused connection as failed, with no bytes', async () => {
@@ -694,6 +767,57 @@ describe('ebpf_socket: roles and reclaimed entries', { concurrency: false }, () 
     );
   });
 
+  it('counts a socket reconnected on the same descriptor (connect AF_UNSPEC) once per connection, never twice', async () => {
+    const own = statSync('/proc/self/ns/net').ino;
+    const server = await listenServer(undefined, 3000, 5000);
+    after(() => server.close());
+    const r = await startReceiver({ network_namespaces: ['/proc/self/ns/net'] });
+    after(() => r.receiver.shutdown());
+    let fd = rawConnect(server.port);
+    after(() => {
+      if (fd >= 0) sys.close(fd);
+    });
+    assert.equal(Number(sys.send(fd, Buffer.alloc(3000, 0x71), 3000, 0)), 3000);
+    await rawRecv(fd, 5000);
+    await r.poll();
+    const first = socketsOn(r, own, server.port).find((x) => x.remotePort === server.port);
+    assert.ok(first !== undefined, 'the first connection is reported');
+    assert.deepEqual([first.role, first.txBytes, first.rxBytes], ['client', 3000, 5000]);
+
+    // The same socket disconnects (AF_UNSPEC: CLOSE, counters reset) and connects again.
+    assert.equal(sys.connect(fd, Buffer.alloc(16), 16), 0, 'connect(AF_UNSPEC)');
+    const addr = Buffer.alloc(16);
+    addr.writeUInt16LE(2, 0);
+    addr.writeUInt16BE(server.port, 2);
+    addr.set([127, 0, 0, 1], 4);
+    assert.equal(sys.connect(fd, addr, addr.length), 0, 'connect() again');
+    assert.equal(Number(sys.send(fd, Buffer.alloc(3000, 0x71), 3000, 0)), 3000);
+    await rawRecv(fd, 5000);
+    const batch = await r.poll();
+    assert.ok(batch.gone.includes(first.cookie), 'the first connection is gone');
+    const second = batch.sockets.find((x) => x.cookie === first.cookie);
+    assert.ok(second !== undefined, 'the second connection is reported under the same socket cookie');
+    assert.deepEqual(
+      [second.role, second.txBytes, second.rxBytes, second.preexisting],
+      ['client', 3000, 5000, false],
+      'only the second connection’s bytes',
+    );
+    assert.ok(second.openedAtMs >= first.openedAtMs);
+    const view = {
+      netns: own,
+      observer: 'client' as const,
+      serverAddr: '127.0.0.1',
+      serverPort: server.port,
+    };
+    const mid = totals(r, view);
+    assert.deepEqual([mid.c2s, mid.s2c, mid.closed, mid.failed, mid.open], [6000, 10000, 1, 0, 1]);
+    sys.close(fd);
+    fd = -1;
+    await pollUntil(r, () => totals(r, view).closed === 2);
+    const t = totals(r, view);
+    assert.deepEqual([t.c2s, t.s2c, t.closed, t.failed, t.open], [6000, 10000, 2, 0, 0]);
+  });
+
   it('reclaims a table entry whose CLOSE was not seen: exact totals while the socket memory is the same, counted as lost once it is not', async () => {
     const own = statSync('/proc/self/ns/net').ino;
     const entries = 96;
@@ -777,5 +901,86 @@ describe('ebpf_socket: roles and reclaimed entries', { concurrency: false }, () 
     assert.ok(next.gone.includes(bogus), 'its cookie is reported gone');
     assert.equal(bpfMap.lookup(table, key, value), 0);
     assert.equal(u64(value, 0), 0, 'its entry is free again');
+  });
+});
+
+interface MapInfo {
+  fd: number;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  memlock: number;
+}
+
+/** Every BPF map this process holds, from /proc/self/fdinfo. */
+function bpfMaps(): MapInfo[] {
+  const maps: MapInfo[] = [];
+  for (const fd of fs.readdirSync('/proc/self/fdinfo')) {
+    let info: string;
+    try {
+      info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue; // the descriptor of the directory listing itself
+    }
+    const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(info)?.[1]);
+    if (!/^map_type:/m.test(info)) continue;
+    maps.push({
+      fd: Number(fd),
+      type: field('map_type'),
+      keySize: field('key_size'),
+      valueSize: field('value_size'),
+      maxEntries: field('max_entries'),
+      memlock: field('memlock'),
+    });
+  }
+  return maps;
+}
+
+describe('ebpf_socket kernel memory', { concurrency: false }, () => {
+  it('stays within 32 MiB at the default sizes with every map full', async (t) => {
+    // Default sizes; a namespace list, so that the namespace filter map is in use too.
+    const r = await startReceiver({
+      max_sockets: 65536,
+      max_links: 16384,
+      network_namespaces: ['/proc/self/ns/net'],
+    });
+    after(() => r.receiver.shutdown());
+    const HASH = 1;
+    const empty = bpfMaps();
+    const hashes = empty.filter((m) => m.type === HASH);
+    // links, gone (one per table entry), netns filter, zero-backlog listeners.
+    assert.deepEqual(
+      hashes.map((m) => m.maxEntries).sort((a, b) => a - b),
+      [1024, 4096, 16384, 65536],
+      'the hash maps of the tracker',
+    );
+    // Fill every hash map to its limit with distinct keys (the preallocated arrays cost the same empty or full).
+    for (const m of hashes) {
+      const key = Buffer.alloc(m.keySize);
+      const value = Buffer.alloc(m.valueSize);
+      let stored = 0;
+      for (let i = 1; stored < m.maxEntries && i <= 2 * m.maxEntries; i++) {
+        key.writeUInt32LE(i);
+        if (bpfMap.update(m.fd, key, value, 1n) === 0) stored++;
+      }
+      key.writeUInt32LE(0xfffffff0);
+      assert.notEqual(bpfMap.update(m.fd, key, value, 1n), 0, `map of ${m.maxEntries} entries is full`);
+    }
+    const full = bpfMaps();
+    const total = full.reduce((sum, m) => sum + m.memlock, 0);
+    const mib = (n: number): string => (n / 2 ** 20).toFixed(1);
+    t.diagnostic(
+      `kernel memory of the maps, default sizes: ${mib(empty.reduce((s, m) => s + m.memlock, 0))} MiB empty, ` +
+        `${mib(total)} MiB full (` +
+        full.map((m) => `${m.maxEntries}x${m.keySize}+${m.valueSize}: ${mib(m.memlock)}`).join(', ') +
+        ')',
+    );
+    assert.ok(total <= 32 * 2 ** 20, `${mib(total)} MiB <= 32 MiB`);
+    // The receiver's gauge reads the same counters (the poll drains the closed-socket queue first).
+    await r.poll();
+    const gauge = metric(r, 'loggerhead.receiver.kernel_map.memory');
+    const gone = full.find((m) => m.type === HASH && m.maxEntries === 65536)!.memlock;
+    assert.ok(gauge <= total && gauge >= total - gone, `gauge ${gauge} within [${total - gone}, ${total}]`);
   });
 });

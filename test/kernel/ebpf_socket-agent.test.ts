@@ -1,0 +1,271 @@
+/**
+ * The `ebpf_socket` receiver inside the real agent (`loggerhead run`, the
+ * process a user starts), on the real kernel:
+ * - a missing requirement stops it at start-up with exit 1 and a message that
+ *   names what is missing and how to fix it: not root (no capabilities), root
+ *   without CAP_BPF and CAP_PERFMON, no kernel BTF (a mount namespace hides
+ *   /sys/kernel/btf), a kernel too old (setarch --uname-2.6 makes uname report
+ *   2.6.x);
+ * - a full socket table is counted on the Prometheus endpoint, logged once,
+ *   and the agent keeps counting exact bytes.
+ *
+ * Needs root, setpriv and setarch (util-linux), unshare; fails with the reason
+ * otherwise.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createTopology } from '../support/netns.ts';
+import type { Topology } from '../support/netns.ts';
+import { freePort } from '../support/otelcol.ts';
+import { runClient, spawnHold, spawnServer } from '../support/tcpexact.ts';
+import type { HoldProcess, ServerProcess } from '../support/tcpexact.ts';
+
+const REPO = new URL('../../', import.meta.url).pathname;
+const MAIN = join(REPO, 'cli', 'main.ts');
+const children = new Set<ChildProcess>();
+
+interface Agent {
+  child: ChildProcess;
+  output(): string;
+  /** Exit code once exited (waits). */
+  exited(): Promise<number | null>;
+}
+
+/** Runs `loggerhead run` with `configText`, behind `wrapper` (a command and its arguments, or none). */
+function runAgent(configText: string, wrapper: string[] = []): Agent {
+  const dir = mkdtempSync(join(tmpdir(), 'lhC-agent-'));
+  chmodSync(dir, 0o755); // readable by the unprivileged user of a test
+  const config = join(dir, 'pipeline.yaml');
+  writeFileSync(config, configText);
+  const command = [...wrapper, process.execPath, MAIN, 'run', '--config', config, '--log-format', 'text'];
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+  children.add(child);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exit = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      children.delete(child);
+      rmSync(dir, { recursive: true, force: true });
+      resolve(code);
+    }),
+  );
+  return { child, output: () => output, exited: () => exit };
+}
+
+function pipeline(receiver: string[], port: number): string {
+  return [
+    'receivers:',
+    '  ebpf_socket:',
+    ...receiver.map((line) => `    ${line}`),
+    'processors:',
+    '  k8s_attributes:',
+    '    mode: host',
+    '    dns:',
+    '      enabled: false',
+    'exporters:',
+    '  prometheus:',
+    `    endpoint: 127.0.0.1:${port}`,
+    'service:',
+    '  pipelines:',
+    '    links:',
+    '      receivers: [ebpf_socket]',
+    '      processors: [k8s_attributes]',
+    '      exporters: [prometheus]',
+    '',
+  ].join('\n');
+}
+
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+/** Runs the agent behind `wrapper` and expects it to refuse to start: exit 1, `expected` in its output. */
+async function refusesToStart(wrapper: string[], expected: RegExp[]): Promise<string> {
+  for (const tool of [wrapper[0]!]) {
+    if (!existsSync(tool)) throw new Error(`${tool} is missing (util-linux)`);
+  }
+  const agent = runAgent(pipeline(['poll_interval: 1s'], await freePort()), wrapper);
+  const code = await agent.exited();
+  const output = agent.output();
+  assert.equal(code, 1, output);
+  for (const re of expected) assert.match(output, re);
+  assert.match(output, /ERROR loggerhead failed to start error=.*ebpf_socket cannot start: /);
+  assert.doesNotMatch(output, /\n\s+at /, 'no stack trace');
+  assert.doesNotMatch(output, /ebpf_socket started/, 'nothing was loaded');
+  return output;
+}
+
+describe('loggerhead run: a missing requirement is exit 1 with a message that says how to fix it', () => {
+  it('not root: no capabilities at all', async () => {
+    await refusesToStart(
+      ['/usr/bin/setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', '--no-new-privs'],
+      [
+        /missing capabilities CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN \(effective set 0x0\): run as root, or grant CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN to enter other network namespaces/,
+      ],
+    );
+  });
+
+  it('root without CAP_BPF and CAP_PERFMON', async () => {
+    const drop = '-bpf,-perfmon';
+    const output = await refusesToStart(
+      ['/usr/bin/setpriv', `--inh-caps=${drop}`, `--bounding-set=${drop}`, '--no-new-privs'],
+      [/missing capabilities CAP_BPF, CAP_PERFMON \(effective set 0x[0-9a-f]+\): run as root, or grant/],
+    );
+    assert.doesNotMatch(output, /CAP_SYS_ADMIN,|CAP_PERFMON, CAP_SYS_ADMIN/, 'CAP_SYS_ADMIN is held');
+  });
+
+  it('no kernel BTF', async () => {
+    // A private mount namespace with an empty /sys/kernel/btf: the agent sees no vmlinux.
+    await refusesToStart(
+      [
+        '/usr/bin/unshare',
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        'mount -t tmpfs lhC-nobtf /sys/kernel/btf && exec "$@"',
+        'sh',
+      ],
+      [
+        /no kernel BTF: \/sys\/kernel\/btf\/vmlinux does not exist; boot a kernel built with CONFIG_DEBUG_INFO_BTF=y/,
+      ],
+    );
+  });
+
+  it('a kernel that is too old', async () => {
+    // UNAME26 personality: uname reports this kernel as 2.6.x.
+    await refusesToStart(
+      ['/usr/bin/setarch', 'x86_64', '--uname-2.6'],
+      [/kernel 2\.6\.\d+\S* is too old: ebpf_socket needs Linux 5\.12 or newer .*; upgrade the node kernel/],
+    );
+  });
+});
+
+/** Sum of the samples of a Prometheus family whose label set matches every `labels` entry. */
+function sampleSum(text: string, family: string, labels: string[]): number | undefined {
+  let sum: number | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${family}{`) && !line.startsWith(`${family} `)) continue;
+    if (!labels.every((l) => line.includes(l))) continue;
+    sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('loggerhead run with a full socket table', { concurrency: false }, () => {
+  let topo: Topology;
+  let server: ServerProcess;
+  const holds: HoldProcess[] = [];
+
+  before(async () => {
+    const n = randomInt(1, 250);
+    topo = await createTopology({
+      prefix: 'lhc',
+      hosts: ['client', 'server'],
+      subnet4: `10.206.${n}.0/24`,
+      subnet6: `fd00:206::${n.toString(16)}00/120`,
+    });
+    server = await spawnServer(topo.host('server'), { host: '::' });
+  });
+  after(async () => {
+    for (const h of holds) await h.close().catch(() => undefined);
+    await server?.stop();
+    await topo?.destroy();
+  });
+
+  it('counts the drops on /metrics, logs them once, and keeps counting exact bytes', async () => {
+    const client = topo.host('client');
+    const srv = topo.host('server');
+    const port = await freePort();
+    const agent = runAgent(
+      pipeline(
+        [
+          'poll_interval: 200ms',
+          'max_sockets: 16',
+          `network_namespaces: [/run/netns/${client.netns}, /run/netns/${srv.netns}]`,
+        ],
+        port,
+      ),
+    );
+    const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    try {
+      await until(`/readyz (${agent.output()})`, async () =>
+        (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined,
+      );
+      // 12 held connections are 24 sockets (both ends are in covered namespaces) for 16 entries.
+      for (let i = 0; i < 12; i++) {
+        holds.push(await spawnHold(client, { host: srv.addr4, port: server.port, send: 10, recv: 10 }));
+      }
+      const drops = await until('drops on /metrics', async () => {
+        const n = sampleSum(await metrics(), 'loggerhead_receiver_map_full_drops_total', ['map="sockets"']);
+        return n !== undefined && n >= 24 - 16 ? n : undefined;
+      });
+      const tracked = sampleSum(await metrics(), 'loggerhead_receiver_sockets_tracked', []);
+      assert.equal(tracked, 16, 'the table is full');
+      const fill = sampleSum(await metrics(), 'loggerhead_receiver_map_fill', ['map="sockets"']);
+      assert.equal(fill, 1);
+
+      for (const h of holds.splice(0)) await h.close();
+      await until('the table emptied', async () =>
+        sampleSum(await metrics(), 'loggerhead_receiver_sockets_tracked', []) === 0 ? true : undefined,
+      );
+      // Still running and counting: a new connection's bytes are exact on /metrics.
+      const bytes = (text: string, direction: string): number =>
+        sampleSum(text, 'loggerhead_link_bytes_total', [
+          `server_port="${server.port}"`,
+          'link_observer="client"',
+          `direction="${direction}"`,
+        ]) ?? 0;
+      const before = await metrics();
+      const report = await runClient(client, {
+        mode: 'once',
+        host: srv.addr4,
+        port: server.port,
+        send: 31_337,
+        recv: 73_313,
+      });
+      const c2s0 = bytes(before, 'client_to_server');
+      const s2c0 = bytes(before, 'server_to_client');
+      await until('the new connection on /metrics', async () => {
+        const text = await metrics();
+        return bytes(text, 'client_to_server') - c2s0 === report.bytesSent &&
+          bytes(text, 'server_to_client') - s2c0 === report.bytesReceived
+          ? true
+          : undefined;
+      }).catch((e: Error) => {
+        throw new Error(`${e.message}: sent ${report.bytesSent}, received ${report.bytesReceived}`);
+      });
+      const last = await metrics();
+      assert.equal(
+        sampleSum(last, 'loggerhead_receiver_map_full_drops_total', ['map="sockets"']),
+        drops,
+        'no drop since the table emptied',
+      );
+      const warnings = agent.output().match(/WARN +kernel table full/g) ?? [];
+      assert.equal(warnings.length, 1, `logged exactly once:\n${agent.output()}`);
+      assert.equal(agent.child.exitCode, null, 'still running');
+    } finally {
+      agent.child.kill('SIGTERM');
+    }
+    assert.equal(await agent.exited(), 0, agent.output());
+  });
+});
