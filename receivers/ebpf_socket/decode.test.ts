@@ -129,6 +129,40 @@ describe('SocketDecoder', () => {
     );
   });
 
+  it('decodes counters on both sides of 2^31 and 2^32 exactly', () => {
+    const values = [0, 1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 7, 2 ** 52 + 3];
+    const buf = Buffer.concat(
+      values.map((v, i) => record({ ...BASE, cookie: v + 1, tx: v, rx: values[values.length - 1 - i]! })),
+    );
+    const out: SocketSample[] = [];
+    new SocketDecoder(0).decode(buf, values.length, out);
+    assert.deepEqual(
+      out.map((s) => [s.cookie, s.txBytes, s.rxBytes]),
+      values.map((v, i) => [v + 1, v, values[values.length - 1 - i]]),
+    );
+  });
+
+  it('names every IPv6 address and command right while sharing repeated ones', () => {
+    const fields: RecordFields[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const n = i % 700;
+      fields.push({
+        ...BASE,
+        cookie: i + 1,
+        family: 6,
+        local: v6([0xfd00, n >> 8, 0, 0, 0, 0, n & 0xff, 1]),
+        remote: v6([0x2001, 0xdb8, 0, 0, 0, 0, n, i % 3]),
+        comm: `c${i % 500}`,
+      });
+    }
+    const out: SocketSample[] = [];
+    new SocketDecoder(0).decode(Buffer.concat(fields.map(record)), fields.length, out);
+    assert.deepEqual(
+      out.map((s) => [s.localAddr, s.remoteAddr, s.comm]),
+      fields.map((f) => [formatAddress(f.local, 0, 6), formatAddress(f.remote, 0, 6), f.comm]),
+    );
+  });
+
   /** One poll: `begin` then the records, as the receiver does. */
   function poll(decoder: SocketDecoder, records: RecordFields[]): SocketSample[] {
     const out: SocketSample[] = [];
