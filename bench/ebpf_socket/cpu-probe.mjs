@@ -11,7 +11,7 @@
  * thread, V8's background GC threads too. Each poll is appended as one JSON
  * line to the file named by `LH_PROBE_OUT`: user and system CPU in ms, wall
  * ms, the garbage collections that ended during it (V8 kind and pause ms) and
- * the RSS after it. The first line is `{"pid":N,"argv":[...]}`.
+ * the RSS and V8 heap after it. The first line is `{"pid":N,"argv":[...]}`.
  *
  * With `LH_PROBE_PROFILE=FILE` it also profiles the CPU from the second poll
  * to the exit, into FILE (`.cpuprofile`). Not with `--cpu-prof`: its signals
@@ -19,9 +19,9 @@
  * start.
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
 import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate, setInterval, setTimeout } from 'node:timers';
+import v8 from 'node:v8';
 
 const OUT = process.env.LH_PROBE_OUT;
 const POLL_MS = Number(process.env.LH_PROBE_POLL_MS ?? 2000);
@@ -56,6 +56,7 @@ if (OUT !== undefined && OUT !== '') {
       wallMs: Number((performance.now() - current.wall).toFixed(1)),
       gc: gcs.slice(current.gcStart),
       rssMiB: Number((process.memoryUsage.rss() / 2 ** 20).toFixed(1)),
+      heap: heapMiB(),
     };
     appendFileSync(OUT, `${JSON.stringify(line)}\n`);
     current = undefined;
@@ -92,9 +93,28 @@ if (OUT !== undefined && OUT !== '') {
   }, 10_000).unref();
 }
 
+/**
+ * The V8 heap after the poll, MiB: resident size of each space (new, old, code, large_object...),
+ * what its live and dead objects use in all (`used`), and the memory of ArrayBuffers and other
+ * objects outside it (`external`).
+ */
+function heapMiB() {
+  const mib = (bytes) => Number((bytes / 2 ** 20).toFixed(1));
+  const out = {};
+  for (const space of v8.getHeapSpaceStatistics()) {
+    if (space.physical_space_size > 0) {
+      out[space.space_name.replace(/_space$/, '')] = mib(space.physical_space_size);
+    }
+  }
+  const { heapUsed, external } = process.memoryUsage();
+  return { ...out, used: mib(heapUsed), external: mib(external) };
+}
+
 function startProfile() {
   const file = process.env.LH_PROBE_PROFILE;
   if (file === undefined || file === '') return;
+  // Loaded only to profile: the probe adds as little as it can to the RSS of the agent it measures.
+  const { Session } = process.getBuiltinModule('node:inspector');
   const session = new Session();
   session.connect();
   session.post('Profiler.enable');

@@ -301,6 +301,8 @@ interface Burst {
   wallMs: number;
   gc: Array<{ kind: string; ms: number }>;
   rssMiB: number;
+  /** V8 heap after the poll, MiB: resident size per space, `used` and `external`. */
+  heap: Record<string, number>;
 }
 
 function median(xs: number[]): number {
@@ -400,9 +402,9 @@ async function agentParts(): Promise<void> {
           await exchange();
           await waitBursts(n + 2);
         }
-        const memory = memoryOf(agent.pid!);
+        const memory = { ...memoryOf(agent.pid!), heapMiB: bursts().at(-1)!.heap };
         await waitBursts(1 + POLLS + IDLE_POLLS);
-        const idleMemory = memoryOf(agent.pid!);
+        const idleMemory = { ...memoryOf(agent.pid!), heapMiB: bursts().at(-1)!.heap };
         agent.kill('SIGTERM');
         const code = await exited;
         if (FRESH) await releaseConnections();
@@ -421,6 +423,7 @@ async function agentParts(): Promise<void> {
           gcPerPoll: steady.map((b) => b.gc.map((g) => `${g.kind[0]}${g.ms}`).join(' ')),
           ...memory,
           rssAfterIdleMiB: idleMemory.rssMiB,
+          heapAfterIdleMiB: idleMemory.heapMiB,
         };
         results.push(result);
         process.stdout.write(`${JSON.stringify(result)}\n`);
