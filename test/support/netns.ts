@@ -271,20 +271,7 @@ export async function createTopology(options: TopologyOptions): Promise<Topology
     }
     if (switchNs === null) {
       const [a, b] = hostNs as [string, string];
-      await ip([
-        'link',
-        'add',
-        HOST_IFNAME,
-        'netns',
-        a,
-        'type',
-        'veth',
-        'peer',
-        'name',
-        HOST_IFNAME,
-        'netns',
-        b,
-      ]);
+      await vethPair(HOST_IFNAME, a, HOST_IFNAME, b);
     } else {
       await ip([
         '-n',
@@ -302,20 +289,7 @@ export async function createTopology(options: TopologyOptions): Promise<Topology
       await ip(['-n', switchNs, 'link', 'set', 'br0', 'up']);
       for (const [i, ns] of hostNs.entries()) {
         const port = `p${i}`;
-        await ip([
-          'link',
-          'add',
-          port,
-          'netns',
-          switchNs,
-          'type',
-          'veth',
-          'peer',
-          'name',
-          HOST_IFNAME,
-          'netns',
-          ns,
-        ]);
+        await vethPair(port, switchNs, HOST_IFNAME, ns);
         await ip(['-n', switchNs, 'link', 'set', port, 'master', 'br0', 'up']);
       }
       if (rootIf !== null) {
@@ -622,6 +596,11 @@ function makeHost(
 
 function ip(args: readonly string[]): Promise<ExecResult> {
   return run('ip', args);
+}
+
+/** A veth pair: `nameA` in namespace `nsA`, its peer `nameB` in `nsB`. */
+function vethPair(nameA: string, nsA: string, nameB: string, nsB: string): Promise<ExecResult> {
+  return ip(['link', 'add', nameA, 'netns', nsA, 'type', 'veth', 'peer', 'name', nameB, 'netns', nsB]);
 }
 
 function run(cmd: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
