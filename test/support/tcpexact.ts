@@ -167,13 +167,17 @@ export interface ServerOptions {
   onConnection?: (report: ServerConnectionReport) => void;
 }
 
-export interface TcpExactServer {
-  readonly host: string;
+/** What a tcpexact server, in this process or a child, reports of its connections. */
+export interface ServerConnections {
   readonly port: number;
   /** Reports of every closed connection, in closing order. */
   readonly connections: readonly ServerConnectionReport[];
   /** Resolves with the reports once at least `count` connections have closed. */
   waitForConnections(count: number, timeoutMs?: number): Promise<ServerConnectionReport[]>;
+}
+
+export interface TcpExactServer extends ServerConnections {
+  readonly host: string;
   /** Stops listening and destroys the open connections. */
   close(): Promise<void>;
 }
@@ -597,11 +601,8 @@ export const rootSpawner: Spawner = {
   spawn: (cmd, args, options = {}) => spawnChild(cmd, args, options),
 };
 
-export interface ServerProcess {
-  readonly port: number;
+export interface ServerProcess extends ServerConnections {
   readonly pid: number;
-  readonly connections: readonly ServerConnectionReport[];
-  waitForConnections(count: number, timeoutMs?: number): Promise<ServerConnectionReport[]>;
   /** SIGTERM, then waits for the exit. */
   stop(): Promise<void>;
 }
