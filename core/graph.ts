@@ -109,36 +109,28 @@ export function checkPipelineSignals(config: PipelineConfig): ConfigIssue[] {
         );
       }
     });
-    processors.forEach((spec, i) => {
+    const consumers = [
+      ...processors.map((spec, i) => ({ spec, ref: pipeline.processors[i], section: 'processors' })),
+      ...exporters.map((spec, i) => ({ spec, ref: pipeline.exporters[i], section: 'exporters' })),
+    ];
+    for (const { spec, ref, section } of consumers) {
       const factory = spec.factory as Factory;
-      if (factory.kind !== 'processor') return;
-      const ref = pipeline.processors[i];
+      if (factory.kind === 'receiver') continue;
       if (factory.input !== signal) {
         issues.push(
           signalIssue(
-            `${base}::processors`,
-            `processor "${ref?.id}" takes ${factory.input}, but ${source} emits ${signal}`,
+            `${base}::${section}`,
+            `${factory.kind} "${ref?.id}" takes ${factory.input}, but ${source} emits ${signal}`,
             ref?.position,
           ),
         );
       }
-      signal = factory.output;
-      source = `processor "${ref?.id}"`;
-    });
-    exporters.forEach((spec, i) => {
-      const factory = spec.factory as Factory;
-      if (factory.kind !== 'exporter') return;
-      const ref = pipeline.exporters[i];
-      if (factory.input !== signal) {
-        issues.push(
-          signalIssue(
-            `${base}::exporters`,
-            `exporter "${ref?.id}" takes ${factory.input}, but ${source} emits ${signal}`,
-            ref?.position,
-          ),
-        );
+      // What a processor emits is what the next one and the exporters take.
+      if (factory.kind === 'processor') {
+        signal = factory.output;
+        source = `processor "${ref?.id}"`;
       }
-    });
+    }
   }
   return issues;
 }
