@@ -26,19 +26,11 @@ import { DASHBOARDS, DASHBOARD_DIRS, QUERIES } from '../../deploy/dashboards/das
 import type { QueryName } from '../../deploy/dashboards/dashboards.ts';
 import { startPrometheus, startVictoriaMetrics } from '../support/backends.ts';
 import type { Backend, Series } from '../support/backends.ts';
+import { testLink } from '../support/links.ts';
+import type { LinkTotals } from '../support/pipeline.ts';
 import { testHost, testSettings } from '../support/settings.ts';
 
 const START_MS = Date.now();
-
-interface Counts {
-  c2s: number;
-  s2c: number;
-  opened: number;
-  closed: number;
-  failed: number;
-  active: number;
-  retrans: number;
-}
 
 const frontend = { name: 'frontend', kind: 'Deployment', namespace: 'shop' };
 const catalog = { name: 'catalog', kind: 'Deployment', namespace: 'shop' };
@@ -52,15 +44,13 @@ function link(
   server: Link['server'],
   serverPort: number,
   observer: Link['observer'],
-  n: Counts,
+  n: LinkTotals,
 ): Link {
-  return {
+  return testLink({
     id,
     client,
     server,
     serverPort,
-    transport: 'tcp',
-    networkType: 'ipv4',
     observer,
     bytesClientToServer: n.c2s,
     bytesServerToClient: n.s2c,
@@ -71,7 +61,7 @@ function link(
     retransSegs: n.retrans,
     startTimeMs: START_MS,
     lastActivityMs: START_MS,
-  };
+  });
 }
 
 const c = (
@@ -82,7 +72,7 @@ const c = (
   failed: number,
   active: number,
   retrans: number,
-): Counts => ({
+): LinkTotals => ({
   c2s,
   s2c,
   opened,
