@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { BIN, finished, REPO_ROOT, runLoggerhead, spawnLoggerhead } from '../test/support/cli.ts';
 import { debugExporterFactory } from '../exporters/debug/debug.ts';
 import { fakeConverterFactory, fakeSourceFactory } from '../test/support/fake-components.ts';
+import { until } from '../test/support/wait.ts';
 import { runCli, USAGE } from './cli.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string })
@@ -359,16 +360,10 @@ function runInProcess(
   return { running, stderr: () => stderr, stop: () => stop };
 }
 
-/** Returns once `text` is in `stderr()` or 10 s have passed. */
-async function waitForText(stderr: () => string, text: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!stderr().includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-}
-
 test('in process: text logs on a terminal, SIGINT stops the run, a repeated signal is ignored', async () => {
   const config = file('inproc.yaml', RUNNABLE);
   const run = runInProcess(['run', '--config', config], true);
-  await waitForText(run.stderr, ' links ');
+  await until(() => run.stderr().includes(' links '), 'a links summary line on stderr');
   const stop = run.stop();
   assert.ok(stop !== undefined, 'run subscribed to signals');
   stop('SIGINT');
@@ -383,7 +378,7 @@ test('in process: text logs on a terminal, SIGINT stops the run, a repeated sign
 test('in process: a signal during a slow start-up stops it without waiting for it', async () => {
   const config = file('slow.yaml', RUNNABLE.replace('interval: 50ms', 'start_delay: 1h'));
   const run = runInProcess(['run', '--config', config, '--log-format', 'json'], false);
-  await waitForText(run.stderr, '"component":"fake_sockets"');
+  await until(() => run.stderr().includes('"component":"fake_sockets"'), 'a fake_sockets log line');
   run.stop()?.('SIGTERM');
   assert.equal(await run.running, 0);
   assert.deepEqual(

@@ -14,6 +14,7 @@ import {
   fakeSourceFactory,
   recordingExporterFactory,
 } from '../test/support/fake-components.ts';
+import { until } from '../test/support/wait.ts';
 
 /** A journal of lifecycle events, shared by the factories below. */
 function journaled(events: string[]) {
@@ -311,9 +312,7 @@ service:
   await service.start();
   const exporter = exporters.created[0];
   assert.ok(exporter !== undefined);
-  const deadline = Date.now() + 5000;
-  while (exporter.batches.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(exporter.batches.length >= 3, 'batches keep flowing after the error');
+  await until(() => exporter.batches.length >= 3, 'batches keep flowing after the error', 5000);
   assert.deepEqual(await service.shutdown(), []);
   const errorLog = logs.find((l) => l.msg === 'component error');
   assert.deepEqual(errorLog, {

@@ -12,6 +12,7 @@ import type { LinkBatch } from '../../core/signals.ts';
 import { TEST_LINK_START_MS, testLink } from '../../test/support/links.ts';
 import { testHost, testSettings } from '../../test/support/settings.ts';
 import { counterValue } from '../../test/support/telemetry.ts';
+import { until } from '../../test/support/wait.ts';
 import type { OtlpExporterOptions } from './exporter.ts';
 import { OtlpExporter } from './exporter.ts';
 
@@ -102,14 +103,6 @@ function options(
     resourceAttributes: { 'service.name': 'loggerhead' },
     ...over,
   };
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('OtlpExporter', () => {

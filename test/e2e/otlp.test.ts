@@ -17,6 +17,7 @@ import type { CollectedPoint } from '../support/otelcol.ts';
 import { Otelcol } from '../support/otelcol.ts';
 import type { TestSettings } from '../support/settings.ts';
 import { testHost, testSettings } from '../support/settings.ts';
+import { until } from '../support/wait.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -309,8 +310,9 @@ describe('otlp exporter -> real OpenTelemetry Collector', { timeout: 240_000 }, 
     for (const s of [cumulativeSettings, deltaSettings]) {
       await until(
         () => s.logs.some((l) => l.msg === 'OTLP exports succeeding again'),
-        30_000,
         'the exporter saw the backend back',
+        30_000,
+        50,
       );
       const down = s.logs.filter((l) => String(l.msg).startsWith('OTLP exports failing'));
       const up = s.logs.filter((l) => l.msg === 'OTLP exports succeeding again');
@@ -336,14 +338,6 @@ describe('otlp exporter -> real OpenTelemetry Collector', { timeout: 240_000 }, 
     );
   });
 });
-
-async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** The instance id of `componentId` when its self-telemetry arrived, else '' (matches nothing). */
 function instanceIdOrEmpty(points: CollectedPoint[], componentId: string): string {
