@@ -22,6 +22,7 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate, setInterval, setTimeout } from 'node:timers';
 import v8 from 'node:v8';
+import koffi from 'koffi';
 
 const OUT = process.env.LH_PROBE_OUT;
 const POLL_MS = Number(process.env.LH_PROBE_POLL_MS ?? 2000);
@@ -95,8 +96,8 @@ if (OUT !== undefined && OUT !== '') {
 
 /**
  * The V8 heap after the poll, MiB: resident size of each space (new, old, code, large_object...),
- * what its live and dead objects use in all (`used`), and the memory of ArrayBuffers and other
- * objects outside it (`external`).
+ * what its live and dead objects use in all (`used`), the memory of ArrayBuffers and other
+ * objects outside it (`external`), and the C heap (malloc) in use and free.
  */
 function heapMiB() {
   const mib = (bytes) => Number((bytes / 2 ** 20).toFixed(1));
@@ -107,8 +108,30 @@ function heapMiB() {
     }
   }
   const { heapUsed, external } = process.memoryUsage();
-  return { ...out, used: mib(heapUsed), external: mib(external) };
+  const malloc = mallinfo();
+  return {
+    ...out,
+    used: mib(heapUsed),
+    external: mib(external),
+    mallocInUse: mib(Number(malloc.uordblks) + Number(malloc.hblkhd)),
+    mallocFree: mib(Number(malloc.fordblks)),
+  };
 }
+
+/** glibc's `mallinfo2()` (koffi is the agent's own dependency): the C heap in use and free. */
+const MallInfo = koffi.struct('lh_probe_mallinfo2', {
+  arena: 'size_t',
+  ordblks: 'size_t',
+  smblks: 'size_t',
+  hblks: 'size_t',
+  hblkhd: 'size_t',
+  usmblks: 'size_t',
+  fsmblks: 'size_t',
+  uordblks: 'size_t',
+  fordblks: 'size_t',
+  keepcost: 'size_t',
+});
+const mallinfo = koffi.load('libc.so.6').func('mallinfo2', MallInfo, []);
 
 function startProfile() {
   const file = process.env.LH_PROBE_PROFILE;
