@@ -38,10 +38,11 @@
  *    start-up (the kernel knows no owner of an adopted client socket); with
  *    `--fresh-sockets` each run opens them after the agent's first poll
  *    instead, so that the agent sees them open and names them by process
- *    (parts 1 and 2 are skipped).
+ *    (parts 1 and 2 are skipped). `--smaps DIR` saves each agent's
+ *    `/proc/PID/smaps` there when its RSS is measured (after `--polls`).
  *
  *   npm run build && npx node --expose-gc bench/ebpf_socket/poll.ts [--connections 50000]
- *     [--agent-only] [--fresh-sockets] [--rounds 2] [--polls 8] [--idle-polls 14] [--variant 'semi2:--max-semi-space-size=2' ...]
+ *     [--agent-only] [--fresh-sockets] [--smaps DIR] [--rounds 2] [--polls 8] [--idle-polls 14] [--variant 'semi2:--max-semi-space-size=2' ...]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -67,6 +68,7 @@ const { values } = parseArgs({
     polls: { type: 'string', default: '8' },
     'idle-polls': { type: 'string', default: '14' },
     'fresh-sockets': { type: 'boolean', default: false },
+    smaps: { type: 'string' },
     variant: { type: 'string', multiple: true, default: ['no sockets:nosockets', 'agent:'] },
   },
 });
@@ -403,6 +405,11 @@ async function agentParts(): Promise<void> {
           await waitBursts(n + 2);
         }
         const memory = { ...memoryOf(agent.pid!), heapMiB: bursts().at(-1)!.heap };
+        if (values.smaps !== undefined) {
+          mkdirSync(values.smaps, { recursive: true });
+          const name = `${v.name.replace(/[^A-Za-z0-9_-]+/g, '_')}-${round}.smaps`;
+          writeFileSync(join(values.smaps, name), readFileSync(`/proc/${agent.pid!}/smaps`));
+        }
         await waitBursts(1 + POLLS + IDLE_POLLS);
         const idleMemory = { ...memoryOf(agent.pid!), heapMiB: bursts().at(-1)!.heap };
         agent.kill('SIGTERM');
