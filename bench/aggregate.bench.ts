@@ -1,7 +1,7 @@
 /**
  * Link aggregation cost per batch (issue 4 target: 100k socket samples into links in <= 20 ms).
  *
- *   npx node bench/aggregate.bench.ts [--sockets 100000] [--batches 30]
+ *   npx node --expose-gc bench/aggregate.bench.ts [--sockets 100000] [--batches 30]
  *
  * Scenarios, each timed per `Aggregator.apply` call (median and p95 over the batches, after warm-up),
  * in wall time and in process CPU time (the machines these run on are shared: CPU time is what the
@@ -9,8 +9,13 @@
  * - steady: 100k open sockets, every one changed in every batch (the usual poll of a busy node);
  * - churn: 100k new sockets per batch, the previous 100k gone (resolution of every socket, host mode,
  *   with the learning pass the processor runs);
+ * - adopted: 100k open sockets found at start-up (pre-existing, no comm nor pid: host mode names them
+ *   provisionally), every one changed in every batch, nothing new learned;
  * - closed: 10k kernel keys of closed totals, all changed per batch, no open sockets.
- * Sockets come from 250 local addresses, 50 processes and 200 servers on 20 ports, as on a busy node.
+ * Then memory (with --expose-gc): heap held by an aggregator tracking the steady sockets, and by the
+ * local peers learned from them, per socket.
+ * Sockets come from 250 local addresses and 50 client processes, to 200 servers on 20 ports (one server
+ * process per port and network namespace), as on a busy node.
  * Printed against a baseline measured in the same run: a bare loop folding the same samples into a Map
  * of per-cookie counters (the least any aggregation must do), so the ratio holds on a noisy machine.
  */
@@ -19,7 +24,7 @@ import type { ClosedLinkTotals, SocketBatch, SocketSample } from '../core/signal
 import { Aggregator } from '../processors/k8s_attributes/aggregate.ts';
 import type { FlowEnds } from '../processors/k8s_attributes/aggregate.ts';
 import { CidrTable } from '../processors/k8s_attributes/cidr.ts';
-import { LocalPeers, resolveEnds } from '../processors/k8s_attributes/resolve.ts';
+import { inputsVersion, LocalPeers, resolveEnds } from '../processors/k8s_attributes/resolve.ts';
 import type { ResolveContext } from '../processors/k8s_attributes/resolve.ts';
 
 const { values } = parseArgs({
@@ -30,15 +35,21 @@ const BATCHES = Number(values.batches);
 const WARMUP = 5;
 const T0 = 1_700_000_000_000;
 
+/** The process of a socket: a client's any of 50, a server's the one serving its port (20 of them). */
+function processOf(i: number, client: boolean): number {
+  return client ? i % 50 : 50 + (i % 20);
+}
+
 function sampleAt(i: number, cookieBase: number, bytes: number): SocketSample {
   const client = i % 2 === 0;
+  const proc = processOf(i, client);
   return {
     cookie: cookieBase + i,
     openedAtMs: T0 + cookieBase,
     netns: 4026531840 + (i % 4),
-    cgroupId: 100 + (i % 50),
-    pid: 1000 + (i % 50),
-    comm: `proc${i % 50}`,
+    cgroupId: 100 + proc,
+    pid: 1000 + proc,
+    comm: `proc${proc}`,
     family: 4,
     localAddr: `10.1.0.${i % 250}`,
     localPort: client ? 30000 + (i % 30000) : 8000 + (i % 20),
@@ -57,6 +68,7 @@ function sampleAt(i: number, cookieBase: number, bytes: number): SocketSample {
 }
 
 function closedAt(i: number, n: number): ClosedLinkTotals {
+  const proc = processOf(i, i % 2 === 0);
   return {
     family: 4,
     clientAddr: `10.1.${(i >> 8) & 255}.${i & 255}`,
@@ -64,8 +76,8 @@ function closedAt(i: number, n: number): ClosedLinkTotals {
     serverPort: 8000 + (i % 20),
     observer: i % 2 === 0 ? 'client' : 'server',
     netns: 4026531840,
-    cgroupId: 100 + (i % 50),
-    comm: `proc${i % 50}`,
+    cgroupId: 100 + proc,
+    comm: `proc${proc}`,
     bytesClientToServer: 1000 * n,
     bytesServerToClient: 3000 * n,
     connectionsClosed: n,
@@ -78,7 +90,7 @@ function context(): ResolveContext {
   return {
     mode: 'host',
     cluster: undefined,
-    host: { cgroupPath: (id) => `/system.slice/app${id}.service`, commOf: () => undefined },
+    host: { cgroupPath: (id) => `/system.slice/app${id}.service`, commOf: () => undefined, version: 0 },
     peers: new LocalPeers(),
     cidr: new CidrTable({ '10.2.0.0/16': 'backend-net' }),
     dns: undefined,
@@ -158,28 +170,38 @@ const baseline = time(total, grow, (b) => {
   }
 });
 
+// As the processor runs it: learning from new sockets, the inputs version of the same context.
 const ctx = context();
-const learn = (ends: FlowEnds): void => {
-  const local = ends.observer === 'client' ? ends.clientAddr : ends.serverAddr;
-  ctx.peers.learnAddress(ends.netns, local);
-  const proc = { cgroupId: ends.cgroupId, pid: ends.pid, comm: ends.comm };
-  if (ends.observer === 'server') ctx.peers.learnServer(ends.netns, ends.serverPort, proc);
-  else
-    ctx.peers.learnClient(
-      ends.netns,
-      ends.clientPort,
-      ends.clientAddr,
-      ends.serverAddr,
-      ends.serverPort,
-      proc,
-    );
-};
+const learn = (ends: FlowEnds): void => ctx.peers.learn(ends);
 const resolve = (ends: FlowEnds) => resolveEnds(ends, ctx);
+const version = (): number => inputsVersion(ctx);
 
 const steadyAgg = new Aggregator({ linkIdleTimeoutMs: 600_000, maxLinks: 100_000 });
-steadyAgg.apply(batchOf(0, { sockets: steadySockets, openSockets: SOCKETS }), resolve, learn);
-const steady = time(total, grow, (b) => steadyAgg.apply(b, resolve, learn));
+steadyAgg.apply(batchOf(0, { sockets: steadySockets, openSockets: SOCKETS }), resolve, learn, version);
+const steady = time(total, grow, (b) => steadyAgg.apply(b, resolve, learn, version));
 const steadyLinks = steadyAgg.linkCount;
+
+// Adopted: the sockets of a node found open at start-up, in a context of their own.
+const adoptedCtx = context();
+const adoptedSockets = steadySockets.map((s) => ({ ...s, comm: '', pid: 0, preexisting: true }));
+const adoptedAgg = new Aggregator({ linkIdleTimeoutMs: 600_000, maxLinks: 100_000 });
+const adoptedResolve = (ends: FlowEnds) => resolveEnds(ends, adoptedCtx);
+const adoptedLearn = (ends: FlowEnds): void => adoptedCtx.peers.learn(ends);
+const adoptedVersion = (): number => inputsVersion(adoptedCtx);
+adoptedAgg.apply(
+  batchOf(0, { sockets: adoptedSockets, openSockets: SOCKETS }),
+  adoptedResolve,
+  adoptedLearn,
+  adoptedVersion,
+);
+const adopted = time(
+  total,
+  (i) => {
+    for (const s of adoptedSockets) s.txBytes += 1000;
+    return batchOf(i + 1, { sockets: adoptedSockets, openSockets: SOCKETS });
+  },
+  (b) => adoptedAgg.apply(b, adoptedResolve, adoptedLearn, adoptedVersion),
+);
 
 const churnAgg = new Aggregator({ linkIdleTimeoutMs: 600_000, maxLinks: 100_000 });
 const churn = time(
@@ -191,7 +213,7 @@ const churn = time(
     if (b > 0) for (let i = 0; i < SOCKETS; i++) gone.push(b * 1_000_000 + i);
     return batchOf(b, { sockets, gone, openSockets: SOCKETS });
   },
-  (b) => churnAgg.apply(b, resolve, learn),
+  (b) => churnAgg.apply(b, resolve, learn, version),
 );
 const churnLinks = churnAgg.linkCount;
 
@@ -204,8 +226,49 @@ const closed = time(
     for (let i = 0; i < KEYS; i++) totals.push(closedAt(i, b + 1));
     return batchOf(b, { closed: totals });
   },
-  (b) => closedAgg.apply(b, resolve, learn),
+  (b) => closedAgg.apply(b, resolve, learn, version),
 );
+
+/** Heap held by what `build` returns, after full garbage collections (needs --expose-gc). */
+function heldBytes(build: () => unknown): number | undefined {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) return undefined;
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const kept = build();
+  gc();
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  if (kept === undefined) throw new Error('nothing kept');
+  return after - before;
+}
+const memCtx = context();
+const aggBytes = heldBytes(() => {
+  const a = new Aggregator({ linkIdleTimeoutMs: 600_000, maxLinks: 100_000 });
+  a.apply(batchOf(0, { sockets: steadySockets, openSockets: SOCKETS }), (e) => resolveEnds(e, memCtx));
+  return a;
+});
+const peersBytes = heldBytes(() => {
+  const peers = new LocalPeers();
+  for (const s of steadySockets) {
+    const client = s.role === 'client';
+    peers.learn({
+      family: s.family,
+      clientAddr: client ? s.localAddr : s.remoteAddr,
+      clientPort: client ? s.localPort : s.remotePort,
+      serverAddr: client ? s.remoteAddr : s.localAddr,
+      serverPort: client ? s.remotePort : s.localPort,
+      observer: s.role,
+      netns: s.netns,
+      cgroupId: s.cgroupId,
+      pid: s.pid,
+      comm: s.comm,
+      atMs: s.openedAtMs,
+    });
+  }
+  return peers;
+});
 
 const fmt = (t: Timing): string =>
   `wall median ${t.medianMs.toFixed(2)} ms, p95 ${t.p95Ms.toFixed(2)} ms; CPU median ${t.cpuMedianMs.toFixed(2)} ms`;
@@ -220,7 +283,17 @@ console.log(
 console.log(
   `churn   (${SOCKETS} new + ${SOCKETS} gone, resolved, ${churnLinks} links): ${fmt(churn)}  ${ratio(churn)}`,
 );
+console.log(
+  `adopted (${SOCKETS} changed pre-existing sockets, provisional): ${fmt(adopted)}  ${ratio(adopted)}`,
+);
 console.log(`closed  (${KEYS} changed kernel keys): ${fmt(closed)}  ${ratio(closed)}`);
+const mib = (bytes: number): string =>
+  `${(bytes / 1048576).toFixed(1)} MiB (${Math.round(bytes / SOCKETS)} B/socket)`;
+console.log(
+  aggBytes === undefined || peersBytes === undefined
+    ? 'memory: run with --expose-gc'
+    : `memory (heapUsed, ${SOCKETS} open sockets): aggregator ${mib(aggBytes)}, learned local peers ${mib(peersBytes)}`,
+);
 console.log(
   `target 100k samples <= 20 ms per batch (steady, CPU median): ${steady.cpuMedianMs <= 20 ? 'met' : 'NOT met'}`,
 );

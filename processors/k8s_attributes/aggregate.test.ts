@@ -4,7 +4,8 @@ import type { ClosedLinkTotals, Identity, Link, SocketBatch, SocketSample } from
 import type { FlowEnds, Resolve } from './aggregate.ts';
 import { Aggregator, OVERFLOW_KIND, OVERFLOW_NAME } from './aggregate.ts';
 import { CidrTable } from './cidr.ts';
-import { LocalPeers, resolveEnds } from './resolve.ts';
+import type { ClusterMetadata, IpOwner } from './metadata.ts';
+import { inputsVersion, LocalPeers, resolveEnds } from './resolve.ts';
 import type { ResolveContext } from './resolve.ts';
 
 const T0 = 1_700_000_000_000;
@@ -818,12 +819,17 @@ describe('host mode over the real resolver: connections between two network name
       ...over,
     });
 
-  function hostMode(): { agg: Aggregator; resolve: Resolve; learn: (ends: FlowEnds) => void } {
+  function hostMode(): {
+    agg: Aggregator;
+    resolve: Resolve;
+    learn: (ends: FlowEnds) => void;
+    version: () => number;
+  } {
     const peers = new LocalPeers();
     const ctx: ResolveContext = {
       mode: 'host',
       cluster: undefined,
-      host: { cgroupPath: () => undefined, commOf: () => undefined },
+      host: { cgroupPath: () => undefined, commOf: () => undefined, version: 0 },
       peers,
       cidr: new CidrTable({}),
       dns: undefined,
@@ -835,6 +841,7 @@ describe('host mode over the real resolver: connections between two network name
       agg: new Aggregator({ linkIdleTimeoutMs: 600_000, maxLinks: 100 }),
       resolve: (ends) => resolveEnds(ends, ctx),
       learn: (ends) => peers.learn(ends),
+      version: () => inputsVersion(ctx),
     };
   }
 
@@ -1008,28 +1015,35 @@ describe('host mode over the real resolver: connections between two network name
   ];
 
   for (const c of cases) {
-    it(c.name, () => {
-      const { agg, resolve, learn } = hostMode();
-      let deferred = 0;
-      c.batches.forEach((b, i) => {
-        const { batch: out, stats } = agg.apply(batch(i + 1, b), resolve, learn);
-        deferred += stats.deferredPayments;
-        const got = out.links
-          .filter((l) => l.serverPort === PORT)
-          .map((l) => [
-            l.observer,
-            l.client.name,
-            l.server.name,
-            l.bytesClientToServer,
-            l.bytesServerToClient,
-            l.connectionsOpened,
-            l.connectionsClosed,
-          ])
-          .sort((x, y) => String(x[0]).localeCompare(String(y[0])));
-        assert.deepEqual(got, c.want[i], `batch ${i + 1}`);
+    for (const versioned of [false, true]) {
+      it(`${c.name}${versioned ? ' (answers kept while the inputs version holds)' : ''}`, () => {
+        const { agg, resolve, learn, version } = hostMode();
+        let deferred = 0;
+        c.batches.forEach((b, i) => {
+          const { batch: out, stats } = agg.apply(
+            batch(i + 1, b),
+            resolve,
+            learn,
+            versioned ? version : undefined,
+          );
+          deferred += stats.deferredPayments;
+          const got = out.links
+            .filter((l) => l.serverPort === PORT)
+            .map((l) => [
+              l.observer,
+              l.client.name,
+              l.server.name,
+              l.bytesClientToServer,
+              l.bytesServerToClient,
+              l.connectionsOpened,
+              l.connectionsClosed,
+            ])
+            .sort((x, y) => String(x[0]).localeCompare(String(y[0])));
+          assert.deepEqual(got, c.want[i], `batch ${i + 1}`);
+        });
+        assert.equal(deferred, c.deferred);
       });
-      assert.equal(deferred, c.deferred);
-    });
+    }
   }
 });
 
@@ -1066,5 +1080,153 @@ describe('gone before sockets', () => {
       [later.bytesClientToServer, later.connectionsOpened, later.activeConnections],
       [150, 2, 1],
     );
+  });
+});
+
+describe('with an inputs version: provisional sockets and kernel keys resolve only when something moved', () => {
+  const reads = { clientPort: false, pid: false, atMs: false };
+
+  it('a provisional socket is not resolved again while the version holds, and is once it moves', () => {
+    const a = agg();
+    let v = 0;
+    let calls = 0;
+    let name: string | undefined;
+    const r: Resolve = (ends) => {
+      calls++;
+      return {
+        client: { name: ends.comm, kind: 'process', namespace: '' },
+        server: { name: name ?? ends.serverAddr, kind: 'external', namespace: '' },
+        provisional: name === undefined,
+        reads,
+      };
+    };
+    const version = (): number => v;
+    a.apply(batch(1, { sockets: [sample({ cookie: 1, txBytes: 10 })] }), r, undefined, version);
+    assert.equal(calls, 1);
+    // What the fake would answer now differs, but nothing it reads moved (as its version says).
+    name = 'db.example';
+    let out = a.apply(batch(2, { sockets: [sample({ cookie: 1, txBytes: 20 })] }), r, undefined, version);
+    assert.equal(calls, 1, 'not resolved again: nothing moved');
+    assert.equal(out.stats.resolutions, 0);
+    assert.equal(only(out.batch.links).bytesClientToServer, 20);
+    v++;
+    out = a.apply(batch(3, { sockets: [sample({ cookie: 1, txBytes: 30 })] }), r, undefined, version);
+    assert.equal(calls, 2, 'resolved again once the version moved');
+    assert.equal(out.stats.relinked, 1);
+    assert.equal(out.batch.links.find((l) => l.server.name === '10.0.0.2')?.bytesClientToServer, 20);
+    assert.equal(out.batch.links.find((l) => l.server.name === 'db.example')?.bytesClientToServer, 10);
+    v++;
+    name = 'other.example';
+    out = a.apply(batch(4, { sockets: [sample({ cookie: 1, txBytes: 40 })] }), r, undefined, version);
+    assert.equal(calls, 2, 'a settled answer is kept for life');
+    assert.equal(out.stats.relinked, 0);
+  });
+
+  it('a provisional answer is resolved again when the batch time reaches its recheck time, the version unmoved', () => {
+    const a = agg();
+    let calls = 0;
+    const r: Resolve = (ends) => {
+      calls++;
+      const provisional = calls === 1;
+      return {
+        client: { name: ends.comm, kind: 'process', namespace: '' },
+        server: { name: provisional ? ends.serverAddr : 'named', kind: 'external', namespace: '' },
+        provisional,
+        reads: { ...reads, atMs: true },
+        ...(provisional ? { recheckAtMs: T0 + 2500 } : {}),
+      };
+    };
+    const version = (): number => 0;
+    for (const [i, want] of [
+      [1, 1],
+      [2, 1],
+      [3, 2],
+      [4, 2],
+    ] as const) {
+      const out = a.apply(batch(i, { sockets: [sample({ cookie: 1, txBytes: i })] }), r, undefined, version);
+      assert.equal(calls, want, `batch ${i} at +${i * 1000} ms`);
+      if (i === 3) assert.equal(out.stats.relinked, 1);
+    }
+  });
+
+  it('the sockets of one kernel key share a resolution, unless it read what differs between them', () => {
+    const a = agg();
+    const log: FlowEnds[] = [];
+    const table = tableResolve({}, log);
+    let readsClientPort = false;
+    const r: Resolve = (ends) => ({ ...table(ends), reads: { ...reads, clientPort: readsClientPort } });
+    let v = 0;
+    const version = (): number => v;
+    const clients = [1, 2, 3].map((cookie) => sample({ cookie }));
+    let out = a.apply(batch(1, { sockets: clients }), r, undefined, version);
+    assert.equal(log.length, 1, 'three sockets of one key, one resolution');
+    assert.equal(only(out.batch.links).activeConnections, 3);
+    out = a.apply(batch(2, { sockets: [sample({ cookie: 4 })] }), r, undefined, version);
+    assert.equal(log.length, 1, 'a new socket of the key, the version unmoved: the same answer');
+    v++;
+    out = a.apply(batch(3, { sockets: [sample({ cookie: 5 })] }), r, undefined, version);
+    assert.equal(log.length, 2, 'the version moved: resolved');
+    readsClientPort = true;
+    v++;
+    out = a.apply(batch(4, { sockets: [6, 7].map((cookie) => sample({ cookie })) }), r, undefined, version);
+    assert.equal(log.length, 4, 'an answer that read the client port is not shared between ports');
+    out = a.apply(batch(5, { sockets: [sample({ cookie: 8, localPort: 40007 })] }), r, undefined, version);
+    assert.equal(log.length, 4, 'but is with an equal port');
+    assert.equal(out.stats.resolutions, 0);
+  });
+
+  it('Kubernetes mode: one key, one version, two open times on either side of an IP changing owner: two names', () => {
+    // The server address belonged to pod "old" until T0 - 45 min, to pod "new" since; the store does
+    // not change in between (one version), but what the address meant depends on when each socket opened.
+    const reusedAtMs = T0 - 2_700_000;
+    const owner = (name: string): IpOwner => ({
+      kind: 'pod',
+      pod: {
+        uid: name,
+        name,
+        namespace: 'shop',
+        nodeName: 'n1',
+        hostNetwork: false,
+        ips: ['10.0.0.2'],
+        workload: { kind: 'Deployment', name, namespace: 'shop' },
+      },
+    });
+    const cluster: ClusterMetadata = {
+      lookupIp: (ip, timeMs) => (ip !== '10.0.0.2' ? undefined : owner(timeMs < reusedAtMs ? 'old' : 'new')),
+      podByUid: () => undefined,
+      synced: () => true,
+      version: 0,
+      watchStates: () => [],
+      start: async () => undefined,
+      stop: async () => undefined,
+    };
+    const peers = new LocalPeers();
+    const ctx: ResolveContext = {
+      mode: 'kubernetes',
+      cluster,
+      host: { cgroupPath: () => undefined, commOf: () => undefined, version: 0 },
+      peers,
+      cidr: new CidrTable({}),
+      dns: undefined,
+      hostName: 'n1',
+      nowMs: T0,
+      informerGraceMs: 30_000,
+    };
+    const a = agg();
+    const out = a.apply(
+      batch(1, {
+        sockets: [
+          sample({ cookie: 1, openedAtMs: T0 - 3_600_000, txBytes: 1 }),
+          sample({ cookie: 2, openedAtMs: T0 - 1_800_000, txBytes: 2 }),
+          sample({ cookie: 3, openedAtMs: T0 - 1_800_000, txBytes: 4 }),
+        ],
+      }),
+      (ends) => resolveEnds(ends, ctx),
+      (ends) => peers.learn(ends),
+      () => inputsVersion(ctx),
+    );
+    const bytes = Object.fromEntries(out.batch.links.map((l) => [l.server.name, l.bytesClientToServer]));
+    assert.deepEqual(bytes, { old: 1, new: 6 });
+    assert.equal(out.stats.resolutions, 2, 'the two sockets opened at one time share an answer');
   });
 });

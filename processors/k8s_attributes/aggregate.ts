@@ -79,9 +79,32 @@ export interface ResolvedEnds {
    * one batch later rather than under that name.
    */
   awaitingPeer?: boolean;
+  /**
+   * What the answer read of the ends beyond their kernel key (family, addresses, server port,
+   * observer, netns, cgroup id, comm): another socket of the same key may reuse the answer, while
+   * the inputs version has not moved, when these values are equal too. Absent: not reusable.
+   */
+  reads?: EndsReads;
+  /** A provisional answer may change from this time on with no input version moving (ms since the epoch). */
+  recheckAtMs?: number;
+}
+
+/** Which inputs of `FlowEnds` outside the kernel key a resolution read. */
+export interface EndsReads {
+  clientPort: boolean;
+  pid: boolean;
+  atMs: boolean;
 }
 
 export type Resolve = (ends: FlowEnds) => ResolvedEnds;
+
+/**
+ * The version of everything a resolution reads besides the ends (cluster metadata, cgroup paths,
+ * DNS answers, learned local peers): it moves whenever one of them may have changed. With it, a
+ * provisional socket is resolved again only once the version has moved (or its `recheckAtMs` has
+ * come), and the sockets of one kernel key share one resolution while it holds.
+ */
+export type InputsVersion = () => number;
 
 export interface AggregatorOptions {
   /** A link with no open socket and no counter change for this long is dropped from the output. */
@@ -111,6 +134,8 @@ export interface AggregateStats {
   splitPayments: number;
   /** Closed-key payments put off by one batch because a local peer was not known yet. */
   deferredPayments: number;
+  /** Resolutions computed (the others reused the answer of their kernel key, or were not needed). */
+  resolutions: number;
 }
 
 export const OVERFLOW_NAME = '_overflow';
@@ -135,7 +160,24 @@ interface LinkState {
   overflow: boolean;
 }
 
+/** A resolution kept for the other sockets of its kernel key, and for its provisional sockets. */
+interface Resolution {
+  resolved: ResolvedEnds;
+  /** Inputs version read before it was computed. */
+  version: number;
+  clientPort: number;
+  pid: number;
+  atMs: number;
+  /** The link it gave (not an overflow link), while that link lives. */
+  link: LinkState | undefined;
+}
+
 interface KeyState {
+  observer: Role;
+  cgroupId: number;
+  comm: string;
+  /** The last resolution of this key's ends, reusable per `Resolution`. */
+  resolution: Resolution | undefined;
   /** Last closed totals reported by the kernel for this key. */
   closedC2S: number;
   closedS2C: number;
@@ -166,23 +208,15 @@ interface KeyState {
   lastGoneLink: LinkState | undefined;
 }
 
+/**
+ * One open socket. Kept small (100k open sockets are usual): its comm, cgroup id and observer are its
+ * key's, and a held socket's sample sits in `Aggregator.heldSockets`.
+ */
 interface SocketState {
-  cookie: number;
   openedAtMs: number;
-  observer: Role;
-  comm: string;
-  cgroupId: number;
   key: KeyState;
-  /** Undefined while the socket waits one batch for a local peer to show (see `held`). */
+  /** Undefined while the socket waits one batch for a local peer to show (see `heldSockets`). */
   link: LinkState | undefined;
-  /**
-   * The last sample of a new socket whose other end was not known yet, kept (a copy) until the next
-   * batch names it: nothing of it is counted before. If it goes first, the kernel's closed totals
-   * count all of it, as for a connection never seen open.
-   */
-  held: SocketSample | undefined;
-  /** Batch in which the socket was first held. */
-  heldSince: number;
   tx: number;
   rx: number;
   retrans: number;
@@ -191,13 +225,29 @@ interface SocketState {
   preexisting: boolean;
   /** Counted in its link's activeConnections. */
   active: boolean;
-  provisional: boolean;
+  /** The provisional answer the socket is named by, until a settled one comes; undefined once settled. */
+  resolution: Resolution | undefined;
   /** No longer tracked (gone, or replaced by a new incarnation). */
   released: boolean;
 }
 
-function newKeyState(): KeyState {
+/**
+ * A new socket whose other end was not known yet: its last sample (a copy), kept until the next batch
+ * names it. Nothing of it is counted before; if it goes first, the kernel's closed totals count all of it,
+ * as for a connection never seen open.
+ */
+interface Held {
+  sample: SocketSample;
+  /** Batch in which the socket was first held. */
+  since: number;
+}
+
+function newKeyState(observer: Role, cgroupId: number, comm: string): KeyState {
   return {
+    observer,
+    cgroupId,
+    comm,
+    resolution: undefined,
     closedC2S: 0,
     closedS2C: 0,
     closedRetrans: 0,
@@ -327,10 +377,13 @@ export class Aggregator {
   private readonly links = new Map<string, LinkState>();
   private readonly overflowLinks = new Map<string, LinkState>();
   private readonly sockets = new Map<number, SocketState>();
-  private readonly heldSockets = new Set<SocketState>();
+  private readonly heldSockets = new Map<SocketState, Held>();
   private readonly keys = new Map<string, KeyState>();
   private batchNo = 0;
   private lastTimeMs: number | undefined;
+  /** Inputs version of the resolver in this batch, as of the last resolution; undefined without one. */
+  private version: number | undefined;
+  private versionOf: InputsVersion | undefined;
   private stats: AggregateStats = Aggregator.zeroStats();
 
   constructor(options: AggregatorOptions) {
@@ -354,6 +407,7 @@ export class Aggregator {
       relinked: 0,
       splitPayments: 0,
       deferredPayments: 0,
+      resolutions: 0,
     };
   }
 
@@ -375,11 +429,14 @@ export class Aggregator {
   /**
    * Folds one socket batch in and returns every live link, cumulative. The
    * returned links are owned by the aggregator: valid until the next `apply`.
+   * Without `version`, every provisional socket is resolved again in every
+   * batch and no answer is shared between sockets.
    */
   apply(
     batch: SocketBatch,
     resolve: Resolve,
     learn?: (ends: FlowEnds) => void,
+    version?: InputsVersion,
   ): { batch: LinkBatch; stats: AggregateStats } {
     this.stats = Aggregator.zeroStats();
     this.batchNo++;
@@ -397,8 +454,8 @@ export class Aggregator {
         learn !== undefined &&
         (s === undefined ||
           s.openedAtMs !== sample.openedAtMs ||
-          s.comm !== sample.comm ||
-          s.cgroupId !== sample.cgroupId)
+          s.key.comm !== sample.comm ||
+          s.key.cgroupId !== sample.cgroupId)
       ) {
         learn(sampleEnds(sample));
       }
@@ -417,6 +474,9 @@ export class Aggregator {
           totals.cgroupId,
           totals.comm,
         ),
+        totals.observer,
+        totals.cgroupId,
+        totals.comm,
       );
       keys[i] = key;
       if (
@@ -428,18 +488,22 @@ export class Aggregator {
       }
     }
 
+    // Read after learning: what this batch's sockets taught is part of it.
+    this.versionOf = version;
+    this.version = version?.();
+
     // `gone` first: a socket reconnected under the same cookie is in `gone` (its old incarnation) and
     // in `sockets` (the new one) of one batch.
     for (const cookie of batch.gone) {
       const s = this.sockets.get(cookie);
       if (s === undefined) this.stats.unknownGone++;
-      else this.release(s, now);
+      else this.release(cookie, s, now);
     }
     for (let i = 0; i < batch.sockets.length; i++) {
       this.applySample(batch.sockets[i] as SocketSample, states[i], resolve, now, sinceMs);
     }
-    for (const s of this.heldSockets) {
-      if (s.heldSince < this.batchNo) this.settle(s, resolve, now, sinceMs);
+    for (const [s, held] of this.heldSockets) {
+      if (held.since < this.batchNo) this.settle(s, held.sample, resolve, now, sinceMs);
     }
     const present = new Set<KeyState>(keys);
     for (let i = 0; i < batch.closed.length; i++) {
@@ -458,13 +522,94 @@ export class Aggregator {
     return { batch: { timeMs: now, startTimeMs: batch.startTimeMs, links }, stats: this.stats };
   }
 
-  private keyFor(id: string): KeyState {
+  private keyFor(id: string, observer: Role, cgroupId: number, comm: string): KeyState {
     let key = this.keys.get(id);
     if (key === undefined) {
-      key = newKeyState();
+      key = newKeyState(observer, cgroupId, comm);
       this.keys.set(id, key);
     }
     return key;
+  }
+
+  /**
+   * The answer for a socket or closed totals of `key`: its key's last one when that still holds (the
+   * inputs version has not moved, no recheck time has come, and what it read of the ends is equal),
+   * else a new resolution, kept for the key.
+   */
+  private resolveFor(
+    key: KeyState,
+    clientPort: number,
+    pid: number,
+    atMs: number,
+    ends: FlowEnds | (() => FlowEnds),
+    resolve: Resolve,
+    now: number,
+  ): Resolution {
+    const kept = key.resolution;
+    if (kept !== undefined && this.holds(kept, now)) {
+      const reads = kept.resolved.reads as EndsReads;
+      if (
+        (!reads.clientPort || kept.clientPort === clientPort) &&
+        (!reads.pid || kept.pid === pid) &&
+        (!reads.atMs || kept.atMs === atMs)
+      ) {
+        return kept;
+      }
+    }
+    const version = this.version;
+    const resolved = resolve(typeof ends === 'function' ? ends() : ends);
+    this.stats.resolutions++;
+    const resolution: Resolution = {
+      resolved,
+      version: version ?? 0,
+      clientPort,
+      pid,
+      atMs,
+      link: undefined,
+    };
+    if (this.versionOf !== undefined) {
+      // A resolution may move the version itself (a walk of the cgroup tree on an unknown id).
+      this.version = this.versionOf();
+      if (resolved.reads !== undefined) key.resolution = resolution;
+    }
+    return resolution;
+  }
+
+  /** Whether nothing the resolution read can have changed. */
+  private holds(r: Resolution, now: number): boolean {
+    return (
+      this.version !== undefined &&
+      r.version === this.version &&
+      (r.resolved.recheckAtMs === undefined || now < r.resolved.recheckAtMs)
+    );
+  }
+
+  /** The link of a resolution, created once per resolution while it lives. */
+  private linkOf(
+    r: Resolution,
+    serverPort: number,
+    family: AddressFamily,
+    observer: Role,
+    now: number,
+    sinceMs: number,
+  ): LinkState {
+    if (r.link !== undefined && r.link.live) return r.link;
+    const link = this.linkFor(r.resolved, serverPort, family, observer, now, sinceMs);
+    r.link = link.overflow ? undefined : link;
+    return link;
+  }
+
+  private resolveSample(sample: SocketSample, key: KeyState, resolve: Resolve, now: number): Resolution {
+    const client = sample.role === 'client';
+    return this.resolveFor(
+      key,
+      client ? sample.localPort : sample.remotePort,
+      sample.pid,
+      sample.openedAtMs,
+      () => sampleEnds(sample),
+      resolve,
+      now,
+    );
   }
 
   private applySample(
@@ -478,60 +623,61 @@ export class Aggregator {
     let s = known === undefined || known.released ? this.sockets.get(sample.cookie) : known;
     if (s !== undefined && s.openedAtMs !== sample.openedAtMs) {
       this.stats.replacedIncarnations++;
-      this.release(s, now);
+      this.release(sample.cookie, s, now);
       s = undefined;
     }
     if (s === undefined) {
-      const resolved = resolve(sampleEnds(sample));
-      const key = this.keyFor(sampleKeyId(sample));
+      const key = this.keyFor(sampleKeyId(sample), sample.role, sample.cgroupId, sample.comm);
+      const resolution = this.resolveSample(sample, key, resolve, now);
+      const resolved = resolution.resolved;
       key.openSockets++;
       // A new socket whose other end may be a local process the batches have not shown yet (its own
       // socket in the next batch): held one batch rather than counted under a name it would leave.
       const held = resolved.awaitingPeer === true && !sample.preexisting;
       const link = held
         ? undefined
-        : this.linkFor(resolved, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
+        : this.linkOf(resolution, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
       if (link !== undefined) link.sockets++;
       s = {
-        cookie: sample.cookie,
         openedAtMs: sample.openedAtMs,
-        observer: sample.role,
-        comm: sample.comm,
-        cgroupId: sample.cgroupId,
         key,
         link,
-        held: held ? { ...sample } : undefined,
-        heldSince: this.batchNo,
         tx: 0,
         rx: 0,
         retrans: 0,
         countedOpened: false,
         preexisting: sample.preexisting,
         active: false,
-        provisional: resolved.provisional,
+        resolution: resolved.provisional ? resolution : undefined,
         released: false,
       };
       this.sockets.set(sample.cookie, s);
       if (held) {
-        this.heldSockets.add(s);
+        this.heldSockets.set(s, { sample: { ...sample }, since: this.batchNo });
         return;
       }
     } else {
-      if (sample.comm !== s.comm || sample.cgroupId !== s.cgroupId) {
+      let changedKey = false;
+      if (sample.comm !== s.key.comm || sample.cgroupId !== s.key.cgroupId) {
         s.key.openSockets--;
-        s.key = this.keyFor(sampleKeyId(sample));
+        s.key = this.keyFor(sampleKeyId(sample), sample.role, sample.cgroupId, sample.comm);
         s.key.openSockets++;
-        s.comm = sample.comm;
-        s.cgroupId = sample.cgroupId;
+        changedKey = true;
       }
-      if (s.held !== undefined) {
-        s.held = { ...sample };
+      if (s.link === undefined) {
+        (this.heldSockets.get(s) as Held).sample = { ...sample };
         return;
       }
-      if (s.provisional && s.link !== undefined) {
-        const resolved = resolve(sampleEnds(sample));
-        s.provisional = resolved.provisional;
-        const link = this.linkFor(resolved, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
+      const kept = s.resolution;
+      if (
+        kept !== undefined &&
+        (changedKey ||
+          !this.holds(kept, now) ||
+          (kept.resolved.reads?.pid === true && kept.pid !== sample.pid))
+      ) {
+        const resolution = this.resolveSample(sample, s.key, resolve, now);
+        s.resolution = resolution.resolved.provisional ? resolution : undefined;
+        const link = this.linkOf(resolution, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
         if (link !== s.link) {
           this.stats.relinked++;
           this.moveSocket(s, s.link, link, now);
@@ -542,13 +688,11 @@ export class Aggregator {
   }
 
   /** A held socket, one batch later: named with what the batches have shown since, then counted. */
-  private settle(s: SocketState, resolve: Resolve, now: number, sinceMs: number): void {
-    const sample = s.held as SocketSample;
+  private settle(s: SocketState, sample: SocketSample, resolve: Resolve, now: number, sinceMs: number): void {
     this.heldSockets.delete(s);
-    s.held = undefined;
-    const resolved = resolve(sampleEnds(sample));
-    s.provisional = resolved.provisional;
-    s.link = this.linkFor(resolved, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
+    const resolution = this.resolveSample(sample, s.key, resolve, now);
+    s.resolution = resolution.resolved.provisional ? resolution : undefined;
+    s.link = this.linkOf(resolution, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
     s.link.sockets++;
     this.count(s, sample, now);
   }
@@ -575,7 +719,7 @@ export class Aggregator {
       s.tx += dTx;
       s.rx += dRx;
       s.retrans += dRetrans;
-      if (s.observer === 'client') {
+      if (s.key.observer === 'client') {
         link.bytesClientToServer += dTx;
         link.bytesServerToClient += dRx;
       } else {
@@ -608,17 +752,17 @@ export class Aggregator {
   }
 
   /** A socket is no longer open: its credit moves to its key, awaiting the closed totals. */
-  private release(s: SocketState, now: number): void {
+  private release(cookie: number, s: SocketState, now: number): void {
     const key = s.key;
     s.released = true;
-    this.sockets.delete(s.cookie);
+    this.sockets.delete(cookie);
     key.openSockets--;
     if (s.link === undefined) {
       // Held, never counted: the kernel's closed totals count all of it, opened included.
       this.heldSockets.delete(s);
       return;
     }
-    if (s.observer === 'client') {
+    if (key.observer === 'client') {
       key.goneC2S += s.tx;
       key.goneS2C += s.rx;
     } else {
@@ -664,8 +808,8 @@ export class Aggregator {
     const gone = recent !== undefined && recent.live ? recent : undefined;
     let fresh: LinkState | undefined;
     if (gone === undefined || opened > 0) {
-      const resolved = resolve(closedEnds(totals, now));
-      if (gone === undefined && resolved.awaitingPeer === true && !key.deferred) {
+      const resolution = this.resolveFor(key, 0, 0, now, () => closedEnds(totals, now), resolve, now);
+      if (gone === undefined && resolution.resolved.awaitingPeer === true && !key.deferred) {
         // Connections that opened and closed between two polls, to a local end whose process the
         // batches have not shown yet (its socket was never seen open and its own close may reach the
         // kernel's totals after this read): nothing is paid now, the next batch's totals pay it all
@@ -674,7 +818,7 @@ export class Aggregator {
         this.stats.deferredPayments++;
         return;
       }
-      fresh = this.linkFor(resolved, totals.serverPort, totals.family, totals.observer, now, sinceMs);
+      fresh = this.linkOf(resolution, totals.serverPort, totals.family, totals.observer, now, sinceMs);
     }
     key.paidC2S += c2s;
     key.paidS2C += s2c;

@@ -43,8 +43,11 @@ describe('ReverseDns against a real DNS server on 127.0.0.1', () => {
     const d = dns();
     assert.deepEqual(d.lookup('192.0.2.7'), { name: undefined, pending: true });
     assert.equal(d.stats().inFlight + d.stats().queueDepth, 1);
+    assert.equal(d.version, 0, 'asking changes no answer');
     await d.idle();
+    assert.equal(d.version, 1, 'an answer came in');
     assert.deepEqual(d.lookup('192.0.2.7'), { name: 'db.example.test', pending: false });
+    assert.equal(d.version, 1, 'a cached answer read');
     assert.deepEqual(d.lookup('192.0.2.8'), { name: undefined, pending: true });
     d.lookup('2001:db8::1');
     await d.idle();

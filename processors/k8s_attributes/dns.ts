@@ -8,7 +8,7 @@
  */
 import { Resolver } from 'node:dns/promises';
 import { parseIp } from '../../core/ip.ts';
-import type { DnsAnswer } from './resolve.ts';
+import type { DnsAnswer, DnsLookup } from './resolve.ts';
 
 /**
  * The reverse-lookup name of an address (`7.2.0.192.in-addr.arpa`, nibbles
@@ -77,7 +77,7 @@ function cleanName(name: string): string | undefined {
  * const dns = new ReverseDns({ ttlMs: 300_000, maxEntries: 10_000, timeoutMs: 2000, maxQueue: 1000 });
  * dns.lookup('192.0.2.7'); // { name: undefined, pending: true } -- later: { name: 'host.example', pending: false }
  */
-export class ReverseDns {
+export class ReverseDns implements DnsLookup {
   private readonly options: Required<Omit<ReverseDnsOptions, 'servers'>>;
   private readonly resolver: Resolver;
   private readonly cache = new Map<string, Entry>();
@@ -87,6 +87,7 @@ export class ReverseDns {
   private closed = false;
   private readonly counters = { queries: 0, resolved: 0, notFound: 0, errors: 0, dropped: 0 };
   private idleWaiters: Array<() => void> = [];
+  private answers = 0;
 
   constructor(options: ReverseDnsOptions) {
     for (const [field, value] of [
@@ -126,6 +127,11 @@ export class ReverseDns {
     if (entry !== undefined && entry.expiresAtMs > now) return { name: entry.name, pending: false };
     const pending = this.enqueue(ip);
     return { name: entry?.name, pending: entry?.name === undefined && pending };
+  }
+
+  /** Moves whenever an answer comes in (a name, no name, or an error). */
+  get version(): number {
+    return this.answers;
   }
 
   stats(): ReverseDnsStats {
@@ -205,6 +211,7 @@ export class ReverseDns {
     if (!this.closed) {
       this.cache.delete(ip);
       this.cache.set(ip, entry);
+      this.answers++;
       while (this.cache.size > this.options.maxEntries) {
         const oldest = this.cache.keys().next();
         if (oldest.done === true) break;

@@ -54,6 +54,31 @@ describe('HostInfo', () => {
     assert.equal(h.cgroupPath(0), undefined);
   });
 
+  it('versions its answers: a walk that finds the tree changed moves it; a miss too soon walks at the next refresh', () => {
+    let now = 0;
+    const h = new HostInfo({ cgroupRoot: root, now: () => now, minRewalkIntervalMs: 1000 });
+    h.walkCgroups();
+    const first = h.version;
+    h.walkCgroups();
+    assert.equal(h.version, first, 'the same tree again');
+    h.refresh();
+    assert.equal(h.stats().cgroupWalks, 2, 'no miss, no walk');
+    mkdirSync(join(root, 'machine.slice/machine-db.scope'), { recursive: true });
+    const fresh = ino('machine.slice/machine-db.scope');
+    now = 500;
+    assert.equal(h.cgroupPath(fresh), undefined, 'too soon after the last walk');
+    h.refresh();
+    assert.equal(h.stats().cgroupWalks, 2, 'still too soon');
+    now = 1000;
+    h.refresh();
+    assert.equal(h.stats().cgroupWalks, 3, 'walked for the miss without being asked again');
+    assert.ok(h.version > first);
+    assert.equal(h.cgroupPath(fresh), '/machine.slice/machine-db.scope');
+    now = 3000;
+    h.refresh();
+    assert.equal(h.stats().cgroupWalks, 3, 'nothing missed since');
+  });
+
   it('bounds the cgroups it remembers and counts the rest', () => {
     const h = new HostInfo({ cgroupRoot: root, maxCgroups: 2 });
     h.walkCgroups();

@@ -55,6 +55,12 @@ export interface HostInfoStats {
   pidsKnown: number;
 }
 
+function sameEntries(a: ReadonlyMap<number, string>, b: ReadonlyMap<number, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
 /** `HostLookup` over /sys/fs/cgroup and /proc. */
 export class HostInfo implements HostLookup {
   readonly cgroupRoot: string | undefined;
@@ -66,6 +72,9 @@ export class HostInfo implements HostLookup {
   private readonly now: () => number;
   private cgroups = new Map<number, string>();
   private lastWalkMs = -Infinity;
+  /** A lookup missed since the last walk and was too soon for another. */
+  private missedSinceWalk = false;
+  private cgroupChanges = 0;
   private readonly pids = new Map<number, { comm: string | undefined; atMs: number }>();
   private readonly counters = { cgroupWalks: 0, cgroupsTruncated: 0, walkErrors: 0 };
   lastError: Error | undefined;
@@ -90,6 +99,19 @@ export class HostInfo implements HostLookup {
     }
   }
 
+  /** Moves whenever a walk finds the cgroup tree changed. */
+  get version(): number {
+    return this.cgroupChanges;
+  }
+
+  /**
+   * Walks the tree again when a lookup missed too soon after the last walk and the interval has
+   * passed since: the cgroup a socket waits for is found without asking for it again.
+   */
+  refresh(): void {
+    if (this.missedSinceWalk && this.now() - this.lastWalkMs >= this.minRewalkIntervalMs) this.walkCgroups();
+  }
+
   stats(): HostInfoStats {
     return { ...this.counters, cgroupsKnown: this.cgroups.size, pidsKnown: this.pids.size };
   }
@@ -98,6 +120,7 @@ export class HostInfo implements HostLookup {
   walkCgroups(): void {
     if (this.cgroupRoot === undefined) return;
     this.lastWalkMs = this.now();
+    this.missedSinceWalk = false;
     this.counters.cgroupWalks++;
     const found = new Map<number, string>();
     const stack: string[] = ['/'];
@@ -121,13 +144,17 @@ export class HostInfo implements HostLookup {
       }
     }
     this.counters.cgroupsTruncated += truncated;
+    if (!sameEntries(this.cgroups, found)) this.cgroupChanges++;
     this.cgroups = found;
   }
 
   cgroupPath(cgroupId: number): string | undefined {
     const known = this.cgroups.get(cgroupId);
     if (known !== undefined || cgroupId === 0) return known;
-    if (this.now() - this.lastWalkMs < this.minRewalkIntervalMs) return undefined;
+    if (this.now() - this.lastWalkMs < this.minRewalkIntervalMs) {
+      this.missedSinceWalk = true;
+      return undefined;
+    }
     this.walkCgroups();
     return this.cgroups.get(cgroupId);
   }

@@ -322,6 +322,8 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
   const watcher = new Watch(kc);
   let stopped = false;
   let started = false;
+  /** Store writes and syncs so far: `ClusterMetadata.version`. */
+  let changes = 0;
   let syncedLogged = false;
   let trimWindowEndMs = 0;
   let lastTrimMs = 0;
@@ -377,6 +379,7 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
 
   /** Reduces an added or modified object to its minimal input and applies it; its UID when applied. */
   const apply = (inf: Informer, obj: unknown): string | undefined => {
+    changes++;
     const input = inf.spec.extract(obj);
     if (input.ok) {
       inf.spec.apply(store, input.value);
@@ -438,6 +441,7 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
         .catch(() => undefined);
     }
     for (const uid of store.liveUids(spec.kind)) if (!seen.has(uid)) spec.remove(store, uid);
+    changes++;
     inf.resourceVersion = resourceVersion;
     if (!inf.synced) {
       inf.synced = true;
@@ -480,6 +484,7 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
         else if (type === 'DELETED') {
           const uid = metaString(obj, 'uid');
           if (uid !== '') spec.remove(store, uid);
+          changes++;
         }
         const version = metaString(obj, 'resourceVersion');
         if (version !== '') inf.resourceVersion = version;
@@ -613,6 +618,9 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     lookupIp: (ip: string, timeMs: number): IpOwner | undefined => store.lookupIp(ip, timeMs),
     podByUid: (uid: string): PodRecord | undefined => store.podByUid(uid),
     synced: () => informers.every((i) => i.synced),
+    get version() {
+      return changes;
+    },
     watchStates: () =>
       informers.map((i) => ({
         resource: i.spec.resource,

@@ -67,6 +67,12 @@ export interface ClusterMetadata {
   podByUid(uid: string): PodRecord | undefined;
   /** True once every informer has completed its first list. */
   synced(): boolean;
+  /**
+   * Moves whenever an answer of `lookupIp`, `podByUid` or `synced` may have
+   * changed (any object stored or removed, an informer synced): resolutions
+   * computed at one version hold until it moves.
+   */
+  readonly version: number;
   watchStates(): readonly WatchState[];
   start(): Promise<void>;
   stop(): Promise<void>;

@@ -21,7 +21,7 @@ import type { ReverseDnsStats } from './dns.ts';
 import { HostInfo, ownAddresses } from './host.ts';
 import type { HostInfoStats } from './host.ts';
 import type { ClusterMetadata } from './metadata.ts';
-import { LocalPeers, resolveEnds } from './resolve.ts';
+import { inputsVersion, LocalPeers, resolveEnds } from './resolve.ts';
 import type { Mode, ResolveContext } from './resolve.ts';
 
 /** Validated config (durations in milliseconds), as the schema in factory.ts describes it. */
@@ -66,7 +66,7 @@ function instruments(t: Telemetry): Instruments {
   return {
     resolutions: t.counter('loggerhead.processor.resolutions', {
       description:
-        'Socket ends named, by end (client | server), identity kind and result (hit: named; miss: an external named by its IP, or a local end nothing named)',
+        'Socket ends named, by end (client | server), identity kind and result (hit: named; miss: an external named by its IP, or a local end nothing named); an answer shared by the sockets of one kernel key counts once',
       unit: '1',
     }),
     linksCreated: t.counter('loggerhead.processor.links.created', {
@@ -250,7 +250,7 @@ export class K8sAttributesProcessor implements Component, Consumer<SocketBatch> 
       host: this.hostInfo,
       peers: this.peers,
       cidr: this.cidr,
-      dns: this.dns === undefined ? undefined : (ip) => (this.dns as ReverseDns).lookup(ip),
+      dns: this.dns,
       hostName,
       nowMs: Date.now(),
       informerGraceMs: INFORMER_GRACE_MS,
@@ -295,6 +295,7 @@ export class K8sAttributesProcessor implements Component, Consumer<SocketBatch> 
     if (ctx === undefined) throw new Error('k8s_attributes: consume() before start()');
     const started = performance.now();
     ctx.nowMs = batch.timeMs;
+    this.hostInfo?.refresh();
     const peers = this.peers;
     const learn = (ends: FlowEnds): void => peers.learn(ends);
     const resolve = (ends: FlowEnds): ResolvedEnds => {
@@ -311,7 +312,7 @@ export class K8sAttributesProcessor implements Component, Consumer<SocketBatch> 
       );
       return r;
     };
-    const { batch: links, stats } = this.aggregator.apply(batch, resolve, learn);
+    const { batch: links, stats } = this.aggregator.apply(batch, resolve, learn, () => inputsVersion(ctx));
     this.flushTelemetry(stats);
     this.inst.batchDuration.record(performance.now() - started);
     await this.next.consume(links);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { FlowEnds } from './aggregate.ts';
 import { CidrTable } from './cidr.ts';
 import type { ClusterMetadata, IpOwner, PodRecord, ServiceRecord } from './metadata.ts';
-import type { DnsAnswer, HostLookup, ResolveContext } from './resolve.ts';
+import type { DnsAnswer, DnsLookup, HostLookup, ResolveContext } from './resolve.ts';
 import { LocalPeers, containerFromCgroup, podUidFromCgroup, resolveEnds } from './resolve.ts';
 
 const T = 1_700_000_000_000;
@@ -13,6 +13,7 @@ class TableCluster implements ClusterMetadata {
   readonly ips: Array<{ ip: string; owner: IpOwner; fromMs: number; untilMs: number }> = [];
   readonly pods = new Map<string, PodRecord>();
   isSynced = true;
+  version = 0;
   readonly asked: string[] = [];
 
   addPod(pod: PodRecord, fromMs = 0, untilMs = Infinity): void {
@@ -54,6 +55,7 @@ function pod(name: string, ip: string, workload: string, over: Partial<PodRecord
 }
 
 class TableHost implements HostLookup {
+  readonly version = 0;
   readonly paths: Record<number, string>;
   readonly comms: Record<number, string>;
   constructor(paths: Record<number, string> = {}, comms: Record<number, string> = {}) {
@@ -85,8 +87,8 @@ function ends(over: Partial<FlowEnds>): FlowEnds {
   };
 }
 
-function dnsTable(names: Record<string, string>, pending: string[] = []): (ip: string) => DnsAnswer {
-  return (ip) => ({ name: names[ip], pending: pending.includes(ip) });
+function dnsTable(names: Record<string, string>, pending: string[] = []): DnsLookup {
+  return { lookup: (ip): DnsAnswer => ({ name: names[ip], pending: pending.includes(ip) }), version: 0 };
 }
 
 function ctx(over: Partial<ResolveContext>): ResolveContext {
@@ -308,9 +310,12 @@ describe('resolveEnds in Kubernetes mode', () => {
     let dnsAsked = 0;
     const guarded = {
       ...c,
-      dns: (ip: string) => {
-        dnsAsked++;
-        return { name: `x.${ip}`, pending: false };
+      dns: {
+        lookup: (ip: string) => {
+          dnsAsked++;
+          return { name: `x.${ip}`, pending: false };
+        },
+        version: 0,
       },
     };
     for (const addr of ['', 'not-an-ip', 'a'.repeat(5000), '10.0.0.9\u0000', '10.0.0.9 ', '../../etc']) {
@@ -421,5 +426,57 @@ describe('resolveEnds in host mode', () => {
     assert.equal(peers.server(1, 10)?.comm, 's10');
     assert.equal(peers.server(1, 99), undefined);
     assert.equal(peers.size, 3);
+  });
+
+  it('LocalPeers versions what it learned: a new or different process moves it, the same one again does not', () => {
+    const peers = new LocalPeers();
+    const nginx = (pid: number) => ({ cgroupId: 9, pid, comm: 'nginx' });
+    let v = peers.version;
+    peers.learnServer(4026531840, 80, nginx(10));
+    assert.ok(peers.version > v, 'a new server');
+    v = peers.version;
+    peers.learnServer(4026531840, 80, nginx(11));
+    assert.equal(peers.version, v, 'another worker of the same server names its sockets the same');
+    assert.equal(peers.server(4026531840, 80)?.pid, 10);
+    peers.learnServer(4026531840, 80, { cgroupId: 9, pid: 12, comm: 'envoy' });
+    assert.ok(peers.version > v, 'another process on the port');
+    v = peers.version;
+    peers.learnServer(4026531840, 80, { cgroupId: 9, pid: 0, comm: '' });
+    assert.equal(peers.version, v, 'an accepted socket with the listener cgroup only replaces nothing');
+    peers.learnAddress(7, '10.0.0.1');
+    peers.learnAddress(7, '10.0.0.1');
+    assert.equal(peers.version, v + 1, 'an address learned once');
+    // Without a comm the pid is what names the process: a different pid is a change.
+    peers.learnClient(7, 40000, '10.0.0.1', '10.0.0.2', 80, { cgroupId: 0, pid: 5, comm: '' });
+    v = peers.version;
+    peers.learnClient(7, 40000, '10.0.0.1', '10.0.0.2', 80, { cgroupId: 0, pid: 6, comm: '' });
+    assert.ok(peers.version > v);
+    assert.equal(peers.client(7, 40000, '10.0.0.1', '10.0.0.2', 80)?.pid, 6);
+  });
+
+  it('says what it read of the ends beyond their kernel key, and until when a grace makes it provisional', () => {
+    const cluster = new TableCluster();
+    const k8s = ctx({ cluster, nowMs: T + 10_000, informerGraceMs: 30_000 });
+    const young = resolveEnds(ends({ serverAddr: '192.0.2.1', comm: 'curl' }), k8s);
+    assert.equal(young.provisional, true);
+    assert.equal(young.recheckAtMs, T + 30_000);
+    assert.deepEqual(young.reads, { clientPort: false, pid: false, atMs: true });
+    const old = resolveEnds(ends({ serverAddr: '192.0.2.1', comm: 'curl', atMs: T - 60_000 }), k8s);
+    assert.deepEqual([old.provisional, old.recheckAtMs], [false, undefined]);
+    const peers = new LocalPeers();
+    peers.learnAddress(2, '10.0.0.5');
+    const host = ctx({ mode: 'host', peers });
+    const server = { observer: 'server' as const, comm: 'srv', cgroupId: 0 };
+    assert.deepEqual(resolveEnds(ends({ ...server, clientAddr: '192.0.2.9' }), host).reads, {
+      clientPort: false,
+      pid: false,
+      atMs: false,
+    });
+    assert.deepEqual(
+      resolveEnds(ends({ ...server, clientAddr: '10.0.0.5' }), host).reads,
+      { clientPort: true, pid: false, atMs: false },
+      'a local client: its process is found by its port',
+    );
+    assert.equal(resolveEnds(ends({ ...server, comm: '' }), host).reads?.pid, true);
   });
 });

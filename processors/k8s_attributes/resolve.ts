@@ -15,11 +15,19 @@
 import type { ParsedIp } from '../../core/ip.ts';
 import { isLoopback, isUnspecified, parseIp } from '../../core/ip.ts';
 import type { Identity } from '../../core/signals.ts';
-import type { FlowEnds, ResolvedEnds } from './aggregate.ts';
+import type { EndsReads, FlowEnds, ResolvedEnds } from './aggregate.ts';
 import type { CidrTable } from './cidr.ts';
 import type { ClusterMetadata, PodRecord, WorkloadRef } from './metadata.ts';
 
 export type Mode = 'kubernetes' | 'host';
+
+/** Reverse DNS as resolution sees it (implemented in dns.ts). */
+export interface DnsLookup {
+  /** What is known about `ip` now; never waits. */
+  lookup(ip: string): DnsAnswer;
+  /** Moves whenever an answer may have changed (an answer came in). */
+  readonly version: number;
+}
 
 /** What a reverse DNS cache knows about an address right now. */
 export interface DnsAnswer {
@@ -42,6 +50,12 @@ export interface HostLookup {
   cgroupPath(cgroupId: number): string | undefined;
   /** Command name of a pid, for sockets whose comm the kernel did not capture. */
   commOf(pid: number): string | undefined;
+  /**
+   * Moves whenever an answer of `cgroupPath` may have changed. `commOf` is not versioned: it is asked
+   * only for a socket the kernel gave a pid and no comm, and a pid whose comm cannot be read has
+   * exited (a later answer would name whatever process reuses the pid).
+   */
+  readonly version: number;
 }
 
 export interface ResolveContext {
@@ -52,7 +66,7 @@ export interface ResolveContext {
   peers: LocalPeers;
   cidr: CidrTable;
   /** Reverse DNS cache; `undefined` when DNS is disabled. */
-  dns: ((ip: string) => DnsAnswer) | undefined;
+  dns: DnsLookup | undefined;
   /** Name of this machine (host mode) or this node (Kubernetes mode), for local ends nothing else names. */
   hostName: string;
   /** Time of the batch being resolved, ms since the epoch. */
@@ -63,6 +77,16 @@ export interface ResolveContext {
    * since watch events can arrive after a new pod's first connections.
    */
   informerGraceMs: number;
+}
+
+/**
+ * The version of everything a resolution reads besides the ends and the
+ * clock: it moves whenever the cluster metadata, the cgroup paths, a DNS
+ * answer or the learned local peers may have changed (each of those counters
+ * only grows, so their sum moves when any of them does).
+ */
+export function inputsVersion(ctx: ResolveContext): number {
+  return ctx.peers.version + ctx.host.version + (ctx.dns?.version ?? 0) + (ctx.cluster?.version ?? 0);
 }
 
 const MAX_NAME = 253;
@@ -148,12 +172,12 @@ function parseContainer(path: string): string | undefined {
   return undefined;
 }
 
-interface BoundedMap<V> {
-  map: Map<string, V>;
+interface BoundedMap<K, V> {
+  map: Map<K, V>;
   max: number;
 }
 
-function remember<V>(b: BoundedMap<V>, key: string, value: V): void {
+function remember<K, V>(b: BoundedMap<K, V>, key: K, value: V): void {
   b.map.delete(key);
   b.map.set(key, value);
   if (b.map.size > b.max) {
@@ -162,13 +186,25 @@ function remember<V>(b: BoundedMap<V>, key: string, value: V): void {
   }
 }
 
+/** A port of a network namespace as one number (namespace ids are inode numbers, below 2^32: exact). */
+function portKey(netns: number, port: number): number {
+  return netns * 65_536 + port;
+}
+
 /** Addresses are kernel-formatted IP text (never a space), so a space-joined key is unambiguous. */
 function flowKey(netns: number, clientAddr: string, serverAddr: string, serverPort: number): string {
   return `${netns} ${clientAddr} ${serverAddr} ${serverPort}`;
 }
 
+/**
+ * Whether two processes name a socket the same way: the pid is read only when there is no comm, so
+ * the workers of a pre-forking server (one comm and cgroup, many pids) are one to resolution, and
+ * learning one after another changes nothing.
+ */
 function sameProcess(a: LocalProcess | undefined, b: LocalProcess): boolean {
-  return a !== undefined && a.comm === b.comm && a.cgroupId === b.cgroupId && a.pid === b.pid;
+  return (
+    a !== undefined && a.comm === b.comm && a.cgroupId === b.cgroupId && (a.pid === b.pid || a.comm !== '')
+  );
 }
 
 /**
@@ -179,10 +215,13 @@ function sameProcess(a: LocalProcess | undefined, b: LocalProcess): boolean {
  * 5432 rather than by the address. Bounded (least recently learned first out).
  */
 export class LocalPeers {
-  private readonly addrNetns: BoundedMap<number>;
-  private readonly servers: BoundedMap<LocalProcess>;
-  private readonly clientPorts: BoundedMap<LocalProcess>;
-  private readonly flows: BoundedMap<LocalProcess>;
+  private readonly addrNetns: BoundedMap<string, number>;
+  private readonly servers: BoundedMap<number, LocalProcess>;
+  private readonly clientPorts: BoundedMap<number, LocalProcess>;
+  private readonly flows: BoundedMap<string, LocalProcess>;
+  /** The process of the last socket learned: the sockets of one process share its record. */
+  private lastProcess: LocalProcess = { cgroupId: 0, pid: 0, comm: '' };
+  private changes = 0;
 
   constructor(maxEntries = 65_536) {
     this.addrNetns = { map: new Map(), max: maxEntries };
@@ -195,12 +234,30 @@ export class LocalPeers {
     return this.addrNetns.map.size + this.servers.map.size + this.clientPorts.map.size + this.flows.map.size;
   }
 
+  /** Moves whenever an answer may have changed (an entry learned, replaced or forgotten). */
+  get version(): number {
+    return this.changes;
+  }
+
+  private record<K, V>(b: BoundedMap<K, V>, key: K, value: V): void {
+    remember(b, key, value);
+    this.changes++;
+  }
+
+  /** `proc`, or the equal record of the last socket learned. */
+  private shared(cgroupId: number, pid: number, comm: string): LocalProcess {
+    const last = this.lastProcess;
+    if (last.cgroupId === cgroupId && last.pid === pid && last.comm === comm) return last;
+    this.lastProcess = { cgroupId, pid, comm };
+    return this.lastProcess;
+  }
+
   /** Records that `addr` is a local address of `netns`. */
   learnAddress(netns: number, addr: string): void {
     if (this.addrNetns.map.get(addr) === netns) return;
     const ip = parseIp(addr);
     if (ip === undefined || isLoopback(ip) || isUnspecified(ip)) return;
-    if (this.addrNetns.map.get(ip.text) !== netns) remember(this.addrNetns, ip.text, netns);
+    if (this.addrNetns.map.get(ip.text) !== netns) this.record(this.addrNetns, ip.text, netns);
   }
 
   /**
@@ -209,10 +266,10 @@ export class LocalPeers {
    */
   learnServer(netns: number, port: number, proc: LocalProcess): void {
     if (proc.comm === '' && proc.cgroupId === 0 && proc.pid === 0) return;
-    const key = `${netns}/${port}`;
+    const key = portKey(netns, port);
     const known = this.servers.map.get(key);
     if (known !== undefined && proc.comm === '' && proc.pid === 0 && known.comm !== '') return;
-    if (!sameProcess(known, proc)) remember(this.servers, key, proc);
+    if (!sameProcess(known, proc)) this.record(this.servers, key, proc);
   }
 
   /** Records the process owning the client socket on local `port`, for a flow to `serverAddr:serverPort`. */
@@ -226,16 +283,16 @@ export class LocalPeers {
   ): void {
     if (proc.comm === '' && proc.cgroupId === 0 && proc.pid === 0) return;
     if (port !== 0) {
-      const key = `${netns}/${port}`;
-      if (!sameProcess(this.clientPorts.map.get(key), proc)) remember(this.clientPorts, key, proc);
+      const key = portKey(netns, port);
+      if (!sameProcess(this.clientPorts.map.get(key), proc)) this.record(this.clientPorts, key, proc);
     }
     const flow = flowKey(netns, clientAddr, serverAddr, serverPort);
-    if (!sameProcess(this.flows.map.get(flow), proc)) remember(this.flows, flow, proc);
+    if (!sameProcess(this.flows.map.get(flow), proc)) this.record(this.flows, flow, proc);
   }
 
   /** Learns from one socket or closed-totals key: its local address, and who serves or owns its port. */
   learn(ends: FlowEnds): void {
-    const proc = { cgroupId: ends.cgroupId, pid: ends.pid, comm: ends.comm };
+    const proc = this.shared(ends.cgroupId, ends.pid, ends.comm);
     if (ends.observer === 'server') {
       this.learnAddress(ends.netns, ends.serverAddr);
       this.learnServer(ends.netns, ends.serverPort, proc);
@@ -251,15 +308,22 @@ export class LocalPeers {
   }
 
   server(netns: number, port: number): LocalProcess | undefined {
-    return this.servers.map.get(`${netns}/${port}`);
+    return this.servers.map.get(portKey(netns, port));
   }
 
   client(netns: number, port: number, clientAddr: string, serverAddr: string, serverPort: number) {
     return (
-      (port !== 0 ? this.clientPorts.map.get(`${netns}/${port}`) : undefined) ??
+      (port !== 0 ? this.clientPorts.map.get(portKey(netns, port)) : undefined) ??
       this.flows.map.get(flowKey(netns, clientAddr, serverAddr, serverPort))
     );
   }
+}
+
+/** What one resolution read of the ends beyond their kernel key, and when its provisional answer lapses. */
+interface Reading {
+  reads: EndsReads;
+  /** From then on, the informer grace that made the answer provisional is over (Infinity: none). */
+  recheckAtMs: number;
 }
 
 interface Named {
@@ -276,7 +340,7 @@ function external(text: string, ip: ParsedIp | undefined, ctx: ResolveContext): 
   if (fromTable !== undefined)
     return { identity: { name: fromTable, kind: 'external', namespace: '' }, provisional: false };
   if (ctx.dns !== undefined && !isLoopback(ip) && !isUnspecified(ip)) {
-    const answer = ctx.dns(ip.text);
+    const answer = ctx.dns.lookup(ip.text);
     if (answer.name !== undefined) {
       return { identity: { name: cap(answer.name), kind: 'external', namespace: '' }, provisional: false };
     }
@@ -335,8 +399,10 @@ function ownerOf(ends: FlowEnds, ctx: ResolveContext): LocalProcess {
   return proc.cgroupId === 0 || server.cgroupId === proc.cgroupId ? server : proc;
 }
 
-function clusterOwner(ip: ParsedIp, atMs: number, ctx: ResolveContext): Identity | undefined {
-  const owner = ctx.cluster?.lookupIp(ip.text, atMs);
+function clusterOwner(ip: ParsedIp, atMs: number, ctx: ResolveContext, r: Reading): Identity | undefined {
+  if (ctx.cluster === undefined) return undefined;
+  r.reads.atMs = true;
+  const owner = ctx.cluster.lookupIp(ip.text, atMs);
   if (owner === undefined) return undefined;
   switch (owner.kind) {
     case 'pod':
@@ -357,19 +423,29 @@ function clusterOwner(ip: ParsedIp, atMs: number, ctx: ResolveContext): Identity
  * before the first full list, or while the connection is younger than the
  * informer grace (a pod's first connections often beat its watch event).
  */
-function mayLearnMore(ctx: ResolveContext, atMs: number): boolean {
+function mayLearnMore(ctx: ResolveContext, atMs: number, r: Reading): boolean {
   if (ctx.mode !== 'kubernetes' || ctx.cluster === undefined) return false;
-  return !ctx.cluster.synced() || ctx.nowMs - atMs < ctx.informerGraceMs;
+  r.reads.atMs = true;
+  if (!ctx.cluster.synced()) return true;
+  if (ctx.nowMs - atMs >= ctx.informerGraceMs) return false;
+  r.recheckAtMs = Math.min(r.recheckAtMs, atMs + ctx.informerGraceMs);
+  return true;
 }
 
-function resolveLocal(addr: string, proc: LocalProcess, atMs: number, ctx: ResolveContext): Named {
+function resolveLocal(
+  addr: string,
+  proc: LocalProcess,
+  atMs: number,
+  ctx: ResolveContext,
+  r: Reading,
+): Named {
   if (ctx.mode === 'kubernetes') {
     const pod = podOfProcess(proc, ctx);
     if (pod !== undefined) return { identity: workloadIdentity(pod.workload), provisional: false };
     const ip = parseIp(addr);
-    const owner = ip === undefined || isLoopback(ip) ? undefined : clusterOwner(ip, atMs, ctx);
+    const owner = ip === undefined || isLoopback(ip) ? undefined : clusterOwner(ip, atMs, ctx, r);
     if (owner !== undefined && owner.kind !== 'Service') return { identity: owner, provisional: false };
-    return { identity: hostIdentity(ctx), provisional: mayLearnMore(ctx, atMs) };
+    return { identity: hostIdentity(ctx), provisional: mayLearnMore(ctx, atMs, r) };
   }
   return processIdentity(proc, ctx);
 }
@@ -380,18 +456,24 @@ interface RemoteEnd {
   peer: (netns: number) => LocalProcess | undefined;
 }
 
-function resolveRemote(remote: RemoteEnd, ends: FlowEnds, local: Named, ctx: ResolveContext): Named {
+function resolveRemote(
+  remote: RemoteEnd,
+  ends: FlowEnds,
+  local: Named,
+  ctx: ResolveContext,
+  r: Reading,
+): Named {
   const ip = parseIp(remote.addr);
   if (ip === undefined) return external(remote.addr, undefined, ctx);
   const loopback = isLoopback(ip);
   const peerNetns = loopback ? ends.netns : ctx.peers.netnsOf(ip);
   const peer = peerNetns === undefined ? undefined : remote.peer(peerNetns);
   if (ctx.mode === 'kubernetes') {
-    const owner = loopback ? undefined : clusterOwner(ip, ends.atMs, ctx);
+    const owner = loopback ? undefined : clusterOwner(ip, ends.atMs, ctx, r);
     if (owner !== undefined && owner.kind !== 'Node') {
       // A Service's backing workload may still be on its way (EndpointSlices listed after Services).
       const awaitingBacking = owner.kind === 'Service' && owner.backing === undefined;
-      return { identity: owner, provisional: awaitingBacking && mayLearnMore(ctx, ends.atMs) };
+      return { identity: owner, provisional: awaitingBacking && mayLearnMore(ctx, ends.atMs, r) };
     }
     if (peer !== undefined) {
       const pod = podOfProcess(peer, ctx);
@@ -401,7 +483,7 @@ function resolveRemote(remote: RemoteEnd, ends: FlowEnds, local: Named, ctx: Res
     // Loopback stays inside the network namespace: a pod talking to itself.
     if (loopback) return local;
     const named = external(remote.addr, ip, ctx);
-    return mayLearnMore(ctx, ends.atMs) ? { identity: named.identity, provisional: true } : named;
+    return mayLearnMore(ctx, ends.atMs, r) ? { identity: named.identity, provisional: true } : named;
   }
   if (peer !== undefined) return processIdentity(peer, ctx);
   if (loopback || peerNetns !== undefined)
@@ -425,37 +507,48 @@ function resolveRemote(remote: RemoteEnd, ends: FlowEnds, local: Named, ctx: Res
  * //   server: { name: 'kube-dns', kind: 'Service', namespace: 'kube-system', backing: {...} }, provisional: false }
  */
 export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
+  // The pid is read only for a socket without a comm (ownerOf, processIdentity).
+  const r: Reading = {
+    reads: { clientPort: false, pid: ends.comm === '', atMs: false },
+    recheckAtMs: Infinity,
+  };
   const proc = ownerOf(ends, ctx);
+  let local: Named;
+  let remote: Named;
   if (ends.observer === 'client') {
-    const local = resolveLocal(ends.clientAddr, proc, ends.atMs, ctx);
-    const remote = resolveRemote(
+    local = resolveLocal(ends.clientAddr, proc, ends.atMs, ctx, r);
+    remote = resolveRemote(
       { addr: ends.serverAddr, peer: (netns) => ctx.peers.server(netns, ends.serverPort) },
       ends,
       local,
       ctx,
+      r,
     );
-    return {
-      client: local.identity,
-      server: remote.identity,
-      provisional: local.provisional || remote.provisional,
-      awaitingPeer: local.awaitingPeer === true || remote.awaitingPeer === true,
-    };
+  } else {
+    local = resolveLocal(ends.serverAddr, proc, ends.atMs, ctx, r);
+    remote = resolveRemote(
+      {
+        addr: ends.clientAddr,
+        peer: (netns) => {
+          r.reads.clientPort = true;
+          return ctx.peers.client(netns, ends.clientPort, ends.clientAddr, ends.serverAddr, ends.serverPort);
+        },
+      },
+      ends,
+      local,
+      ctx,
+      r,
+    );
   }
-  const local = resolveLocal(ends.serverAddr, proc, ends.atMs, ctx);
-  const remote = resolveRemote(
-    {
-      addr: ends.clientAddr,
-      peer: (netns) =>
-        ctx.peers.client(netns, ends.clientPort, ends.clientAddr, ends.serverAddr, ends.serverPort),
-    },
-    ends,
-    local,
-    ctx,
-  );
-  return {
-    client: remote.identity,
-    server: local.identity,
+  const client = ends.observer === 'client' ? local : remote;
+  const server = ends.observer === 'client' ? remote : local;
+  const resolved: ResolvedEnds = {
+    client: client.identity,
+    server: server.identity,
     provisional: local.provisional || remote.provisional,
     awaitingPeer: local.awaitingPeer === true || remote.awaitingPeer === true,
+    reads: r.reads,
   };
+  if (r.recheckAtMs !== Infinity) resolved.recheckAtMs = r.recheckAtMs;
+  return resolved;
 }
