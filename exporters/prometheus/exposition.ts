@@ -289,16 +289,9 @@ export class ExpositionWriter {
    */
   sampleEncoded(head: Uint8Array, labels: Uint8Array, tail: Uint8Array, value: number): void {
     this.reserve(head.length + labels.length + tail.length + 32);
-    const buf = this.buf;
-    let pos = this.pos;
-    buf.set(head, pos);
-    pos += head.length;
-    buf.set(labels, pos);
-    pos += labels.length;
-    buf.set(tail, pos);
-    this.pos = pos + tail.length;
+    this.putSeries(head, labels, tail);
     this.putValue(value);
-    buf[this.pos++] = NEWLINE;
+    this.buf[this.pos++] = NEWLINE;
     this.samples++;
   }
 
@@ -316,6 +309,15 @@ export class ExpositionWriter {
   createdEncoded(head: Uint8Array, labels: Uint8Array, tail: Uint8Array, value: Uint8Array): void {
     if (!this.createdLines) return;
     this.reserve(head.length + labels.length + tail.length + value.length + 1);
+    this.putSeries(head, labels, tail);
+    this.buf.set(value, this.pos);
+    this.pos += value.length;
+    this.buf[this.pos++] = NEWLINE;
+    this.samples++;
+  }
+
+  /** Copies `head` `labels` `tail` to the write position; the caller reserved the space. */
+  private putSeries(head: Uint8Array, labels: Uint8Array, tail: Uint8Array): void {
     const buf = this.buf;
     let pos = this.pos;
     buf.set(head, pos);
@@ -323,12 +325,7 @@ export class ExpositionWriter {
     buf.set(labels, pos);
     pos += labels.length;
     buf.set(tail, pos);
-    pos += tail.length;
-    buf.set(value, pos);
-    pos += value.length;
-    buf[pos++] = NEWLINE;
-    this.pos = pos;
-    this.samples++;
+    this.pos = pos + tail.length;
   }
 
   /** True when at least one chunk is full and can be taken. */
