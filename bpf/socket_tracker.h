@@ -28,7 +28,7 @@ _Static_assert(sizeof(struct tracker_config) == 16, "tracker_config size");
 #define SF_CLOSED 0x4      /* final counters folded into the links table */
 #define SF_SUSPECT 0x8     /* a poll found its socket closed or gone: reclaimed if the next poll finds it so again */
 
-/* Entries a socket may occupy: the one its cookie names, then entries spread from a hashed position. */
+/* Entries a socket may occupy: the one its cookie names, then entries drawn independently (socket_tracker.bpf.c). */
 #define TABLE_PROBES 8
 
 /*

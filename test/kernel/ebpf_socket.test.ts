@@ -686,12 +686,17 @@ function socketTableFd(entries: number): number {
   return found[0]!;
 }
 
-/** The entries a cookie may occupy, in probe order (direct_slot(), hashed_slot() in socket_tracker.bpf.c). */
+/** The entries a cookie may occupy, in probe order (direct_slot(), spread_slot() in socket_tracker.bpf.c). */
 function probeSlots(cookie: number, entries: number): number[] {
-  const hashed = Number(
-    (((BigInt(cookie) * 0x9e3779b97f4a7c15n) & 0xffff_ffff_ffff_ffffn) >> 32n) % BigInt(entries),
-  );
-  return [cookie % entries, ...Array.from({ length: 7 }, (_, i) => (hashed + i * 40503) % entries)];
+  const M = 0xffff_ffff_ffff_ffffn;
+  const spread = (probe: number): number => {
+    let x = (BigInt(cookie) + BigInt(probe) * 0x9e3779b97f4a7c15n) & M;
+    x = ((x ^ (x >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+    x = ((x ^ (x >> 27n)) * 0x94d049bb133111ebn) & M;
+    x ^= x >> 31n;
+    return Number((x >> 32n) % BigInt(entries));
+  };
+  return [cookie % entries, ...Array.from({ length: 7 }, (_, i) => spread(i + 1))];
 }
 
 /** A one-exchange server: reads `request` bytes, answers `response` bytes, keeps the connection open. */
