@@ -28,9 +28,7 @@
  *   turns true when every resource has been listed once. Nothing here throws
  *   after start; failures are counted and logged once per state change.
  */
-import { homedir } from 'node:os';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import {
   HttpMethod,
@@ -41,6 +39,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.ts';
 import type { Telemetry } from '../../core/telemetry.ts';
+import { clusterSource } from './cluster-source.ts';
 import type { ClusterMetadata, IpOwner, PodRecord, WatchState } from './metadata.ts';
 import type { ControllerKind, Extracted } from './objects.ts';
 import { controllerInput, endpointSliceInput, nodeInput, podInput, serviceInput } from './objects.ts';
@@ -664,21 +663,10 @@ export type ClusterDetection =
 export async function detectCluster(
   options: { kubeconfig?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ClusterDetection> {
-  const env = options.env ?? process.env;
-  const host = env.KUBERNETES_SERVICE_HOST;
-  if (options.kubeconfig === undefined && host !== undefined && host !== '') {
-    const port = env.KUBERNETES_SERVICE_PORT ?? '443';
-    return {
-      found: true,
-      source: 'in-cluster',
-      server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    };
-  }
-  const path =
-    options.kubeconfig ??
-    (env.KUBECONFIG !== undefined && env.KUBECONFIG !== '' ? env.KUBECONFIG.split(':')[0] : undefined) ??
-    join(env.HOME ?? homedir(), '.kube', 'config');
-  if (!existsSync(path as string)) return { found: false, reason: `no kubeconfig at ${path}` };
+  const source = clusterSource(options.kubeconfig, options.env ?? process.env);
+  if (source.kind === 'in-cluster') return { found: true, source: 'in-cluster', server: source.server };
+  const path = source.path;
+  if (!existsSync(path)) return { found: false, reason: `no kubeconfig at ${path}` };
   let kc: KubeConfig;
   try {
     kc = loadKubeConfig(path);

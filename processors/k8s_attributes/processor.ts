@@ -6,8 +6,7 @@
  * self-telemetry.
  */
 import { existsSync } from 'node:fs';
-import { homedir, hostname } from 'node:os';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
 import type { Component, CreateSettings, Host } from '../../core/component.ts';
 import { parseIp } from '../../core/ip.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -16,6 +15,7 @@ import type { Counter, Histogram, Telemetry } from '../../core/telemetry.ts';
 import { Aggregator } from './aggregate.ts';
 import type { FlowEnds, ResolvedEnds } from './aggregate.ts';
 import { CidrTable } from './cidr.ts';
+import { clusterSource } from './cluster-source.ts';
 import { ReverseDns } from './dns.ts';
 import type { ReverseDnsStats } from './dns.ts';
 import { HostInfo, ownAddresses } from './host.ts';
@@ -123,19 +123,13 @@ function isNamedByIp(name: string): boolean {
 
 /**
  * Why mode auto cannot find a cluster, when that is certain without the Kubernetes client: not in a
- * pod and no kubeconfig file (the lookup order of `detectCluster`). Host mode then never loads the
- * client, which takes about 85 MB of memory once imported (measured, Node 24).
+ * pod and no kubeconfig file (`clusterSource`, as `detectCluster` looks). Host mode then never loads
+ * the client.
  */
 export function noClusterReason(kubeconfig: string, env: NodeJS.ProcessEnv): string | undefined {
-  const host = env.KUBERNETES_SERVICE_HOST;
-  if (kubeconfig === '' && host !== undefined && host !== '') return undefined;
-  const path =
-    kubeconfig !== ''
-      ? kubeconfig
-      : env.KUBECONFIG !== undefined && env.KUBECONFIG !== ''
-        ? (env.KUBECONFIG.split(':')[0] as string)
-        : join(env.HOME ?? homedir(), '.kube', 'config');
-  return existsSync(path) ? undefined : `no kubeconfig at ${path}`;
+  const source = clusterSource(kubeconfig === '' ? undefined : kubeconfig, env);
+  if (source.kind === 'in-cluster') return undefined;
+  return existsSync(source.path) ? undefined : `no kubeconfig at ${source.path}`;
 }
 
 export class K8sAttributesProcessor implements Component, Consumer<SocketBatch> {
