@@ -174,7 +174,7 @@ const baseline = time(total, grow, (b) => {
 const ctx = context();
 const learn = (ends: FlowEnds): void => ctx.peers.learn(ends);
 const resolve = (ends: FlowEnds) => resolveEnds(ends, ctx);
-const version = (): number => inputsVersion(ctx);
+const version = (inputs?: number): number => inputsVersion(ctx, inputs);
 
 const steadyAgg = new Aggregator({ linkIdleTimeoutMs: 600_000, maxLinks: 100_000 });
 steadyAgg.apply(batchOf(0, { sockets: steadySockets, openSockets: SOCKETS }), resolve, learn, version);
@@ -187,7 +187,7 @@ const adoptedSockets = steadySockets.map((s) => ({ ...s, comm: '', pid: 0, preex
 const adoptedAgg = new Aggregator({ linkIdleTimeoutMs: 600_000, maxLinks: 100_000 });
 const adoptedResolve = (ends: FlowEnds) => resolveEnds(ends, adoptedCtx);
 const adoptedLearn = (ends: FlowEnds): void => adoptedCtx.peers.learn(ends);
-const adoptedVersion = (): number => inputsVersion(adoptedCtx);
+const adoptedVersion = (inputs?: number): number => inputsVersion(adoptedCtx, inputs);
 adoptedAgg.apply(
   batchOf(0, { sockets: adoptedSockets, openSockets: SOCKETS }),
   adoptedResolve,

@@ -823,7 +823,7 @@ describe('host mode over the real resolver: connections between two network name
     agg: Aggregator;
     resolve: Resolve;
     learn: (ends: FlowEnds) => void;
-    version: () => number;
+    version: (inputs?: number) => number;
   } {
     const peers = new LocalPeers();
     const ctx: ResolveContext = {
@@ -841,7 +841,7 @@ describe('host mode over the real resolver: connections between two network name
       agg: new Aggregator({ linkIdleTimeoutMs: 600_000, maxLinks: 100 }),
       resolve: (ends) => resolveEnds(ends, ctx),
       learn: (ends) => peers.learn(ends),
-      version: () => inputsVersion(ctx),
+      version: (inputs?: number) => inputsVersion(ctx, inputs),
     };
   }
 
@@ -1122,6 +1122,26 @@ describe('with an inputs version: provisional sockets and kernel keys resolve on
     assert.equal(out.stats.relinked, 0);
   });
 
+  it('a provisional socket is not resolved again when only inputs it did not read moved', () => {
+    const a = agg();
+    let read = 0;
+    let other = 0;
+    let calls = 0;
+    const r: Resolve = (ends) => {
+      calls++;
+      return { ...tableResolve()(ends), provisional: true, reads, inputs: 1 };
+    };
+    const version = (inputs = 3): number =>
+      ((inputs & 1) !== 0 ? read : 0) + ((inputs & 2) !== 0 ? other : 0);
+    a.apply(batch(1, { sockets: [sample({ cookie: 1, txBytes: 1 })] }), r, undefined, version);
+    other++;
+    a.apply(batch(2, { sockets: [sample({ cookie: 1, txBytes: 2 })] }), r, undefined, version);
+    assert.equal(calls, 1, 'an input it did not read moved');
+    read++;
+    a.apply(batch(3, { sockets: [sample({ cookie: 1, txBytes: 3 })] }), r, undefined, version);
+    assert.equal(calls, 2, 'an input it read moved');
+  });
+
   it('a provisional answer is resolved again when the batch time reaches its recheck time, the version unmoved', () => {
     const a = agg();
     let calls = 0;
@@ -1223,7 +1243,7 @@ describe('with an inputs version: provisional sockets and kernel keys resolve on
       }),
       (ends) => resolveEnds(ends, ctx),
       (ends) => peers.learn(ends),
-      () => inputsVersion(ctx),
+      (inputs) => inputsVersion(ctx, inputs),
     );
     const bytes = Object.fromEntries(out.batch.links.map((l) => [l.server.name, l.bytesClientToServer]));
     assert.deepEqual(bytes, { old: 1, new: 6 });

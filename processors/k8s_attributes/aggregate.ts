@@ -87,6 +87,11 @@ export interface ResolvedEnds {
   reads?: EndsReads;
   /** A provisional answer may change from this time on with no input version moving (ms since the epoch). */
   recheckAtMs?: number;
+  /**
+   * Which inputs the answer read (a mask of the resolver's input kinds, passed back to its
+   * `InputsVersion`): it holds while their version holds. Absent: all of them.
+   */
+  inputs?: number;
 }
 
 /** Which inputs of `FlowEnds` outside the kernel key a resolution read. */
@@ -99,12 +104,13 @@ export interface EndsReads {
 export type Resolve = (ends: FlowEnds) => ResolvedEnds;
 
 /**
- * The version of everything a resolution reads besides the ends (cluster metadata, cgroup paths,
- * DNS answers, learned local peers): it moves whenever one of them may have changed. With it, a
- * provisional socket is resolved again only once the version has moved (or its `recheckAtMs` has
- * come), and the sockets of one kernel key share one resolution while it holds.
+ * The version of what a resolution reads besides the ends (cluster metadata, cgroup paths, DNS
+ * answers, learned local peers), of the kinds in `inputs` (a `ResolvedEnds.inputs` mask; undefined:
+ * all): it moves whenever one of them may have changed. With it, a provisional socket is resolved
+ * again only once the version of what it read has moved (or its `recheckAtMs` has come), and the
+ * sockets of one kernel key share one resolution while it holds.
  */
-export type InputsVersion = () => number;
+export type InputsVersion = (inputs?: number) => number;
 
 export interface AggregatorOptions {
   /** A link with no open socket and no counter change for this long is dropped from the output. */
@@ -163,7 +169,7 @@ interface LinkState {
 /** A resolution kept for the other sockets of its kernel key, and for its provisional sockets. */
 interface Resolution {
   resolved: ResolvedEnds;
-  /** Inputs version read before it was computed. */
+  /** Version of the inputs it read, as of its computation (-1: they moved while it was computed). */
   version: number;
   clientPort: number;
   pid: number;
@@ -381,8 +387,6 @@ export class Aggregator {
   private readonly keys = new Map<string, KeyState>();
   private batchNo = 0;
   private lastTimeMs: number | undefined;
-  /** Inputs version of the resolver in this batch, as of the last resolution; undefined without one. */
-  private version: number | undefined;
   private versionOf: InputsVersion | undefined;
   private stats: AggregateStats = Aggregator.zeroStats();
 
@@ -490,7 +494,6 @@ export class Aggregator {
 
     // Read after learning: what this batch's sockets taught is part of it.
     this.versionOf = version;
-    this.version = version?.();
 
     // `gone` first: a socket reconnected under the same cookie is in `gone` (its old incarnation) and
     // in `sockets` (the new one) of one batch.
@@ -556,20 +559,15 @@ export class Aggregator {
         return kept;
       }
     }
-    const version = this.version;
+    const versionOf = this.versionOf;
+    const before = versionOf?.();
     const resolved = resolve(typeof ends === 'function' ? ends() : ends);
     this.stats.resolutions++;
-    const resolution: Resolution = {
-      resolved,
-      version: version ?? 0,
-      clientPort,
-      pid,
-      atMs,
-      link: undefined,
-    };
-    if (this.versionOf !== undefined) {
-      // A resolution may move the version itself (a walk of the cgroup tree on an unknown id).
-      this.version = this.versionOf();
+    const resolution: Resolution = { resolved, version: -1, clientPort, pid, atMs, link: undefined };
+    // A resolution may move the version itself (a walk of the cgroup tree on an unknown id): it is
+    // then not kept.
+    if (versionOf !== undefined && versionOf() === before) {
+      resolution.version = versionOf(resolved.inputs);
       if (resolved.reads !== undefined) key.resolution = resolution;
     }
     return resolution;
@@ -578,8 +576,8 @@ export class Aggregator {
   /** Whether nothing the resolution read can have changed. */
   private holds(r: Resolution, now: number): boolean {
     return (
-      this.version !== undefined &&
-      r.version === this.version &&
+      this.versionOf !== undefined &&
+      r.version === this.versionOf(r.resolved.inputs) &&
       (r.resolved.recheckAtMs === undefined || now < r.resolved.recheckAtMs)
     );
   }

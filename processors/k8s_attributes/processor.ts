@@ -306,7 +306,9 @@ export class K8sAttributesProcessor implements Component, Consumer<SocketBatch> 
       );
       return r;
     };
-    const { batch: links, stats } = this.aggregator.apply(batch, resolve, learn, () => inputsVersion(ctx));
+    const { batch: links, stats } = this.aggregator.apply(batch, resolve, learn, (inputs) =>
+      inputsVersion(ctx, inputs),
+    );
     this.flushTelemetry(stats);
     this.inst.batchDuration.record(performance.now() - started);
     await this.next.consume(links);

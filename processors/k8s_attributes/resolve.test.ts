@@ -4,7 +4,7 @@ import type { FlowEnds } from './aggregate.ts';
 import { CidrTable } from './cidr.ts';
 import type { ClusterMetadata, IpOwner, PodRecord, ServiceRecord } from './metadata.ts';
 import type { DnsAnswer, DnsLookup, HostLookup, ResolveContext } from './resolve.ts';
-import { LocalPeers, containerFromCgroup, podUidFromCgroup, resolveEnds } from './resolve.ts';
+import { INPUT, LocalPeers, containerFromCgroup, podUidFromCgroup, resolveEnds } from './resolve.ts';
 
 const T = 1_700_000_000_000;
 
@@ -472,11 +472,18 @@ describe('resolveEnds in host mode', () => {
       pid: false,
       atMs: false,
     });
+    assert.equal(
+      resolveEnds(ends({ ...server, clientAddr: '192.0.2.9' }), host).inputs,
+      INPUT.localAddresses,
+    );
+    const local = resolveEnds(ends({ ...server, clientAddr: '10.0.0.5' }), host);
     assert.deepEqual(
-      resolveEnds(ends({ ...server, clientAddr: '10.0.0.5' }), host).reads,
+      local.reads,
       { clientPort: true, pid: false, atMs: false },
       'a local client: its process is found by its port',
     );
+    assert.equal(local.inputs, INPUT.localAddresses | INPUT.localClients);
+    assert.equal(young.inputs, INPUT.cluster | INPUT.localAddresses);
     assert.equal(resolveEnds(ends({ ...server, comm: '' }), host).reads?.pid, true);
   });
 });

@@ -79,14 +79,33 @@ export interface ResolveContext {
   informerGraceMs: number;
 }
 
+/** The kinds of input a resolution reads besides the ends and the clock (`ResolvedEnds.inputs` bits). */
+export const INPUT = {
+  cluster: 1,
+  cgroups: 2,
+  dns: 4,
+  localAddresses: 8,
+  localServers: 16,
+  localClients: 32,
+} as const;
+
+const ALL_INPUTS = 63;
+
 /**
- * The version of everything a resolution reads besides the ends and the
- * clock: it moves whenever the cluster metadata, the cgroup paths, a DNS
- * answer or the learned local peers may have changed (each of those counters
- * only grows, so their sum moves when any of them does).
+ * The version of the inputs of the kinds in `inputs` (an `INPUT` mask; all
+ * when omitted): it moves whenever one of them may have changed (the cluster
+ * metadata, the cgroup paths, a DNS answer, what the local peers taught).
+ * Each counter only grows, so their sum moves when any of them does.
  */
-export function inputsVersion(ctx: ResolveContext): number {
-  return ctx.peers.version + ctx.host.version + (ctx.dns?.version ?? 0) + (ctx.cluster?.version ?? 0);
+export function inputsVersion(ctx: ResolveContext, inputs: number = ALL_INPUTS): number {
+  let v = 0;
+  if ((inputs & INPUT.cluster) !== 0) v += ctx.cluster?.version ?? 0;
+  if ((inputs & INPUT.cgroups) !== 0) v += ctx.host.version;
+  if ((inputs & INPUT.dns) !== 0) v += ctx.dns?.version ?? 0;
+  if ((inputs & INPUT.localAddresses) !== 0) v += ctx.peers.addressesVersion;
+  if ((inputs & INPUT.localServers) !== 0) v += ctx.peers.serversVersion;
+  if ((inputs & INPUT.localClients) !== 0) v += ctx.peers.clientsVersion;
+  return v;
 }
 
 const MAX_NAME = 253;
@@ -175,11 +194,14 @@ function parseContainer(path: string): string | undefined {
 interface BoundedMap<K, V> {
   map: Map<K, V>;
   max: number;
+  /** Entries learned, replaced or forgotten so far. */
+  changes: number;
 }
 
 function remember<K, V>(b: BoundedMap<K, V>, key: K, value: V): void {
   b.map.delete(key);
   b.map.set(key, value);
+  b.changes++;
   if (b.map.size > b.max) {
     const oldest = b.map.keys().next();
     if (oldest.done !== true) b.map.delete(oldest.value);
@@ -221,27 +243,34 @@ export class LocalPeers {
   private readonly flows: BoundedMap<string, LocalProcess>;
   /** The process of the last socket learned: the sockets of one process share its record. */
   private lastProcess: LocalProcess = { cgroupId: 0, pid: 0, comm: '' };
-  private changes = 0;
 
   constructor(maxEntries = 65_536) {
-    this.addrNetns = { map: new Map(), max: maxEntries };
-    this.servers = { map: new Map(), max: maxEntries };
-    this.clientPorts = { map: new Map(), max: maxEntries };
-    this.flows = { map: new Map(), max: maxEntries };
+    this.addrNetns = { map: new Map(), max: maxEntries, changes: 0 };
+    this.servers = { map: new Map(), max: maxEntries, changes: 0 };
+    this.clientPorts = { map: new Map(), max: maxEntries, changes: 0 };
+    this.flows = { map: new Map(), max: maxEntries, changes: 0 };
   }
 
   get size(): number {
     return this.addrNetns.map.size + this.servers.map.size + this.clientPorts.map.size + this.flows.map.size;
   }
 
-  /** Moves whenever an answer may have changed (an entry learned, replaced or forgotten). */
-  get version(): number {
-    return this.changes;
+  /** Move whenever an answer of `netnsOf`, `server` or `client` may have changed (an entry learned, replaced or forgotten). */
+  get addressesVersion(): number {
+    return this.addrNetns.changes;
   }
 
-  private record<K, V>(b: BoundedMap<K, V>, key: K, value: V): void {
-    remember(b, key, value);
-    this.changes++;
+  get serversVersion(): number {
+    return this.servers.changes;
+  }
+
+  get clientsVersion(): number {
+    return this.clientPorts.changes + this.flows.changes;
+  }
+
+  /** All three versions in one. */
+  get version(): number {
+    return this.addressesVersion + this.serversVersion + this.clientsVersion;
   }
 
   /** `proc`, or the equal record of the last socket learned. */
@@ -257,7 +286,7 @@ export class LocalPeers {
     if (this.addrNetns.map.get(addr) === netns) return;
     const ip = parseIp(addr);
     if (ip === undefined || isLoopback(ip) || isUnspecified(ip)) return;
-    if (this.addrNetns.map.get(ip.text) !== netns) this.record(this.addrNetns, ip.text, netns);
+    if (this.addrNetns.map.get(ip.text) !== netns) remember(this.addrNetns, ip.text, netns);
   }
 
   /**
@@ -269,7 +298,7 @@ export class LocalPeers {
     const key = portKey(netns, port);
     const known = this.servers.map.get(key);
     if (known !== undefined && proc.comm === '' && proc.pid === 0 && known.comm !== '') return;
-    if (!sameProcess(known, proc)) this.record(this.servers, key, proc);
+    if (!sameProcess(known, proc)) remember(this.servers, key, proc);
   }
 
   /** Records the process owning the client socket on local `port`, for a flow to `serverAddr:serverPort`. */
@@ -284,10 +313,10 @@ export class LocalPeers {
     if (proc.comm === '' && proc.cgroupId === 0 && proc.pid === 0) return;
     if (port !== 0) {
       const key = portKey(netns, port);
-      if (!sameProcess(this.clientPorts.map.get(key), proc)) this.record(this.clientPorts, key, proc);
+      if (!sameProcess(this.clientPorts.map.get(key), proc)) remember(this.clientPorts, key, proc);
     }
     const flow = flowKey(netns, clientAddr, serverAddr, serverPort);
-    if (!sameProcess(this.flows.map.get(flow), proc)) this.record(this.flows, flow, proc);
+    if (!sameProcess(this.flows.map.get(flow), proc)) remember(this.flows, flow, proc);
   }
 
   /** Learns from one socket or closed-totals key: its local address, and who serves or owns its port. */
@@ -324,6 +353,8 @@ interface Reading {
   reads: EndsReads;
   /** From then on, the informer grace that made the answer provisional is over (Infinity: none). */
   recheckAtMs: number;
+  /** `INPUT` kinds read. */
+  inputs: number;
 }
 
 interface Named {
@@ -333,13 +364,14 @@ interface Named {
   awaitingPeer?: boolean;
 }
 
-function external(text: string, ip: ParsedIp | undefined, ctx: ResolveContext): Named {
+function external(text: string, ip: ParsedIp | undefined, ctx: ResolveContext, r: Reading): Named {
   if (ip === undefined)
     return { identity: { name: cap(text), kind: 'external', namespace: '' }, provisional: false };
   const fromTable = ctx.cidr.lookup(ip);
   if (fromTable !== undefined)
     return { identity: { name: fromTable, kind: 'external', namespace: '' }, provisional: false };
   if (ctx.dns !== undefined && !isLoopback(ip) && !isUnspecified(ip)) {
+    r.inputs |= INPUT.dns;
     const answer = ctx.dns.lookup(ip.text);
     if (answer.name !== undefined) {
       return { identity: { name: cap(answer.name), kind: 'external', namespace: '' }, provisional: false };
@@ -355,17 +387,19 @@ function hostIdentity(ctx: ResolveContext): Identity {
     : { name: ctx.hostName, kind: 'host', namespace: '' };
 }
 
-function podOfProcess(proc: LocalProcess, ctx: ResolveContext): PodRecord | undefined {
+function podOfProcess(proc: LocalProcess, ctx: ResolveContext, r: Reading): PodRecord | undefined {
   if (ctx.cluster === undefined || proc.cgroupId === 0) return undefined;
+  r.inputs |= INPUT.cgroups | INPUT.cluster;
   const path = ctx.host.cgroupPath(proc.cgroupId);
   const uid = path === undefined ? undefined : podUidFromCgroup(path);
   return uid === undefined ? undefined : ctx.cluster.podByUid(uid);
 }
 
 /** Names a process of this machine: its pod (Kubernetes), container or command. */
-function processIdentity(proc: LocalProcess, ctx: ResolveContext): Named {
-  const pod = podOfProcess(proc, ctx);
+function processIdentity(proc: LocalProcess, ctx: ResolveContext, r: Reading): Named {
+  const pod = podOfProcess(proc, ctx, r);
   if (pod !== undefined) return { identity: workloadIdentity(pod.workload), provisional: false };
+  if (proc.cgroupId !== 0) r.inputs |= INPUT.cgroups;
   const path = proc.cgroupId === 0 ? undefined : ctx.host.cgroupPath(proc.cgroupId);
   if (ctx.mode === 'host') {
     const container = path === undefined ? undefined : containerFromCgroup(path);
@@ -391,9 +425,10 @@ function processIdentity(proc: LocalProcess, ctx: ResolveContext): Named {
  * process touched it has no comm nor pid (only the listener's cgroup); the process serving its port
  * in its network namespace, learned from the other sockets of the port, owns it.
  */
-function ownerOf(ends: FlowEnds, ctx: ResolveContext): LocalProcess {
+function ownerOf(ends: FlowEnds, ctx: ResolveContext, r: Reading): LocalProcess {
   const proc: LocalProcess = { cgroupId: ends.cgroupId, pid: ends.pid, comm: ends.comm };
   if (ctx.mode !== 'host' || ends.observer !== 'server' || proc.comm !== '' || proc.pid !== 0) return proc;
+  r.inputs |= INPUT.localServers;
   const server = ctx.peers.server(ends.netns, ends.serverPort);
   if (server === undefined || server.comm === '') return proc;
   return proc.cgroupId === 0 || server.cgroupId === proc.cgroupId ? server : proc;
@@ -402,6 +437,7 @@ function ownerOf(ends: FlowEnds, ctx: ResolveContext): LocalProcess {
 function clusterOwner(ip: ParsedIp, atMs: number, ctx: ResolveContext, r: Reading): Identity | undefined {
   if (ctx.cluster === undefined) return undefined;
   r.reads.atMs = true;
+  r.inputs |= INPUT.cluster;
   const owner = ctx.cluster.lookupIp(ip.text, atMs);
   if (owner === undefined) return undefined;
   switch (owner.kind) {
@@ -426,6 +462,7 @@ function clusterOwner(ip: ParsedIp, atMs: number, ctx: ResolveContext, r: Readin
 function mayLearnMore(ctx: ResolveContext, atMs: number, r: Reading): boolean {
   if (ctx.mode !== 'kubernetes' || ctx.cluster === undefined) return false;
   r.reads.atMs = true;
+  r.inputs |= INPUT.cluster;
   if (!ctx.cluster.synced()) return true;
   if (ctx.nowMs - atMs >= ctx.informerGraceMs) return false;
   r.recheckAtMs = Math.min(r.recheckAtMs, atMs + ctx.informerGraceMs);
@@ -440,14 +477,14 @@ function resolveLocal(
   r: Reading,
 ): Named {
   if (ctx.mode === 'kubernetes') {
-    const pod = podOfProcess(proc, ctx);
+    const pod = podOfProcess(proc, ctx, r);
     if (pod !== undefined) return { identity: workloadIdentity(pod.workload), provisional: false };
     const ip = parseIp(addr);
     const owner = ip === undefined || isLoopback(ip) ? undefined : clusterOwner(ip, atMs, ctx, r);
     if (owner !== undefined && owner.kind !== 'Service') return { identity: owner, provisional: false };
     return { identity: hostIdentity(ctx), provisional: mayLearnMore(ctx, atMs, r) };
   }
-  return processIdentity(proc, ctx);
+  return processIdentity(proc, ctx, r);
 }
 
 interface RemoteEnd {
@@ -464,8 +501,9 @@ function resolveRemote(
   r: Reading,
 ): Named {
   const ip = parseIp(remote.addr);
-  if (ip === undefined) return external(remote.addr, undefined, ctx);
+  if (ip === undefined) return external(remote.addr, undefined, ctx, r);
   const loopback = isLoopback(ip);
+  if (!loopback) r.inputs |= INPUT.localAddresses;
   const peerNetns = loopback ? ends.netns : ctx.peers.netnsOf(ip);
   const peer = peerNetns === undefined ? undefined : remote.peer(peerNetns);
   if (ctx.mode === 'kubernetes') {
@@ -476,21 +514,21 @@ function resolveRemote(
       return { identity: owner, provisional: awaitingBacking && mayLearnMore(ctx, ends.atMs, r) };
     }
     if (peer !== undefined) {
-      const pod = podOfProcess(peer, ctx);
+      const pod = podOfProcess(peer, ctx, r);
       if (pod !== undefined) return { identity: workloadIdentity(pod.workload), provisional: false };
     }
     if (owner !== undefined) return { identity: owner, provisional: false };
     // Loopback stays inside the network namespace: a pod talking to itself.
     if (loopback) return local;
-    const named = external(remote.addr, ip, ctx);
+    const named = external(remote.addr, ip, ctx, r);
     return mayLearnMore(ctx, ends.atMs, r) ? { identity: named.identity, provisional: true } : named;
   }
-  if (peer !== undefined) return processIdentity(peer, ctx);
+  if (peer !== undefined) return processIdentity(peer, ctx, r);
   if (loopback || peerNetns !== undefined)
     return { identity: hostIdentity(ctx), provisional: true, awaitingPeer: true };
   // An address no socket has shown as local yet may still be another network namespace of this
   // machine whose sockets come in a later batch: named by its IP, that is worth waiting for.
-  const named = external(remote.addr, ip, ctx);
+  const named = external(remote.addr, ip, ctx, r);
   return named.identity.name === ip.text ? { ...named, awaitingPeer: true } : named;
 }
 
@@ -511,14 +549,21 @@ export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
   const r: Reading = {
     reads: { clientPort: false, pid: ends.comm === '', atMs: false },
     recheckAtMs: Infinity,
+    inputs: 0,
   };
-  const proc = ownerOf(ends, ctx);
+  const proc = ownerOf(ends, ctx, r);
   let local: Named;
   let remote: Named;
   if (ends.observer === 'client') {
     local = resolveLocal(ends.clientAddr, proc, ends.atMs, ctx, r);
     remote = resolveRemote(
-      { addr: ends.serverAddr, peer: (netns) => ctx.peers.server(netns, ends.serverPort) },
+      {
+        addr: ends.serverAddr,
+        peer: (netns) => {
+          r.inputs |= INPUT.localServers;
+          return ctx.peers.server(netns, ends.serverPort);
+        },
+      },
       ends,
       local,
       ctx,
@@ -531,6 +576,7 @@ export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
         addr: ends.clientAddr,
         peer: (netns) => {
           r.reads.clientPort = true;
+          r.inputs |= INPUT.localClients;
           return ctx.peers.client(netns, ends.clientPort, ends.clientAddr, ends.serverAddr, ends.serverPort);
         },
       },
@@ -548,6 +594,7 @@ export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
     provisional: local.provisional || remote.provisional,
     awaitingPeer: local.awaitingPeer === true || remote.awaitingPeer === true,
     reads: r.reads,
+    inputs: r.inputs,
   };
   if (r.recheckAtMs !== Infinity) resolved.recheckAtMs = r.recheckAtMs;
   return resolved;
