@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { TestSettings } from '../../test/support/settings.ts';
 import { testSettings } from '../../test/support/settings.ts';
+import { counterValue } from '../../test/support/telemetry.ts';
 import type { KubeObject } from '../../test/support/k8s-emulator.ts';
 import { KubeApiEmulator } from '../../test/support/k8s-emulator.ts';
 import { ClusterBuilder, realisticCluster } from '../../test/support/k8s-fixtures.ts';
@@ -283,13 +284,15 @@ describe('createKubernetesMetadata against the API emulator', () => {
     const b = new ClusterBuilder();
     b.deployment('shop', 'web', ['10.212.9.1']);
     b.loadInto(emu);
-    const { md } = metadata(emu);
+    const { md, settings } = metadata(emu);
     await md.start();
     await waitFor('sync', () => md.synced());
     await waitFor('watching', () => emu.openWatches('services') === 1);
     emu.expireWatches('services');
     await waitFor('relist', () => state(md, 'services').relists === 1);
     await waitFor('watching again', () => emu.openWatches('services') === 1);
+    assert.equal(counterValue(settings, 'loggerhead.k8s.relists', { resource: 'services' }), 1);
+    assert.equal(counterValue(settings, 'loggerhead.k8s.watch.errors', { resource: 'services' }), 0);
     assert.equal(state(md, 'services').errors, 0);
     assert.equal(state(md, 'services').state, 'watching');
     assert.equal(describeOwner(md.lookupIp('10.212.9.1', Date.now())).endsWith('Deployment/web'), true);
@@ -374,6 +377,9 @@ describe('createKubernetesMetadata against the API emulator', () => {
     assert.equal(warnings(settings, 'services'), 1);
     const errors = settings.registry.collect().find((m) => m.name === 'loggerhead.k8s.watch.errors');
     assert.equal(errors?.points.find((p) => p.attributes.resource === 'pods')?.value, 5);
+    // Each retried list of pods is a relist; a failed watch resumes without one.
+    assert.equal(counterValue(settings, 'loggerhead.k8s.relists', { resource: 'pods' }), 5);
+    assert.equal(counterValue(settings, 'loggerhead.k8s.relists', { resource: 'services' }), 0);
   });
 
   it('hostile objects neither crash nor mis-attribute', async () => {
