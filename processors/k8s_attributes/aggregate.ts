@@ -67,8 +67,9 @@ export interface ResolvedEnds {
   server: Identity;
   /**
    * True when a better name may come later (a reverse DNS answer still
-   * pending, a process not known yet): the socket is resolved again on its
-   * next sample instead of keeping this answer for life.
+   * pending, a process not known yet): the socket is resolved again on a
+   * later sample (once what the answer read has changed, given an
+   * `InputsVersion`) instead of keeping this answer for life.
    */
   provisional: boolean;
   /**

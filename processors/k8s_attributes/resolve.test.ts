@@ -482,7 +482,24 @@ describe('resolveEnds in host mode', () => {
       { clientPort: true, pid: false, atMs: false },
       'a local client: its process is found by its port',
     );
-    assert.equal(local.inputs, INPUT.localAddresses | INPUT.localClients);
+    assert.equal(
+      local.inputs,
+      INPUT.localAddresses | INPUT.localClients,
+      'no client known: any learned may be it',
+    );
+    peers.learnClient(2, 40000, '10.0.0.5', '10.0.0.9', 8080, { cgroupId: 0, pid: 0, comm: 'curl' });
+    const known = resolveEnds(ends({ ...server, clientAddr: '10.0.0.5' }), host);
+    assert.equal(known.client.name, 'curl');
+    assert.equal(
+      known.inputs,
+      INPUT.localAddresses | INPUT.localClientPort,
+      'only that port changing matters',
+    );
+    const ports = peers.clientPortsChangedVersion;
+    peers.learnClient(2, 40001, '10.0.0.5', '10.0.0.9', 8080, { cgroupId: 0, pid: 0, comm: 'wget' });
+    assert.equal(peers.clientPortsChangedVersion, ports, 'a port learned anew');
+    peers.learnClient(2, 40000, '10.0.0.5', '10.0.0.9', 8080, { cgroupId: 0, pid: 0, comm: 'wget' });
+    assert.ok(peers.clientPortsChangedVersion > ports, 'a port taken by another process');
     assert.equal(young.inputs, INPUT.cluster | INPUT.localAddresses);
     assert.equal(resolveEnds(ends({ ...server, comm: '' }), host).reads?.pid, true);
   });

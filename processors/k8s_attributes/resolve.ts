@@ -87,9 +87,11 @@ export const INPUT = {
   localAddresses: 8,
   localServers: 16,
   localClients: 32,
+  /** A client process found by its port: only that entry changing matters. */
+  localClientPort: 64,
 } as const;
 
-const ALL_INPUTS = 63;
+const ALL_INPUTS = 127;
 
 /**
  * The version of the inputs of the kinds in `inputs` (an `INPUT` mask; all
@@ -105,6 +107,7 @@ export function inputsVersion(ctx: ResolveContext, inputs: number = ALL_INPUTS):
   if ((inputs & INPUT.localAddresses) !== 0) v += ctx.peers.addressesVersion;
   if ((inputs & INPUT.localServers) !== 0) v += ctx.peers.serversVersion;
   if ((inputs & INPUT.localClients) !== 0) v += ctx.peers.clientsVersion;
+  else if ((inputs & INPUT.localClientPort) !== 0) v += ctx.peers.clientPortsChangedVersion;
   return v;
 }
 
@@ -194,18 +197,25 @@ function parseContainer(path: string): string | undefined {
 interface BoundedMap<K, V> {
   map: Map<K, V>;
   max: number;
-  /** Entries learned, replaced or forgotten so far. */
-  changes: number;
+  /** Keys learned so far. */
+  added: number;
+  /** Entries replaced or forgotten so far. */
+  changed: number;
 }
 
 function remember<K, V>(b: BoundedMap<K, V>, key: K, value: V): void {
-  b.map.delete(key);
+  if (b.map.delete(key)) b.changed++;
+  else b.added++;
   b.map.set(key, value);
-  b.changes++;
   if (b.map.size > b.max) {
     const oldest = b.map.keys().next();
     if (oldest.done !== true) b.map.delete(oldest.value);
+    b.changed++;
   }
+}
+
+function boundedMap<K, V>(max: number): BoundedMap<K, V> {
+  return { map: new Map(), max, added: 0, changed: 0 };
 }
 
 /** A port of a network namespace as one number (namespace ids are inode numbers, below 2^32: exact). */
@@ -245,30 +255,40 @@ export class LocalPeers {
   private lastProcess: LocalProcess = { cgroupId: 0, pid: 0, comm: '' };
 
   constructor(maxEntries = 65_536) {
-    this.addrNetns = { map: new Map(), max: maxEntries, changes: 0 };
-    this.servers = { map: new Map(), max: maxEntries, changes: 0 };
-    this.clientPorts = { map: new Map(), max: maxEntries, changes: 0 };
-    this.flows = { map: new Map(), max: maxEntries, changes: 0 };
+    this.addrNetns = boundedMap(maxEntries);
+    this.servers = boundedMap(maxEntries);
+    this.clientPorts = boundedMap(maxEntries);
+    this.flows = boundedMap(maxEntries);
   }
 
   get size(): number {
     return this.addrNetns.map.size + this.servers.map.size + this.clientPorts.map.size + this.flows.map.size;
   }
 
-  /** Move whenever an answer of `netnsOf`, `server` or `client` may have changed (an entry learned, replaced or forgotten). */
+  /** Moves whenever an answer of `netnsOf` may have changed (an entry learned, replaced or forgotten). */
   get addressesVersion(): number {
-    return this.addrNetns.changes;
+    return this.addrNetns.added + this.addrNetns.changed;
   }
 
+  /** Moves whenever an answer of `server` may have changed. */
   get serversVersion(): number {
-    return this.servers.changes;
+    return this.servers.added + this.servers.changed;
   }
 
+  /** Moves whenever an answer of `client`, `clientByPort` or `clientByFlow` may have changed. */
   get clientsVersion(): number {
-    return this.clientPorts.changes + this.flows.changes;
+    return this.clientPorts.added + this.clientPorts.changed + this.flows.added + this.flows.changed;
   }
 
-  /** All three versions in one. */
+  /**
+   * Moves whenever a process `clientByPort` found may no longer be the answer (its entry replaced or
+   * forgotten); ports learned anew, as every new client socket does, leave it.
+   */
+  get clientPortsChangedVersion(): number {
+    return this.clientPorts.changed;
+  }
+
+  /** All of them in one. */
   get version(): number {
     return this.addressesVersion + this.serversVersion + this.clientsVersion;
   }
@@ -341,10 +361,17 @@ export class LocalPeers {
   }
 
   client(netns: number, port: number, clientAddr: string, serverAddr: string, serverPort: number) {
-    return (
-      (port !== 0 ? this.clientPorts.map.get(portKey(netns, port)) : undefined) ??
-      this.flows.map.get(flowKey(netns, clientAddr, serverAddr, serverPort))
-    );
+    return this.clientByPort(netns, port) ?? this.clientByFlow(netns, clientAddr, serverAddr, serverPort);
+  }
+
+  /** The process owning the client socket on local `port` of `netns`, as seen last. */
+  clientByPort(netns: number, port: number): LocalProcess | undefined {
+    return port !== 0 ? this.clientPorts.map.get(portKey(netns, port)) : undefined;
+  }
+
+  /** The process owning the client socket of a flow (any client port), as seen last. */
+  clientByFlow(netns: number, clientAddr: string, serverAddr: string, serverPort: number) {
+    return this.flows.map.get(flowKey(netns, clientAddr, serverAddr, serverPort));
   }
 }
 
@@ -576,8 +603,13 @@ export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
         addr: ends.clientAddr,
         peer: (netns) => {
           r.reads.clientPort = true;
+          const byPort = ctx.peers.clientByPort(netns, ends.clientPort);
+          if (byPort !== undefined) {
+            r.inputs |= INPUT.localClientPort;
+            return byPort;
+          }
           r.inputs |= INPUT.localClients;
-          return ctx.peers.client(netns, ends.clientPort, ends.clientAddr, ends.serverAddr, ends.serverPort);
+          return ctx.peers.clientByFlow(netns, ends.clientAddr, ends.serverAddr, ends.serverPort);
         },
       },
       ends,
