@@ -5,17 +5,22 @@
  * rate without the agent. The last lines printed are the final ratios.
  *
  *   npm run build && npx node bench/ebpf_socket/overhead.ts [--pairs 15] [--seconds 2] [--warmup 1]
- *     [--only loopback,veth,bulk] [--control] [--table 262144] [--pin CPUS] [--json PATH|-]
+ *     [--only loopback,veth,bulk] [--control] [--table 65536] [--pin CPUS] [--json PATH|-]
  *
  * Method (the machine is 2 vCPUs shared with other jobs, so wall-clock rates
  * swing by +-30 % between runs; the cost is read from CPU samples instead):
  * - `--pairs` rounds of `no agent` / `agent` back to back (bench/harness.ts
- *   alternates them), each a fresh agent process with default settings
- *   (5 s polls) but a socket table of `--table` entries, 262144 by default
- *   (other jobs' sockets, which it adopts, must not fill it; on a quiet
- *   machine `--table 65536` is the default setting, and a poll walks a
- *   quarter of the entries), started before and stopped after its
- *   measurement; `--control` adds a second `no agent`, the noise floor;
+ *   alternates them), each a fresh agent process with the receiver's default
+ *   settings (read from its config schema: 5 s polls, a socket table of 65536
+ *   entries...), started before and stopped after its measurement;
+ *   `--control` adds a second `no agent`, the noise floor;
+ * - `--table N` sizes the agent's socket table instead: the agent adopts every
+ *   socket of the machine, and where other jobs hold many (a poll bench holds
+ *   100k), a default table fills up, the agent drops this bench's sockets
+ *   and the run is reported invalid (`AGENT TABLE FULL`); 262144 leaves room
+ *   for them. The size does not change the hooks' cost per connection (a
+ *   socket's entry is the one its cookie names), but a poll walks the whole
+ *   table: the agent's own CPU grows with it;
  * - per measurement: connblast new connections (64 B each way, one connection
  *   per request) over loopback and over a veth pair, and one iperf3 stream over
  *   a veth pair, `--seconds` each, while `perf record` samples every CPU
@@ -49,6 +54,9 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { Candidate, CompareResult, Metric } from '../harness.ts';
 import { compare, formatTable, median } from '../harness.ts';
+import { validateConfig } from '../../core/config/validate.ts';
+import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
+import type { EbpfSocketConfig } from '../../receivers/ebpf_socket/factory.ts';
 import { connectionRate } from '../tools/connblast.ts';
 import { bulkThroughput } from '../tools/iperf.ts';
 
@@ -60,7 +68,7 @@ const { values: args } = parseArgs({
     pin: { type: 'string' },
     only: { type: 'string', default: 'loopback,veth,bulk' },
     control: { type: 'boolean', default: false },
-    table: { type: 'string', default: '262144' },
+    table: { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -113,14 +121,20 @@ function agentNs(): number {
   return agent === undefined ? 0 : processCpuNs(agent.pid);
 }
 
-/**
- * The agent's socket table (`--table`), by default 4 times the default setting. The agent adopts every socket of the machine, and other
- * jobs come and go with many (a poll bench holds 100k): a default table full of them would make the
- * agent skip this bench's sockets, and the bench measure its drop path. A socket's entry is the one
- * its cookie names, neighbour of the previous socket's whatever the size, so the size does not change
- * the cost of a connection; it does the agent's (a poll walks the whole table).
- */
-const TABLE_SIZE = Number(args.table);
+/** The receiver's defaults, as a user gets them: what the agent runs with, but for `--table`. */
+const defaults = validateConfig(undefined, ebpfSocketReceiverFactory.configSchema);
+if (defaults.issues.length > 0) throw new Error(`ebpf_socket defaults: ${JSON.stringify(defaults.issues)}`);
+const RECEIVER_DEFAULTS = defaults.value as unknown as EbpfSocketConfig;
+// agent.mjs sets these itself: they must still be the defaults.
+const AGENT_FIXED = { max_links: 16384, network_namespaces: ['all'], include_loopback: true };
+for (const [key, value] of Object.entries(AGENT_FIXED)) {
+  if (JSON.stringify(RECEIVER_DEFAULTS[key as keyof EbpfSocketConfig]) !== JSON.stringify(value)) {
+    throw new Error(
+      `bench/ebpf_socket/agent.mjs runs ${key} ${JSON.stringify(value)}, no longer the default`,
+    );
+  }
+}
+const TABLE_SIZE = args.table === undefined ? RECEIVER_DEFAULTS.max_sockets : Number(args.table);
 if (!Number.isInteger(TABLE_SIZE) || TABLE_SIZE < 1) throw new Error('--table must be a whole number >= 1');
 
 const PERF_FREQUENCY = 2999;
@@ -202,7 +216,11 @@ const LOAD_COMMS = new Set(['connblast', 'iperf3']);
 const withAgent: Candidate = {
   name: 'agent',
   async setup() {
-    const child = spawn(process.execPath, [AGENT, '--max-sockets', String(TABLE_SIZE)], {
+    const settings = [
+      ...['--poll-interval', String(RECEIVER_DEFAULTS.poll_interval)],
+      ...['--max-sockets', String(TABLE_SIZE)],
+    ];
+    const child = spawn(process.execPath, [AGENT, ...settings], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
@@ -367,7 +385,8 @@ function summary(r: CompareResult): string {
   const load = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' ');
   const lines = [
     `ebpf_socket overhead, ${r.rounds} pairs of ${SECONDS} s runs (+${r.warmupRounds} warm-up)` +
-      `${PIN === undefined ? '' : `, load pinned to CPU ${PIN}`}, agent table ${TABLE_SIZE} entries` +
+      `${PIN === undefined ? '' : `, load pinned to CPU ${PIN}`}, agent polls every ${RECEIVER_DEFAULTS.poll_interval} ms, ` +
+      `table ${TABLE_SIZE} entries${TABLE_SIZE === RECEIVER_DEFAULTS.max_sockets ? ' (the default)' : ` (default ${RECEIVER_DEFAULTS.max_sockets})`}` +
       `${fullDrops > 0 ? `, AGENT TABLE FULL ${fullDrops} times: results invalid` : ''}.`,
     'Rate ratios with / without the agent, median over pairs:',
   ];
