@@ -509,6 +509,47 @@ describe('ebpf_socket on the real kernel', { concurrency: false }, () => {
     );
   });
 
+  it('counts a full links table: the closed sockets lost and their bytes, logged once', async () => {
+    const client = topo.host('client');
+    const srv = topo.host('server');
+    // 9 servers, one connection each: 18 link keys (client and server observers) for 16 entries.
+    const servers: ServerProcess[] = [];
+    for (let i = 0; i < 9; i++) servers.push(await spawnServer(srv, { host: srv.addr4 }));
+    after(() => Promise.all(servers.map((x) => x.stop())));
+    const r = await startReceiver({
+      max_links: 16,
+      network_namespaces: [`/run/netns/${client.netns}`, `/run/netns/${srv.netns}`],
+    });
+    after(() => r.receiver.shutdown());
+    const reports = [];
+    for (const x of servers) {
+      reports.push(
+        await runClient(client, { mode: 'once', host: srv.addr4, port: x.port, send: 1000, recv: 3000 }),
+      );
+      await x.waitForConnections(1);
+    }
+    const perConnection = reports[0]!.bytesSent + reports[0]!.bytesReceived;
+    assert.ok(reports.every((x) => x.bytesSent + x.bytesReceived === perConnection));
+    await pollUntil(
+      r,
+      () =>
+        r.sink.last()!.closed.reduce((a, c) => a + c.connectionsClosed, 0) +
+          metric(r, 'loggerhead.receiver.map.full_drops', { map: 'links' }) ===
+        18,
+    );
+    const closed = r.sink.last()!.closed;
+    assert.equal(closed.length, 16, 'the links table is full');
+    assert.equal(metric(r, 'loggerhead.receiver.map.full_drops', { map: 'links' }), 2);
+    assert.equal(metric(r, 'loggerhead.receiver.lost_bytes'), 2 * perConnection, 'the lost bytes, exactly');
+    const counted = closed.reduce((a, c) => a + c.bytesClientToServer + c.bytesServerToClient, 0);
+    assert.equal(counted + 2 * perConnection, 18 * perConnection, 'every byte counted or counted as lost');
+    assert.equal(
+      r.settings.logs.filter((l) => String(l.msg).startsWith('kernel table full') && l.map === 'links')
+        .length,
+      1,
+    );
+  });
+
   it('counts a refused connection as failed, with no bytes', async () => {
     const r = await startReceiver();
     after(() => r.receiver.shutdown());
@@ -987,5 +1028,40 @@ describe('ebpf_socket kernel memory', { concurrency: false }, () => {
     const gauge = metric(r, 'loggerhead.receiver.kernel_map.memory');
     const gone = full.find((m) => m.type === HASH && m.maxEntries === 65536)!.memlock;
     assert.ok(gauge <= total && gauge >= total - gone, `gauge ${gauge} within [${total - gone}, ${total}]`);
+  });
+});
+
+describe('ebpf_socket and network namespaces created after start', { concurrency: false }, () => {
+  it('counts a connection between namespaces that did not exist when the receiver started', async () => {
+    const r = await startReceiver();
+    after(() => r.receiver.shutdown());
+    await r.poll();
+    const topo = await createTopology({ prefix: 'lhr', hosts: ['client', 'server'], ...subnets() });
+    after(() => topo.destroy());
+    const client = topo.host('client');
+    const srv = topo.host('server');
+    const server = await spawnServer(srv, { host: '::' });
+    after(() => server.stop());
+    const report = await runClient(client, {
+      mode: 'once',
+      host: srv.addr6,
+      port: server.port,
+      send: 77_777,
+      recv: 11_111,
+    });
+    const view = {
+      netns: srv.inode,
+      observer: 'server' as const,
+      serverAddr: srv.addr6,
+      serverPort: server.port,
+    };
+    await pollUntil(r, () => totals(r, view).closed === 1);
+    for (const [netns, observer] of [
+      [client.inode, 'client'],
+      [srv.inode, 'server'],
+    ] as const) {
+      const t = totals(r, { ...view, netns, observer });
+      assert.deepEqual([t.c2s, t.s2c, t.closed], [report.bytesSent, report.bytesReceived, 1], observer);
+    }
   });
 });
