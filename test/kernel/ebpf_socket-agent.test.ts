@@ -88,9 +88,7 @@ after(() => {
 
 /** Runs the agent behind `wrapper` and expects it to refuse to start: exit 1, `expected` in its output. */
 async function refusesToStart(wrapper: string[], expected: RegExp[]): Promise<string> {
-  for (const tool of [wrapper[0]!]) {
-    if (!existsSync(tool)) throw new Error(`${tool} is missing (util-linux)`);
-  }
+  if (!existsSync(wrapper[0]!)) throw new Error(`${wrapper[0]} is missing (Debian util-linux)`);
   const agent = runAgent(pipeline(['poll_interval: 1s'], await freePort()), wrapper);
   const code = await agent.exited();
   const output = agent.output();
@@ -145,7 +143,7 @@ describe('loggerhead run: a missing requirement is exit 1 with a message that sa
   it('a kernel that is too old', async () => {
     // UNAME26 personality: uname reports this kernel as 2.6.x.
     await refusesToStart(
-      ['/usr/bin/setarch', 'x86_64', '--uname-2.6'],
+      ['/usr/bin/setarch', '--uname-2.6'],
       [/kernel 2\.6\.\d+\S* is too old: ebpf_socket needs Linux 5\.12 or newer .*; upgrade the node kernel/],
     );
   });
