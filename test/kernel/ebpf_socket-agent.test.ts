@@ -19,7 +19,10 @@ import { randomInt } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import koffi from 'koffi';
 import { createTopology } from '../support/netns.ts';
 import type { Topology } from '../support/netns.ts';
 import { freePort } from '../support/otelcol.ts';
@@ -263,6 +266,93 @@ describe('loggerhead run with a full socket table', { concurrency: false }, () =
       assert.equal(warnings.length, 1, `logged exactly once:\n${agent.output()}`);
       assert.equal(agent.child.exitCode, null, 'still running');
     } finally {
+      agent.child.kill('SIGTERM');
+    }
+    assert.equal(await agent.exited(), 0, agent.output());
+  });
+});
+
+const libc = koffi.load('libc.so.6');
+const sys = {
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  connect: libc.func('int connect(int fd, const void *addr, uint32_t len)'),
+  send: libc.func('intptr_t send(int fd, const void *buf, size_t len, int flags)'),
+  recv: libc.func('intptr_t recv(int fd, _Out_ void *buf, size_t len, int flags)'),
+  close: libc.func('int close(int fd)'),
+};
+
+/** One request of `n` bytes on a raw descriptor and its `m`-byte answer, without blocking the event loop. */
+async function exchange(fd: number, n: number, m: number): Promise<void> {
+  assert.equal(Number(sys.send(fd, Buffer.alloc(n, 0x71), n, 0)), n);
+  const buf = Buffer.alloc(m);
+  let got = 0;
+  const deadline = Date.now() + 5000;
+  while (got < m) {
+    const r = Number(sys.recv(fd, buf, m - got, 0x40 /* MSG_DONTWAIT */));
+    if (r > 0) got += r;
+    else if (Date.now() > deadline) throw new Error(`recv: ${got} of ${m} bytes after 5 s`);
+    else await new Promise((done) => setTimeout(done, 5));
+  }
+}
+
+describe('loggerhead run with a socket reconnected on the same descriptor', () => {
+  it('exports each connection of the socket once (connect AF_UNSPEC, then connect again)', async () => {
+    const server = createServer((socket) => {
+      let got = 0;
+      socket.on('data', (d) => {
+        got += d.length;
+        if (got === 3000) socket.write(Buffer.alloc(5000, 0x73));
+      });
+      socket.on('error', () => undefined);
+    });
+    server.listen({ host: '127.0.0.1', port: 0 });
+    await once(server, 'listening');
+    after(() => server.close());
+    const serverPort = (server.address() as { port: number }).port;
+    const port = await freePort();
+    const agent = runAgent(
+      pipeline(['poll_interval: 200ms', `network_namespaces: [/proc/${process.pid}/ns/net]`], port),
+    );
+    const addr = Buffer.alloc(16);
+    addr.writeUInt16LE(2, 0);
+    addr.writeUInt16BE(serverPort, 2);
+    addr.set([127, 0, 0, 1], 4);
+    const fd = sys.socket(2, 1, 0) as number;
+    assert.ok(fd >= 0, 'socket()');
+    let open = true;
+    try {
+      await until(`/readyz (${agent.output()})`, async () =>
+        (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined,
+      );
+      const bytes = async (): Promise<[number, number]> => {
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        const labels = [`server_port="${serverPort}"`, 'link_observer="client"'];
+        return [
+          sampleSum(text, 'loggerhead_link_bytes_total', [...labels, 'direction="client_to_server"']) ?? 0,
+          sampleSum(text, 'loggerhead_link_bytes_total', [...labels, 'direction="server_to_client"']) ?? 0,
+        ];
+      };
+      const reach = (want: [number, number]) =>
+        until(`${want.join('/')} bytes on /metrics`, async () => {
+          const got = await bytes();
+          return got[0] === want[0] && got[1] === want[1] ? true : undefined;
+        }).catch(async (e: Error) => {
+          throw new Error(`${e.message}: last ${(await bytes()).join('/')}`);
+        });
+      assert.equal(sys.connect(fd, addr, addr.length), 0, 'connect()');
+      await exchange(fd, 3000, 5000);
+      await reach([3000, 5000]);
+      assert.equal(sys.connect(fd, Buffer.alloc(16), 16), 0, 'connect(AF_UNSPEC)');
+      assert.equal(sys.connect(fd, addr, addr.length), 0, 'connect() again');
+      await exchange(fd, 3000, 5000);
+      await reach([6000, 10000]);
+      sys.close(fd);
+      open = false;
+      // Several polls later, the closes folded: still each byte once.
+      await new Promise((done) => setTimeout(done, 1000));
+      assert.deepEqual(await bytes(), [6000, 10000]);
+    } finally {
+      if (open) sys.close(fd);
       agent.child.kill('SIGTERM');
     }
     assert.equal(await agent.exited(), 0, agent.output());
