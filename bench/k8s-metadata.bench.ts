@@ -2,47 +2,68 @@
  * Kubernetes metadata for a simulated 5,000-node, 150,000-pod cluster
  * (issue 4 targets: agent memory <= 256 MB, a lookup <= 1 µs).
  *
- *   npx node --expose-gc [node flags] bench/k8s-metadata.bench.ts [--nodes 5000] [--pods 150000] [--stage all|store|informers]
+ *   npx node --expose-gc [node flags] bench/k8s-metadata.bench.ts [--nodes 5000] [--pods 150000] [--stage all|store|informers] [--gc natural|forced]
+ *   npx node --max-semi-space-size=4 bench/k8s-metadata.bench.ts --stage informers   (what a user gets)
  *
  * Each stage runs in its own process (so one stage's garbage does not count
- * against the other) and prints one JSON line; `all` runs both and a summary.
+ * against the other) and prints one JSON line; `all` runs both and a summary,
+ * `informers` a summary on stderr.
  *
  * - store: every object of the cluster (bench/k8s-cluster-sim.ts, ~3 KB pods)
  *   is generated, reduced by the same extractors the informers use, and fed to
  *   a `MetadataStore`. Memory: RSS and heap after GC, against the same process
- *   measured after GC just before. Lookups: 500k addresses (80 % pod IPs, 10 %
- *   ClusterIPs, 5 % node IPs, 5 % unknown) at the current time, and 100k
- *   lookups at a past time for IPs reused by new pods (answered from
- *   tombstones); ns per lookup, as a ratio to a baseline measured in the same
- *   run: a bare `Map.get` over the same keys (the least any lookup must do),
- *   both on freshly decoded strings each round, as addresses arrive per poll.
+ *   measured after GC just before. Lookups (bench/k8s-lookup.ts): 500k
+ *   addresses (80 % pod IPs, 10 % ClusterIPs, 5 % node IPs, 5 % unknown) at the
+ *   current time, and 100k lookups at a past time for IPs reused by new pods
+ *   (answered from tombstones); ns per lookup, as a ratio to a baseline
+ *   measured in the same run: a bare `Map.get` over the same keys (the least
+ *   any lookup must do), both on freshly decoded strings each round, as
+ *   addresses arrive per poll.
  * - informers: the whole agent side, `createKubernetesMetadata` with the real
  *   informers, syncing from the API emulator, which serves the cluster from a
  *   child process. The agent side runs in a child of its own from plain
  *   JavaScript (`k8s-agent-side.ts`, compiled here), with the node flags given
  *   to this bench and its environment: only what an agent holds is measured.
- *   Also measured: RSS of a bare node process and of one that only imported
- *   `@kubernetes/client-node` (`processFloor`).
+ *   `--gc natural` (default: as an agent runs) forces no garbage collection;
+ *   RSS is sampled every 100 ms through the sync, the 30 s after it and 30 s
+ *   of steady idle (peak and last per phase, one value a second), and the
+ *   kernel's peak (VmHWM) is read at the end. `--gc forced` collects after
+ *   sync and after 10 s idle (where the live memory sits). Then the same
+ *   lookups as the store stage, through the agent's `lookupIp`, against a bare
+ *   `Map.get` in the same process. Also measured: RSS of a bare node process
+ *   and of one that only imported `@kubernetes/client-node` (`processFloor`).
  *
- * Measured (agent side after sync + 10 s idle, RSS MB; runs interleaved on
- * 2 shared cores, load 2.6-5.2):
+ * Measured, --max-semi-space-size=4 (as `loggerhead run` and the image),
+ * no forced GC, 2 runs, load 0.6-1.4 (RSS MB):
  *
- *   node flags                 before (d9ec279)   now
+ *                       sync peak (VmHWM)   after sync      steady (60-70 s)
+ *   before (cee01b0)    302-318             259-280 until V8's next major GC (none within 70 s)
+ *   now                 299, 306            220 -> 201-211  203-215
+ *
+ * The sync peak is garbage of the pod list: page text over 1 MB is an
+ * external string (malloc'd), up to ~70 MB of it dead before V8 collects
+ * (smaller pages put it in the V8 heap instead: 250 items 358, 300 items 485
+ * MB), on a floor of 121 MB for node with client-node imported (42 bare).
+ * Lookup through the agent: 841-918 ns CPU best, 1.67-1.69x a bare Map.get.
+ *
+ * Measured earlier (forced GC, after sync + 10 s idle, RSS MB; runs
+ * interleaved on 2 shared cores, load 2.6-5.2):
+ *
+ *   node flags                 before (d9ec279)   then (cee01b0)
  *   (none)                     505                333
  *   --max-semi-space-size=16                      252
  *   --max-semi-space-size=8    416                228
  *   --max-semi-space-size=4                       216
  *   --max-semi-space-size=2    457                301 (sync 23 s, not 11-14)
  *
- * Where it sits now, without flags: node alone 42, after importing
+ * Where it sat then, without flags: node alone 42, after importing
  * client-node 120 (the floor of any agent using it), V8 heap used 121 (28 of
  * it client-node's code), V8 pages 222 (the young generation grows to about
  * 100 MB while 450 MB of JSON are parsed, and V8 keeps those pages until a
  * memory-reducing GC, which an idle process does not trigger: the semi-space
- * flag caps it), malloc heap 10 (trimmed after each list, see
+ * flag caps it), malloc heap 10 (trimmed after lists, see
  * processors/k8s_attributes/trim.ts), files 54. Store alone: 83 MB heap,
- * 583 B/pod. Lookup: ~830 ns CPU best on a loaded machine, 1.8-2.0x a bare
- * `Map.get`.
+ * 583 B/pod.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -63,7 +84,8 @@ import { MetadataStore } from '../processors/k8s_attributes/store.ts';
 import { KubeApiEmulator } from '../test/support/k8s-emulator.ts';
 import type { ResourceName } from '../test/support/k8s-emulator.ts';
 import { gc, memory } from './k8s-agent-side.ts';
-import { nodeIp, objects, podIp, serviceIp, shape } from './k8s-cluster-sim.ts';
+import { objects, podIp, shape } from './k8s-cluster-sim.ts';
+import { lookupQueries, timeLookups } from './k8s-lookup.ts';
 
 const { values } = parseArgs({
   options: {
@@ -71,8 +93,12 @@ const { values } = parseArgs({
     pods: { type: 'string', default: '150000' },
     stage: { type: 'string', default: 'all' },
     serve: { type: 'boolean', default: false },
+    gc: { type: 'string', default: 'natural' },
   },
 });
+if (values.gc !== 'natural' && values.gc !== 'forced')
+  throw new Error(`--gc must be natural or forced, got ${values.gc}`);
+const GC = values.gc;
 const NODES = Number(values.nodes);
 const PODS = Number(values.pods);
 const cluster = shape(NODES, PODS);
@@ -111,77 +137,6 @@ function feed(store: MetadataStore, resource: ResourceName, obj: unknown): void 
   }
 }
 
-/** Deterministic pseudo-random numbers (xorshift32). */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
-
-interface Timing {
-  /** Wall ns per operation, per round. */
-  wall: number[];
-  /** CPU (user + system) ns per operation, per round: what counts on a shared machine. */
-  cpu: number[];
-}
-
-/**
- * Runs `subject` and `baseline` in alternating rounds (so both see the same
- * machine load) and times each round. Each body gets its own fresh copy of the
- * queries (made untimed): addresses arrive as new strings every poll, whose
- * hash nobody has computed yet. Each body returns its operation count.
- */
-function abTime(
-  rounds: number,
-  queries: readonly string[],
-  subject: (fresh: readonly string[]) => number,
-  baseline: (fresh: readonly string[]) => number,
-): { subject: Timing; baseline: Timing } {
-  const result = {
-    subject: { wall: [] as number[], cpu: [] as number[] },
-    baseline: { wall: [] as number[], cpu: [] as number[] },
-  };
-  for (let r = 0; r < rounds; r++) {
-    for (const [body, into] of [
-      [subject, result.subject],
-      [baseline, result.baseline],
-    ] as const) {
-      const fresh = queries.map((q) => JSON.parse(JSON.stringify(q)) as string);
-      const c0 = process.cpuUsage();
-      const t0 = process.hrtime.bigint();
-      const ops = body(fresh);
-      into.wall.push(Number(process.hrtime.bigint() - t0) / ops);
-      const c = process.cpuUsage(c0);
-      into.cpu.push(((c.user + c.system) * 1000) / ops);
-    }
-  }
-  return result;
-}
-
-/** Best (least disturbed) and median CPU ns per operation, and the ratio of the bests. */
-function summary(t: { subject: Timing; baseline: Timing }) {
-  const best = (xs: number[]) => Math.min(...xs);
-  return {
-    bestCpuNs: Number(best(t.subject.cpu).toFixed(1)),
-    medianCpuNs: Number(median(t.subject.cpu).toFixed(1)),
-    medianWallNs: Number(median(t.subject.wall).toFixed(1)),
-    baselineBestCpuNs: Number(best(t.baseline.cpu).toFixed(1)),
-    baselineMedianCpuNs: Number(median(t.baseline.cpu).toFixed(1)),
-    ratio: Number((best(t.subject.cpu) / best(t.baseline.cpu)).toFixed(2)),
-  };
-}
-
 function storeStage(): Record<string, unknown> {
   gc();
   const before = memory();
@@ -199,41 +154,9 @@ function storeStage(): Record<string, unknown> {
   const after = memory();
   const stats = store.stats();
 
-  // Query mix over the addresses the cluster really has.
-  const random = rng(42);
-  const services = cluster.deployments + cluster.statefulSets;
-  const firstOwnedPod = 2 * NODES;
   const QUERIES = 500_000;
-  const queries: string[] = new Array<string>(QUERIES);
-  for (let q = 0; q < QUERIES; q++) {
-    const r = random();
-    if (r < 0.8) {
-      let i = firstOwnedPod + Math.floor(random() * (cluster.pods - firstOwnedPod));
-      if (i >= 3 * NODES + 4000 && i < 3 * NODES + 5000) i += 1000; // skip the finished CronJob pods
-      queries[q] = podIp(i);
-    } else if (r < 0.9) queries[q] = serviceIp(Math.floor(random() * services));
-    else if (r < 0.95) queries[q] = nodeIp(Math.floor(random() * NODES));
-    else queries[q] = `192.0.2.${Math.floor(random() * 256)}`;
-    // Flat strings, as decoded from the wire or a kernel sample, not concatenations.
-    queries[q] = JSON.parse(JSON.stringify(queries[q])) as string;
-  }
-  const baseline = new Map<string, object>();
-  for (const ip of queries) baseline.set(ip, { ip });
-  let hits = 0;
-  for (const ip of queries) if (store.lookupIp(ip, now) !== undefined) hits++;
-  let sink = 0;
-  const current = abTime(
-    9,
-    queries,
-    (qs) => {
-      for (const ip of qs) if (store.lookupIp(ip, now) !== undefined) sink++;
-      return qs.length;
-    },
-    (qs) => {
-      for (const ip of qs) if (baseline.get(ip) !== undefined) sink++;
-      return qs.length;
-    },
-  );
+  const queries = lookupQueries(cluster, QUERIES);
+  const current = timeLookups(queries, (ip, t) => store.lookupIp(ip, t), now);
 
   // Churn: 10,000 Deployment pods deleted, their IPs reused by new pods; old times answered from tombstones.
   const REUSED = 10_000;
@@ -271,18 +194,7 @@ function storeStage(): Record<string, unknown> {
     { length: 100_000 },
     (_, q) => JSON.parse(JSON.stringify(reused[q % reused.length])) as string,
   );
-  const pastTimes = abTime(
-    9,
-    pastQueries,
-    (qs) => {
-      for (const ip of qs) if (store.lookupIp(ip, past) !== undefined) sink++;
-      return qs.length;
-    },
-    (qs) => {
-      for (const ip of qs) if (baseline.get(ip) !== undefined) sink++;
-      return qs.length;
-    },
-  );
+  const pastTimes = timeLookups(pastQueries, (ip, t) => store.lookupIp(ip, t), past);
   return {
     stage: 'store',
     cluster,
@@ -295,14 +207,13 @@ function storeStage(): Record<string, unknown> {
     heapMb: Number(after.heapMb.toFixed(1)),
     storeHeapMb: Number((after.heapMb - before.heapMb).toFixed(1)),
     bytesPerPod: Math.round(((after.heapMb - before.heapMb) * MB) / cluster.pods),
-    lookup: { hitRate: Number((hits / QUERIES).toFixed(3)), ...summary(current) },
+    lookup: current,
     pastLookup: {
       reusedIps: reused.length,
       oldOwnerAtPastTime: oldRight,
       newOwnerNow: newRight,
-      ...summary(pastTimes),
+      ...pastTimes,
     },
-    sink,
   };
 }
 
@@ -393,9 +304,19 @@ async function informersStage(): Promise<Record<string, unknown>> {
     });
     const { kubeconfig } = JSON.parse(first) as { kubeconfig: string };
     const flags = process.execArgv.filter((f) => f !== '--expose-gc');
-    const agent = spawn(process.execPath, ['--expose-gc', ...flags, agentSide, kubeconfig, String(NODES)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const agent = spawn(
+      process.execPath,
+      [
+        ...(GC === 'forced' ? ['--expose-gc'] : []),
+        ...flags,
+        agentSide,
+        kubeconfig,
+        String(NODES),
+        String(PODS),
+        GC,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     agent.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const code = await new Promise<number | null>((r) => agent.once('exit', r));
@@ -406,6 +327,24 @@ async function informersStage(): Promise<Record<string, unknown>> {
     emulator.stdin.end();
     await new Promise((r) => emulator.once('exit', r));
   }
+}
+
+/** The informers stage in words: RSS peak per phase, what is left, lookups through the agent. */
+function agentLines(r: Record<string, unknown>): string[] {
+  const phases = r.rssByPhase as Record<string, { peakMb: number; peakAtMs: number; lastMb: number }>;
+  const lookup = r.lookup as ReturnType<typeof timeLookups>;
+  const gcNote = r.gc === 'forced' ? 'forced GCs after sync and 10 s later' : 'no forced GC';
+  return [
+    `agent (${r.nodeFlags === '' ? 'no node flags' : String(r.nodeFlags)}, ${gcNote}): sync ${String(r.syncMs)} ms, peak RSS ${String(r.peakRssMb)} MB (kernel VmHWM; target <= 256 MB)`,
+    ...Object.entries(phases).map(
+      ([name, p]) =>
+        `  ${name}: peak ${p.peakMb} MB at ${(p.peakAtMs / 1000).toFixed(1)} s, last ${p.lastMb} MB`,
+    ),
+    r.gc === 'forced'
+      ? `  after sync: ${JSON.stringify(r.afterSync)}; after 10 s idle: ${JSON.stringify(r.afterIdle10s)}, kernel: ${JSON.stringify(r.kernelAfterIdle10s)}`
+      : `  at the end: ${JSON.stringify(r.atEnd)}, kernel: ${JSON.stringify(r.kernelAtEnd)}`,
+    `  lookup through the agent: ${lookup.bestCpuNs} ns CPU best, ${lookup.medianCpuNs} median, ${lookup.medianWallNs} wall (target <= 1000 ns); ${lookup.ratio}x a bare Map.get (${lookup.baselineBestCpuNs} ns), hit rate ${lookup.hitRate}`,
+  ];
 }
 
 async function runChild(stage: string): Promise<Record<string, unknown>> {
@@ -421,6 +360,8 @@ async function runChild(stage: string): Promise<Record<string, unknown>> {
       String(NODES),
       '--pods',
       String(PODS),
+      '--gc',
+      GC,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -437,12 +378,14 @@ if (values.serve) {
 } else if (values.stage === 'store') {
   process.stdout.write(JSON.stringify(storeStage()) + '\n');
 } else if (values.stage === 'informers') {
-  process.stdout.write(JSON.stringify(await informersStage()) + '\n');
+  const informers = await informersStage();
+  process.stdout.write(JSON.stringify(informers) + '\n');
+  process.stderr.write(agentLines(informers).join('\n') + '\n');
 } else if (values.stage === 'all') {
   gc();
   const store = await runChild('store');
   const informers = await runChild('informers');
-  type Summary = ReturnType<typeof summary>;
+  type Summary = ReturnType<typeof timeLookups>;
   const lookup = store.lookup as Summary;
   const pastLookup = store.pastLookup as Summary;
   console.log(
@@ -451,7 +394,7 @@ if (values.serve) {
       `lookup: ${lookup.bestCpuNs} ns CPU best, ${lookup.medianCpuNs} median, ${lookup.medianWallNs} wall (target <= 1000 ns); ${lookup.ratio}x a bare Map.get (${lookup.baselineBestCpuNs} ns)`,
       `past-time lookup through tombstones: ${pastLookup.bestCpuNs} ns CPU best, ${pastLookup.ratio}x a bare Map.get`,
       `store alone: ${store.storeHeapMb} MB heap (${store.bytesPerPod} B/pod), process RSS ${store.rssMb} MB`,
-      `agent with informers after sync (${informers.syncMs} ms): ${JSON.stringify(informers.afterSync)}; after 10 s idle: ${JSON.stringify(informers.afterIdle10s)}, kernel: ${JSON.stringify(informers.kernelAfterIdle10s)} (target <= 256 MB)`,
+      ...agentLines(informers),
     ].join('\n'),
   );
 } else {

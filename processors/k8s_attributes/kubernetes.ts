@@ -46,7 +46,7 @@ import { controllerInput, endpointSliceInput, nodeInput, podInput, serviceInput 
 import type { OwnerDepth } from './owners.ts';
 import type { StoreStats } from './store.ts';
 import { MetadataStore } from './store.ts';
-import { trimNativeHeap } from './trim.ts';
+import { collectGarbage, trimNativeHeap } from './trim.ts';
 
 export interface KubernetesMetadataOptions {
   /** Path of a kubeconfig. When absent: in-cluster config if `KUBERNETES_SERVICE_HOST` is set, else the default kubeconfig. */
@@ -249,6 +249,14 @@ const STATES: readonly WatchState['state'][] = ['listing', 'watching', 'backoff'
  */
 type WatchEnd = 'resume' | 'empty' | 'expired' | 'stopped';
 
+/**
+ * List text (characters: bytes of ASCII JSON) read by all lists, beyond which
+ * the native heap is trimmed between pages, and a full garbage collection runs
+ * once no list is in progress.
+ */
+const TRIM_EVERY_LIST_CHARS = 16 * 1024 * 1024;
+const COLLECT_AFTER_LIST_CHARS = 16 * 1024 * 1024;
+
 /** How long after a list garbage collections are followed by a trim of the native heap, and how often at most. */
 const TRIM_WINDOW_MS = 120_000;
 const TRIM_INTERVAL_MS = 5000;
@@ -325,6 +333,10 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
   let changes = 0;
   let syncedLogged = false;
   let trimWindowEndMs = 0;
+  /** Lists in progress, and list text read since the last trim and the last full collection. */
+  let listing = 0;
+  let charsSinceTrim = 0;
+  let charsSinceCollect = 0;
   let lastTrimMs = 0;
   let gcWatch: PerformanceObserver | undefined;
   let trimTimer: NodeJS.Timeout | undefined;
@@ -343,12 +355,21 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
   };
 
   /**
-   * Gives the native heap's free memory back after a list: at once, then after
+   * Gives the memory lists used back once the last list in progress ends: a
+   * full garbage collection when they read more than
+   * `COLLECT_AFTER_LIST_CHARS` (else their dead pages and response text, tens
+   * of MB, stay resident until V8's next major collection, which an idle agent
+   * may not run for minutes; not while other lists run, whose pages it would
+   * only promote), then the native heap's free memory at once, and again after
    * the garbage collections of the next 2 minutes (at most every 5 s), which
-   * free the rest of what the list used (its response buffers die with its
-   * pages).
+   * free the rest of what the lists used.
    */
-  const trimAfterList = async (): Promise<void> => {
+  const releaseAfterList = async (): Promise<void> => {
+    if (listing > 0) return;
+    if (charsSinceCollect > COLLECT_AFTER_LIST_CHARS) {
+      charsSinceCollect = 0;
+      collectGarbage();
+    }
     lastTrimMs = Date.now();
     await trimNativeHeap();
     if (stopped) return;
@@ -411,6 +432,7 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     const seen = new Set<string>();
     let resourceVersion = '';
     let next: string | undefined;
+    listing++;
     try {
       do {
         const url = new URL(server + spec.path);
@@ -419,6 +441,13 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
         const pageSignal = AbortSignal.any([signal, AbortSignal.timeout(listTimeoutMs)]);
         const { status, text } = await get(kc, url.toString(), pageSignal, authenticated);
         if (status !== 200) throw apiError(status, text);
+        charsSinceCollect += text.length;
+        charsSinceTrim += text.length;
+        // The response buffers of earlier pages are free by now: malloc keeps them resident until trimmed.
+        if (charsSinceTrim > TRIM_EVERY_LIST_CHARS) {
+          charsSinceTrim = 0;
+          await trimNativeHeap();
+        }
         const page = JSON.parse(text) as unknown;
         const items = isJson(page) ? page.items : undefined;
         const meta = isJson(page) && isJson(page.metadata) ? page.metadata : {};
@@ -433,6 +462,7 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
         next = typeof meta.continue === 'string' && meta.continue !== '' ? meta.continue : undefined;
       } while (next !== undefined);
     } finally {
+      listing--;
       // A TLS dispatcher made for this list; closing it can only fail if it is already closed.
       await authenticated
         .getDispatcher()
@@ -446,7 +476,7 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
       inf.synced = true;
       queueMicrotask(checkSynced);
     }
-    await trimAfterList();
+    await releaseAfterList();
   };
 
   /** One watch from `inf.resourceVersion`; resolves with what to do next when the stream ends without an error. */
