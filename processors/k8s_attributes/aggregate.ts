@@ -180,9 +180,6 @@ interface Resolution {
 }
 
 interface KeyState {
-  observer: Role;
-  cgroupId: number;
-  comm: string;
   /** The last resolution of this key's ends, reusable per `Resolution`. */
   resolution: Resolution | undefined;
   /** Last closed totals reported by the kernel for this key. */
@@ -216,11 +213,15 @@ interface KeyState {
 }
 
 /**
- * One open socket. Kept small (100k open sockets are usual): its comm, cgroup id and observer are its
- * key's, and a held socket's sample sits in `Aggregator.heldSockets`.
+ * One open socket. Kept small (100k open sockets are usual): a held socket's sample sits in
+ * `Aggregator.heldSockets`, a settled socket keeps no resolution.
  */
 interface SocketState {
   openedAtMs: number;
+  observer: Role;
+  /** Its key's comm and cgroup id, kept here too: comparing them needs no visit to the key. */
+  comm: string;
+  cgroupId: number;
   key: KeyState;
   /** Undefined while the socket waits one batch for a local peer to show (see `heldSockets`). */
   link: LinkState | undefined;
@@ -249,11 +250,8 @@ interface Held {
   since: number;
 }
 
-function newKeyState(observer: Role, cgroupId: number, comm: string): KeyState {
+function newKeyState(): KeyState {
   return {
-    observer,
-    cgroupId,
-    comm,
     resolution: undefined,
     closedC2S: 0,
     closedS2C: 0,
@@ -459,8 +457,8 @@ export class Aggregator {
         learn !== undefined &&
         (s === undefined ||
           s.openedAtMs !== sample.openedAtMs ||
-          s.key.comm !== sample.comm ||
-          s.key.cgroupId !== sample.cgroupId)
+          s.comm !== sample.comm ||
+          s.cgroupId !== sample.cgroupId)
       ) {
         learn(sampleEnds(sample));
       }
@@ -479,9 +477,6 @@ export class Aggregator {
           totals.cgroupId,
           totals.comm,
         ),
-        totals.observer,
-        totals.cgroupId,
-        totals.comm,
       );
       keys[i] = key;
       if (
@@ -526,10 +521,10 @@ export class Aggregator {
     return { batch: { timeMs: now, startTimeMs: batch.startTimeMs, links }, stats: this.stats };
   }
 
-  private keyFor(id: string, observer: Role, cgroupId: number, comm: string): KeyState {
+  private keyFor(id: string): KeyState {
     let key = this.keys.get(id);
     if (key === undefined) {
-      key = newKeyState(observer, cgroupId, comm);
+      key = newKeyState();
       this.keys.set(id, key);
     }
     return key;
@@ -626,7 +621,7 @@ export class Aggregator {
       s = undefined;
     }
     if (s === undefined) {
-      const key = this.keyFor(sampleKeyId(sample), sample.role, sample.cgroupId, sample.comm);
+      const key = this.keyFor(sampleKeyId(sample));
       const resolution = this.resolveSample(sample, key, resolve, now);
       const resolved = resolution.resolved;
       key.openSockets++;
@@ -639,6 +634,9 @@ export class Aggregator {
       if (link !== undefined) link.sockets++;
       s = {
         openedAtMs: sample.openedAtMs,
+        observer: sample.role,
+        comm: sample.comm,
+        cgroupId: sample.cgroupId,
         key,
         link,
         tx: 0,
@@ -657,9 +655,11 @@ export class Aggregator {
       }
     } else {
       let changedKey = false;
-      if (sample.comm !== s.key.comm || sample.cgroupId !== s.key.cgroupId) {
+      if (sample.comm !== s.comm || sample.cgroupId !== s.cgroupId) {
         s.key.openSockets--;
-        s.key = this.keyFor(sampleKeyId(sample), sample.role, sample.cgroupId, sample.comm);
+        s.key = this.keyFor(sampleKeyId(sample));
+        s.comm = sample.comm;
+        s.cgroupId = sample.cgroupId;
         s.key.openSockets++;
         changedKey = true;
       }
@@ -718,7 +718,7 @@ export class Aggregator {
       s.tx += dTx;
       s.rx += dRx;
       s.retrans += dRetrans;
-      if (s.key.observer === 'client') {
+      if (s.observer === 'client') {
         link.bytesClientToServer += dTx;
         link.bytesServerToClient += dRx;
       } else {
@@ -761,7 +761,7 @@ export class Aggregator {
       this.heldSockets.delete(s);
       return;
     }
-    if (key.observer === 'client') {
+    if (s.observer === 'client') {
       key.goneC2S += s.tx;
       key.goneS2C += s.rx;
     } else {
