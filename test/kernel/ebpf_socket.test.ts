@@ -8,7 +8,8 @@
  * assertion filters on this test's namespaces and ports.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import type { SpawnOptions } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import fs, { statSync } from 'node:fs';
@@ -27,7 +28,7 @@ import { testHost, testSettings } from '../support/settings.ts';
 import type { TestSettings } from '../support/settings.ts';
 import { Sink } from '../support/sink.ts';
 import { openHold, runClient, runOnce, spawnHold, spawnServer, startServer } from '../support/tcpexact.ts';
-import type { ServerProcess } from '../support/tcpexact.ts';
+import type { HoldProcess, ServerProcess } from '../support/tcpexact.ts';
 
 const DEFAULTS: EbpfSocketConfig = {
   poll_interval: 3_600_000,
@@ -357,6 +358,61 @@ describe('ebpf_socket on the real kernel', { concurrency: false }, () => {
         observer,
       );
     }
+  });
+
+  it('reports the cgroup, command, smoothed RTT and open time of a socket', async () => {
+    // The client runs in a cgroup v2 group of its own: its sockets carry that group's id (its directory's inode).
+    const unified = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup'].find((d) =>
+      fs.existsSync(`${d}/cgroup.procs`),
+    );
+    assert.ok(unified !== undefined, 'a cgroup v2 hierarchy is mounted');
+    const group = `${unified}/lhr-${process.pid}-${randomInt(1, 1_000_000)}`;
+    fs.mkdirSync(group);
+    const held: { hold?: HoldProcess } = {};
+    // A group is removed once empty: the client first.
+    after(async () => {
+      await held.hold?.close();
+      fs.rmdirSync(group);
+    });
+    const r = await startReceiver();
+    after(() => r.receiver.shutdown());
+    const client = topo.host('client');
+    const srv = topo.host('server');
+    // Joins the group before `ip netns exec` (which mounts a sysfs of its own, without the cgroup tree).
+    const inGroup = {
+      spawn: (cmd: string, args: readonly string[], options?: SpawnOptions) =>
+        spawn(
+          'sh',
+          [
+            '-c',
+            `echo $$ > ${group}/cgroup.procs && exec ip netns exec "$@"`,
+            'sh',
+            client.netns,
+            cmd,
+            ...args,
+          ],
+          options ?? {},
+        ),
+    };
+    const t0 = Date.now();
+    const hold = await spawnHold(inGroup, { host: srv.addr4, port: server.port, send: 1000, recv: 1000 });
+    held.hold = hold;
+    await r.poll();
+    const [c] = socketsOn(r, client.inode, server.port);
+    assert.ok(c !== undefined, 'the client socket is reported');
+    const comm = fs.readFileSync(`/proc/${hold.opened.pid}/comm`, 'utf8').trim();
+    assert.deepEqual(
+      [c.cgroupId, c.pid, c.comm, c.family, c.localAddr, c.remoteAddr],
+      [statSync(group).ino, hold.opened.pid, comm, 4, client.addr4, srv.addr4],
+    );
+    assert.ok(c.srttUs > 0 && c.srttUs < 1_000_000, `smoothed RTT ${c.srttUs} µs`);
+    assert.ok(
+      c.openedAtMs >= t0 - 20 && c.openedAtMs <= Date.now(),
+      `opened at ${c.openedAtMs}, test at ${t0}`,
+    );
+    const [s] = socketsOn(r, srv.inode, server.port);
+    assert.ok(s !== undefined && s.srttUs > 0, 'the server socket has an RTT too');
+    assert.notEqual(s.cgroupId, c.cgroupId, 'the server is not in the client group');
   });
 
   it('counts only the bytes after start for a connection opened before the receiver', async () => {
