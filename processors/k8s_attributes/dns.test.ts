@@ -111,6 +111,63 @@ describe('ReverseDns against a real DNS server on 127.0.0.1', () => {
     d.close();
   });
 
+  it('sends queued queries no faster than max queries per second, and loses none (fake clock)', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let now = 0;
+    const addresses = Array.from({ length: 8 }, (_, i) => `198.51.100.${20 + i}`);
+    for (const a of addresses) server.set(a, `rate-${a.split('.')[3]}.example.test`);
+    const d = dns({ maxQueriesPerSecond: 10, concurrency: addresses.length, now: () => now });
+    for (const a of addresses) assert.deepEqual(d.lookup(a), { name: undefined, pending: true });
+    assert.equal(d.stats().queries, 1, 'one query at once, the others wait for a token');
+    assert.equal(d.stats().queueDepth, 7);
+    for (let sent = 2; sent <= addresses.length; sent++) {
+      now += 99;
+      t.mock.timers.tick(99);
+      assert.equal(d.stats().queries, sent - 1, `query ${sent} waits its 100 ms`);
+      now += 1;
+      t.mock.timers.tick(1);
+      assert.equal(d.stats().queries, sent, `query ${sent} goes out at ${now} ms`);
+    }
+    assert.equal(d.stats().queueDepth, 0);
+    await d.idle();
+    const s = d.stats();
+    assert.equal(s.dropped, 0);
+    assert.equal(s.resolved, addresses.length);
+    for (const a of addresses) {
+      assert.equal(server.queryCount(a), 1);
+      assert.equal(d.lookup(a).name, `rate-${a.split('.')[3]}.example.test`);
+    }
+    d.close();
+  });
+
+  it('spaces queries by the rate cap on the real clock', async () => {
+    const addresses = Array.from({ length: 6 }, (_, i) => `198.51.100.${40 + i}`);
+    const d = dns({ maxQueriesPerSecond: 20 });
+    const started = Date.now();
+    for (const a of addresses) d.lookup(a);
+    await d.idle();
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 5 * 50 - 2, `6 queries at 20/s take at least 250 ms, took ${elapsed} ms`);
+    assert.equal(d.stats().queries, 6);
+    assert.equal(d.stats().notFound, 6);
+    d.close();
+  });
+
+  it('sends no waiting query after close', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let now = 0;
+    const d = dns({ maxQueriesPerSecond: 1, now: () => now });
+    d.lookup('198.51.100.50');
+    d.lookup('198.51.100.51');
+    assert.equal(d.stats().queueDepth, 1);
+    d.close();
+    now += 2000;
+    t.mock.timers.tick(2000);
+    await d.idle();
+    assert.equal(d.stats().queries, 1, 'the waiting address is not sent');
+    assert.equal(server.queryCount('198.51.100.51'), 0);
+  });
+
   it('asks once for an address looked up many times while pending', async () => {
     const d = dns();
     for (let i = 0; i < 50; i++) d.lookup('203.0.113.5');
@@ -131,6 +188,10 @@ describe('ReverseDns against a real DNS server on 127.0.0.1', () => {
 
   it('rejects invalid options, naming the field', () => {
     assert.throws(() => dns({ maxQueue: 0 }), /dns maxQueue must be greater than 0, got 0/);
+    assert.throws(
+      () => dns({ maxQueriesPerSecond: 0 }),
+      /dns maxQueriesPerSecond must be greater than 0, got 0/,
+    );
     assert.throws(() => dns({ servers: ['1.2.3'] }), /dns servers \["1.2.3"\]: .*1\.2\.3/);
   });
 });

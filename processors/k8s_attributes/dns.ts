@@ -4,7 +4,9 @@
  * sees an address names it by the IP; a later batch gets the name once the
  * answer is in. Cached with a TTL (a stale name is served while it is
  * refreshed), bounded in entries, rate-limited by a fixed number of queries in
- * flight and a bounded queue whose overflow is counted.
+ * flight and a cap on queries per second (a token bucket that holds one token:
+ * queries go out at least 1/rate seconds apart), with a bounded queue whose
+ * overflow is counted.
  */
 import { Resolver } from 'node:dns/promises';
 import { parseIp } from '../../core/ip.ts';
@@ -34,9 +36,11 @@ export interface ReverseDnsOptions {
   maxQueue: number;
   /** Queries in flight at most. @default 4 */
   concurrency?: number;
+  /** Queries sent per second at most; queued addresses wait for their turn. @default 50 */
+  maxQueriesPerSecond?: number;
   /** DNS servers (`ip` or `ip:port`); the system's resolvers when empty or omitted. */
   servers?: readonly string[];
-  /** Clock. @default Date.now */
+  /** Clock (milliseconds); wake-ups for the rate cap use the global setTimeout. @default Date.now */
   now?: () => number;
 }
 
@@ -84,6 +88,10 @@ export class ReverseDns implements DnsLookup {
   private readonly queue: string[] = [];
   private readonly waiting = new Set<string>();
   private inFlight = 0;
+  /** When the next query may be sent (the token bucket: one token, refilled every 1/rate seconds). */
+  private nextSendMs = -Infinity;
+  private readonly intervalMs: number;
+  private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly counters = { queries: 0, resolved: 0, notFound: 0, errors: 0, dropped: 0 };
   private idleWaiters: Array<() => void> = [];
@@ -96,6 +104,7 @@ export class ReverseDns implements DnsLookup {
       ['timeoutMs', options.timeoutMs],
       ['maxQueue', options.maxQueue],
       ['concurrency', options.concurrency ?? 4],
+      ['maxQueriesPerSecond', options.maxQueriesPerSecond ?? 50],
     ] as const) {
       if (!(Number.isFinite(value) && value > 0))
         throw new Error(`dns ${field} must be greater than 0, got ${value}`);
@@ -106,8 +115,10 @@ export class ReverseDns implements DnsLookup {
       timeoutMs: options.timeoutMs,
       maxQueue: options.maxQueue,
       concurrency: options.concurrency ?? 4,
+      maxQueriesPerSecond: options.maxQueriesPerSecond ?? 50,
       now: options.now ?? Date.now,
     };
+    this.intervalMs = 1000 / this.options.maxQueriesPerSecond;
     this.resolver = new Resolver({ timeout: options.timeoutMs, tries: 1 });
     if (options.servers !== undefined && options.servers.length > 0) {
       try {
@@ -153,6 +164,8 @@ export class ReverseDns implements DnsLookup {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.queue.length = 0;
     this.waiting.clear();
     this.resolver.cancel();
@@ -175,6 +188,16 @@ export class ReverseDns implements DnsLookup {
 
   private pump(): void {
     while (!this.closed && this.inFlight < this.options.concurrency && this.queue.length > 0) {
+      const now = this.options.now();
+      if (now < this.nextSendMs) {
+        this.timer ??= setTimeout(() => {
+          this.timer = undefined;
+          this.pump();
+        }, this.nextSendMs - now);
+        return;
+      }
+      // A late wake-up does not bank the time it missed: queries never go out faster than the cap.
+      this.nextSendMs = now + this.intervalMs;
       const ip = this.queue.shift() as string;
       this.inFlight++;
       this.counters.queries++;

@@ -74,6 +74,14 @@ export const k8sAttributesProcessorFactory: ProcessorFactory<K8sAttributesConfig
             min: 1,
             max: 1_000_000,
           },
+          max_queries_per_second: {
+            type: 'integer',
+            description:
+              'Queries sent per second at most (spaced 1/rate apart); queued addresses wait for their turn',
+            default: 50,
+            min: 1,
+            max: 100_000,
+          },
           servers: {
             type: 'list',
             description: 'DNS servers (`ip` or `ip:port`); empty: the system resolvers (/etc/resolv.conf)',

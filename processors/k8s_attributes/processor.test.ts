@@ -166,6 +166,34 @@ describe('k8s_attributes processor, host mode', () => {
     await p.shutdown();
   });
 
+  it('reports the DNS queue depth while queries wait for the rate cap', async () => {
+    const settings = testSettings('k8s_attributes');
+    const p = new K8sAttributesProcessor(
+      settings,
+      config({ mode: 'host', dns: { servers: [dns.address], max_queries_per_second: 1 } }),
+      new Sink<LinkBatch>(),
+    );
+    await p.start(testHost());
+    const externals = ['192.0.2.31', '192.0.2.32', '192.0.2.33'];
+    await p.consume(
+      batch(1, { sockets: externals.map((remoteAddr, i) => sample({ cookie: 10 + i, remoteAddr })) }),
+    );
+    assert.equal(telemetryValue(settings, 'loggerhead.processor.dns.queue_depth'), 2, 'one sent, two wait');
+    await p.shutdown();
+  });
+
+  it('rejects a DNS rate cap of 0, naming the key', () => {
+    const { issues } = validateConfig(
+      new Document({ dns: { max_queries_per_second: 0 } }).contents,
+      k8sAttributesProcessorFactory.configSchema,
+      { path: 'processors::k8s_attributes' },
+    );
+    assert.deepEqual(
+      issues.map((i) => `${i.path}: ${i.message}`),
+      ['processors::k8s_attributes::dns::max_queries_per_second: 0 is too small: the minimum is 1'],
+    );
+  });
+
   it('counts overflow and expiry in telemetry', async () => {
     const settings = testSettings('k8s_attributes');
     const sink = new Sink<LinkBatch>();
@@ -232,6 +260,7 @@ describe('k8s_attributes processor, host mode', () => {
       max_entries: 10_000,
       timeout: 2000,
       max_queue: 1000,
+      max_queries_per_second: 50,
       servers: [],
     });
     assert.equal(c.link_idle_timeout, 600_000);

@@ -35,6 +35,7 @@ export interface K8sAttributesConfig {
     max_entries: number;
     timeout: number;
     max_queue: number;
+    max_queries_per_second: number;
     servers: string[];
   };
   cidr_names: Record<string, string>;
@@ -221,6 +222,7 @@ export class K8sAttributesProcessor implements Component, Consumer<SocketBatch> 
         maxEntries: this.config.dns.max_entries,
         timeoutMs: this.config.dns.timeout,
         maxQueue: this.config.dns.max_queue,
+        maxQueriesPerSecond: this.config.dns.max_queries_per_second,
         servers: this.config.dns.servers,
       });
     }
