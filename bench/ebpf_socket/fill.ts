@@ -38,13 +38,10 @@ import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import koffi from 'koffi';
-import type { SocketBatch } from '../../core/signals.ts';
-import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
-import { EbpfSocketReceiver } from '../../receivers/ebpf_socket/receiver.ts';
 import { createTopology } from '../../test/support/netns.ts';
-import { testHost, testSettings } from '../../test/support/settings.ts';
-import { Sink } from '../../test/support/sink.ts';
+import { testSettings } from '../../test/support/settings.ts';
 import { runConnblastClient, startConnblastServer } from '../tools/connblast.ts';
+import { startReceiver } from './in-process.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -143,19 +140,7 @@ function occupied(): number {
 
 async function measure(fill: number, layout: Layout): Promise<Result> {
   const settings = testSettings('ebpf_socket');
-  const receiver = ebpfSocketReceiverFactory.create(
-    settings,
-    {
-      poll_interval: 3_600_000,
-      max_sockets: TABLE,
-      max_links: 16384,
-      network_namespaces: [`/run/netns/${topo.host('a').netns}`],
-      include_loopback: true,
-    },
-    new Sink<SocketBatch>(),
-  );
-  if (!(receiver instanceof EbpfSocketReceiver)) throw new Error('not the ebpf_socket receiver');
-  await receiver.start(testHost());
+  const receiver = await startReceiver(settings, topo.host('a').netns, TABLE);
   const holders: ChildProcess[] = [];
   const server = await startConnblastServer(topo.host('a'), { bind: '127.0.0.1' });
   const churn = (seconds: number) =>

@@ -15,12 +15,9 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import type { SocketBatch } from '../../core/signals.ts';
-import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
-import { EbpfSocketReceiver } from '../../receivers/ebpf_socket/receiver.ts';
 import { createTopology } from '../../test/support/netns.ts';
-import { testHost, testSettings } from '../../test/support/settings.ts';
-import { Sink } from '../../test/support/sink.ts';
+import { testSettings } from '../../test/support/settings.ts';
+import { startReceiver } from './in-process.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -48,19 +45,7 @@ const results = new Map<number, number[]>(TABLES.map((t) => [t, []]));
 try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const table of TABLES) {
-      const receiver = ebpfSocketReceiverFactory.create(
-        testSettings('ebpf_socket'),
-        {
-          poll_interval: 3_600_000,
-          max_sockets: table,
-          max_links: 16384,
-          network_namespaces: [`/run/netns/${topo.host('a').netns}`],
-          include_loopback: true,
-        },
-        new Sink<SocketBatch>(),
-      );
-      if (!(receiver instanceof EbpfSocketReceiver)) throw new Error('not the ebpf_socket receiver');
-      await receiver.start(testHost());
+      const receiver = await startReceiver(testSettings('ebpf_socket'), topo.host('a').netns, table);
       try {
         await receiver.poll();
         const cpu0 = process.cpuUsage();
