@@ -21,7 +21,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { ClosedLinkTotals, SocketBatch, SocketSample } from '../core/signals.ts';
-import { Aggregator } from '../processors/k8s_attributes/aggregate.ts';
+import { Aggregator, sampleEnds } from '../processors/k8s_attributes/aggregate.ts';
 import type { FlowEnds } from '../processors/k8s_attributes/aggregate.ts';
 import { CidrTable } from '../processors/k8s_attributes/cidr.ts';
 import { inputsVersion, LocalPeers, resolveEnds } from '../processors/k8s_attributes/resolve.ts';
@@ -251,22 +251,7 @@ const aggBytes = heldBytes(() => {
 });
 const peersBytes = heldBytes(() => {
   const peers = new LocalPeers();
-  for (const s of steadySockets) {
-    const client = s.role === 'client';
-    peers.learn({
-      family: s.family,
-      clientAddr: client ? s.localAddr : s.remoteAddr,
-      clientPort: client ? s.localPort : s.remotePort,
-      serverAddr: client ? s.remoteAddr : s.localAddr,
-      serverPort: client ? s.remotePort : s.localPort,
-      observer: s.role,
-      netns: s.netns,
-      cgroupId: s.cgroupId,
-      pid: s.pid,
-      comm: s.comm,
-      atMs: s.openedAtMs,
-    });
-  }
+  for (const s of steadySockets) peers.learn(sampleEnds(s));
   return peers;
 });
 

@@ -298,7 +298,8 @@ function identityKey(id: Identity): string {
   return `${id.kind.length}:${id.kind}${id.namespace.length}:${id.namespace}${id.name.length}:${id.name}`;
 }
 
-function sampleEnds(s: SocketSample): FlowEnds {
+/** The ends of a sampled socket's connection: client and server placed by the socket's role, at its open time. */
+export function sampleEnds(s: SocketSample): FlowEnds {
   const client = s.role === 'client';
   return {
     family: s.family,
