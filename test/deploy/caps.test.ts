@@ -18,19 +18,20 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Interface } from 'node:readline';
 import type { ClosedLinkTotals, SocketSample } from '../../core/signals.ts';
+import { agentPipeline, agentReady, killAgents, runAgent, sampleSum } from '../support/agent.ts';
+import type { Agent } from '../support/agent.ts';
 import { createTopology } from '../support/netns.ts';
 import type { Topology } from '../support/netns.ts';
 import { runClient, spawnHold, spawnServer } from '../support/tcpexact.ts';
 import { freePort } from '../support/otelcol.ts';
 import type { HoldProcess, ServerProcess } from '../support/tcpexact.ts';
+import { untilValue } from '../support/wait.ts';
 import { AGENT_CAPABILITIES } from './capabilities.ts';
-import { REPO } from './tools.ts';
 import type { AgentCapability } from './capabilities.ts';
 
 const SETPRIV = '/usr/bin/setpriv';
@@ -70,6 +71,7 @@ before(async () => {
 
 after(async () => {
   for (const c of children) c.kill('SIGKILL');
+  killAgents();
   await hold?.close().catch(() => undefined);
   await server?.stop();
   await topo?.destroy();
@@ -235,72 +237,19 @@ void test('as uid 65534 holding the same capabilities as ambient ones, the recei
   }
 });
 
-/** Starts the real agent (`loggerhead run`) under setpriv with `caps`; its output is collected. */
-function runAgent(
-  caps: readonly AgentCapability[],
-  configText: string,
-): { child: ChildProcess; output: () => string } {
-  const dir = mkdtempSync(join(tmpdir(), 'lhd-agent-'));
-  const config = join(dir, 'pipeline.yaml');
-  writeFileSync(config, configText);
-  const child = spawn(
-    SETPRIV,
-    [...setprivArgs(caps), '--', process.execPath, join(REPO, 'cli', 'main.ts'), 'run', '--config', config],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+/** The real agent (`loggerhead run`) under setpriv with only `caps`: ebpf_socket -> k8s_attributes -> prometheus. */
+function runCappedAgent(caps: readonly AgentCapability[], port: number): Agent {
+  return runAgent(
+    agentPipeline(['poll_interval: 200ms', `network_namespaces: [${procPaths().join(', ')}]`], port),
+    { wrapper: [SETPRIV, ...setprivArgs(caps), '--'], tmpPrefix: 'lhd-agent-' },
   );
-  children.add(child);
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  child.once('exit', () => {
-    children.delete(child);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return { child, output: () => output };
-}
-
-function agentPipeline(port: number): string {
-  return [
-    'receivers:',
-    '  ebpf_socket:',
-    '    poll_interval: 200ms',
-    `    network_namespaces: [${procPaths().join(', ')}]`,
-    'processors:',
-    '  k8s_attributes:',
-    '    mode: host',
-    '    dns:',
-    '      enabled: false',
-    'exporters:',
-    '  prometheus:',
-    `    endpoint: 127.0.0.1:${port}`,
-    'service:',
-    '  pipelines:',
-    '    links:',
-    '      receivers: [ebpf_socket]',
-    '      processors: [k8s_attributes]',
-    '      exporters: [prometheus]',
-    '',
-  ].join('\n');
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 void test('the real agent (loggerhead run) with only these capabilities serves exact bytes on /metrics', async () => {
   const port = await freePort();
-  const agent = runAgent(AGENT_CAPABILITIES, agentPipeline(port));
+  const agent = runCappedAgent(AGENT_CAPABILITIES, port);
   try {
-    await until(`/readyz of the agent (${agent.output()})`, async () => {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-      return res.status === 200 ? true : undefined;
-    });
+    await agentReady(agent, port, 20_000, 200);
     const report = await runClient(topo.host('client'), {
       mode: 'once',
       host: topo.host('server').addr4,
@@ -311,27 +260,27 @@ void test('the real agent (loggerhead run) with only these capabilities serves e
     // Every client-side link to the server, summed: the held connection (adopted, named by its host
     // namespace) has sent nothing since this agent started, the new one exactly what it reports.
     const sample = (text: string, direction: string): number =>
-      text
-        .split('\n')
-        .filter(
-          (l) =>
-            l.startsWith('loggerhead_link_bytes_total{') &&
-            l.includes(`server_port="${server.port}"`) &&
-            l.includes('link_observer="client"') &&
-            l.includes(`direction="${direction}"`),
-        )
-        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+      sampleSum(text, 'loggerhead_link_bytes_total', [
+        `server_port="${server.port}"`,
+        'link_observer="client"',
+        `direction="${direction}"`,
+      ]) ?? 0;
     let last = '';
-    const [c2s, s2c] = await until('the connection on /metrics', async () => {
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      last = text
-        .split('\n')
-        .filter((l) => l.includes(`server_port="${server.port}"`))
-        .join('\n');
-      const a = sample(text, 'client_to_server');
-      const b = sample(text, 'server_to_client');
-      return a === report.bytesSent && b === report.bytesReceived ? [a, b] : undefined;
-    }).catch((e: Error) => {
+    const [c2s, s2c] = await untilValue(
+      async () => {
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        last = text
+          .split('\n')
+          .filter((l) => l.includes(`server_port="${server.port}"`))
+          .join('\n');
+        const a = sample(text, 'client_to_server');
+        const b = sample(text, 'server_to_client');
+        return a === report.bytesSent && b === report.bytesReceived ? [a, b] : undefined;
+      },
+      'the connection on /metrics',
+      20_000,
+      200,
+    ).catch((e: Error) => {
       throw new Error(
         `${e.message}; sent ${report.bytesSent}, received ${report.bytesReceived}; /metrics:\n${last}`,
       );
@@ -339,17 +288,15 @@ void test('the real agent (loggerhead run) with only these capabilities serves e
     assert.deepEqual([c2s, s2c], [report.bytesSent, report.bytesReceived]);
   } finally {
     agent.child.kill('SIGTERM');
-    if (agent.child.exitCode === null) await new Promise((r) => agent.child.once('exit', r));
   }
-  assert.equal(agent.child.exitCode, 0, agent.output());
+  assert.equal(await agent.exited(), 0, agent.output());
 });
 
 void test('the real agent without CAP_SYS_ADMIN exits 1 naming it', async () => {
-  const agent = runAgent(
+  const agent = runCappedAgent(
     AGENT_CAPABILITIES.filter((c) => c !== 'SYS_ADMIN'),
-    agentPipeline(await freePort()),
+    await freePort(),
   );
-  if (agent.child.exitCode === null) await new Promise((r) => agent.child.once('exit', r));
-  assert.equal(agent.child.exitCode, 1);
+  assert.equal(await agent.exited(), 1);
   assert.match(agent.output(), /CAP_SYS_ADMIN/);
 });

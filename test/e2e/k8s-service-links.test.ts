@@ -192,26 +192,41 @@ describe(
           l.serverPort === port,
       );
 
-    it('names a Service call by Deployment and Service (with its backing), the server side by Deployments, exactly', async () => {
+    /**
+     * `connections` calls from checkout to `host`:`port`, served by `served`; resolves once every link
+     * `sides()` finds carries their exact bytes and all of them closed.
+     */
+    const callExactly = async (
+      host: string,
+      port: number,
+      served: ServerProcess,
+      connections: number,
+      sides: () => (Link | undefined)[],
+    ): Promise<void> => {
       const report = await runClient(topo.host('checkout'), {
         mode: 'many',
-        host: clusterIP,
-        port: SERVICE_PORT,
-        connections: 20,
+        host,
+        port,
+        connections,
         maxSend: 20_000,
         maxRecv: 80_000,
         seed: randomInt(1, 1_000_000),
         concurrency: 2,
       });
-      await server.waitForConnections(20);
+      await served.waitForConnections(connections);
       const exact = (l: Link | undefined): boolean =>
         l !== undefined &&
         l.bytesClientToServer === report.bytesSent &&
         l.bytesServerToClient === report.bytesReceived &&
-        l.connectionsClosed === 20;
-      await pollUntil(
-        () => exact(link('client', 'catalog', SERVICE_PORT)) && exact(link('server', 'catalog', server.port)),
-      );
+        l.connectionsClosed === connections;
+      await pollUntil(() => sides().every(exact));
+    };
+
+    it('names a Service call by Deployment and Service (with its backing), the server side by Deployments, exactly', async () => {
+      await callExactly(clusterIP, SERVICE_PORT, server, 20, () => [
+        link('client', 'catalog', SERVICE_PORT),
+        link('server', 'catalog', server.port),
+      ]);
       const viaService = link('client', 'catalog', SERVICE_PORT);
       assert.deepEqual(viaService?.client, deployment('checkout'));
       assert.deepEqual(viaService?.server, {
@@ -227,27 +242,10 @@ describe(
     });
 
     it('names a hostNetwork pod by its cgroup on its side and through the node IP it serves on the client side, exactly', async () => {
-      const report = await runClient(topo.host('checkout'), {
-        mode: 'many',
-        host: topo.host('node').addr4,
-        port: agentServer.port,
-        connections: 10,
-        maxSend: 20_000,
-        maxRecv: 80_000,
-        seed: randomInt(1, 1_000_000),
-        concurrency: 2,
-      });
-      await agentServer.waitForConnections(10);
-      const exact = (l: Link | undefined): boolean =>
-        l !== undefined &&
-        l.bytesClientToServer === report.bytesSent &&
-        l.bytesServerToClient === report.bytesReceived &&
-        l.connectionsClosed === 10;
-      await pollUntil(
-        () =>
-          exact(link('client', 'node-agent', agentServer.port)) &&
-          exact(link('server', 'node-agent', agentServer.port)),
-      );
+      await callExactly(topo.host('node').addr4, agentServer.port, agentServer, 10, () => [
+        link('client', 'node-agent', agentServer.port),
+        link('server', 'node-agent', agentServer.port),
+      ]);
       const nodeAgent: Identity = { name: 'node-agent', kind: 'DaemonSet', namespace: 'kube-system' };
       for (const observer of ['client', 'server'] as const) {
         assert.deepEqual(link(observer, 'node-agent', agentServer.port)?.client, deployment('checkout'));

@@ -13,86 +13,29 @@
  * otherwise.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import koffi from 'koffi';
+import { agentPipeline, agentReady, killAgents, runAgent, sampleSum } from '../support/agent.ts';
+import type { AgentOptions } from '../support/agent.ts';
 import { createTopology } from '../support/netns.ts';
 import type { Topology } from '../support/netns.ts';
 import { freePort } from '../support/otelcol.ts';
 import { runClient, spawnHold, spawnServer } from '../support/tcpexact.ts';
 import type { HoldProcess, ServerProcess } from '../support/tcpexact.ts';
+import { untilValue } from '../support/wait.ts';
 
-const REPO = new URL('../../', import.meta.url).pathname;
-const MAIN = join(REPO, 'cli', 'main.ts');
-const children = new Set<ChildProcess>();
+const AGENT: AgentOptions = { tmpPrefix: 'lhC-agent-', args: ['--log-format', 'text'] };
 
-interface Agent {
-  child: ChildProcess;
-  output(): string;
-  /** Exit code once exited (waits). */
-  exited(): Promise<number | null>;
-}
-
-/** Runs `loggerhead run` with `configText`, behind `wrapper` (a command and its arguments, or none). */
-function runAgent(configText: string, wrapper: string[] = []): Agent {
-  const dir = mkdtempSync(join(tmpdir(), 'lhC-agent-'));
-  chmodSync(dir, 0o755); // readable by the unprivileged user of a test
-  const config = join(dir, 'pipeline.yaml');
-  writeFileSync(config, configText);
-  const command = [...wrapper, process.execPath, MAIN, 'run', '--config', config, '--log-format', 'text'];
-  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
-  children.add(child);
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exit = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      children.delete(child);
-      rmSync(dir, { recursive: true, force: true });
-      resolve(code);
-    }),
-  );
-  return { child, output: () => output, exited: () => exit };
-}
-
-function pipeline(receiver: string[], port: number): string {
-  return [
-    'receivers:',
-    '  ebpf_socket:',
-    ...receiver.map((line) => `    ${line}`),
-    'processors:',
-    '  k8s_attributes:',
-    '    mode: host',
-    '    dns:',
-    '      enabled: false',
-    'exporters:',
-    '  prometheus:',
-    `    endpoint: 127.0.0.1:${port}`,
-    'service:',
-    '  pipelines:',
-    '    links:',
-    '      receivers: [ebpf_socket]',
-    '      processors: [k8s_attributes]',
-    '      exporters: [prometheus]',
-    '',
-  ].join('\n');
-}
-
-after(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
+after(killAgents);
 
 /** Runs the agent behind `wrapper` and expects it to refuse to start: exit 1, `expected` in its output. */
 async function refusesToStart(wrapper: string[], expected: RegExp[]): Promise<string> {
   if (!existsSync(wrapper[0]!)) throw new Error(`${wrapper[0]} is missing (Debian util-linux)`);
-  const agent = runAgent(pipeline(['poll_interval: 1s'], await freePort()), wrapper);
+  const agent = runAgent(agentPipeline(['poll_interval: 1s'], await freePort()), { ...AGENT, wrapper });
   const code = await agent.exited();
   const output = agent.output();
   assert.equal(code, 1, output);
@@ -152,27 +95,6 @@ describe('loggerhead run: a missing requirement is exit 1 with a message that sa
   });
 });
 
-/** Sum of the samples of a Prometheus family whose label set matches every `labels` entry. */
-function sampleSum(text: string, family: string, labels: string[]): number | undefined {
-  let sum: number | undefined;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${family}{`) && !line.startsWith(`${family} `)) continue;
-    if (!labels.every((l) => line.includes(l))) continue;
-    sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('loggerhead run with a full socket table', { concurrency: false }, () => {
   let topo: Topology;
   let server: ServerProcess;
@@ -199,7 +121,7 @@ describe('loggerhead run with a full socket table', { concurrency: false }, () =
     const srv = topo.host('server');
     const port = await freePort();
     const agent = runAgent(
-      pipeline(
+      agentPipeline(
         [
           'poll_interval: 200ms',
           'max_sockets: 16',
@@ -207,28 +129,36 @@ describe('loggerhead run with a full socket table', { concurrency: false }, () =
         ],
         port,
       ),
+      AGENT,
     );
     const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     try {
-      await until(`/readyz (${agent.output()})`, async () =>
-        (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined,
-      );
+      await agentReady(agent, port);
       // 12 held connections are 24 sockets (both ends are in covered namespaces) for 16 entries.
       for (let i = 0; i < 12; i++) {
         holds.push(await spawnHold(client, { host: srv.addr4, port: server.port, send: 10, recv: 10 }));
       }
-      const drops = await until('drops on /metrics', async () => {
-        const n = sampleSum(await metrics(), 'loggerhead_receiver_map_full_drops_total', ['map="sockets"']);
-        return n !== undefined && n >= 24 - 16 ? n : undefined;
-      });
+      const drops = await untilValue(
+        async () => {
+          const n = sampleSum(await metrics(), 'loggerhead_receiver_map_full_drops_total', ['map="sockets"']);
+          return n !== undefined && n >= 24 - 16 ? n : undefined;
+        },
+        'drops on /metrics',
+        20_000,
+        100,
+      );
       const tracked = sampleSum(await metrics(), 'loggerhead_receiver_sockets_tracked', []);
       assert.equal(tracked, 16, 'the table is full');
       const fill = sampleSum(await metrics(), 'loggerhead_receiver_map_fill', ['map="sockets"']);
       assert.equal(fill, 1);
 
       for (const h of holds.splice(0)) await h.close();
-      await until('the table emptied', async () =>
-        sampleSum(await metrics(), 'loggerhead_receiver_sockets_tracked', []) === 0 ? true : undefined,
+      await untilValue(
+        async () =>
+          sampleSum(await metrics(), 'loggerhead_receiver_sockets_tracked', []) === 0 ? true : undefined,
+        'the table emptied',
+        20_000,
+        100,
       );
       // Still running and counting: a new connection's bytes are exact on /metrics.
       const bytes = (text: string, direction: string): number =>
@@ -247,13 +177,18 @@ describe('loggerhead run with a full socket table', { concurrency: false }, () =
       });
       const c2s0 = bytes(before, 'client_to_server');
       const s2c0 = bytes(before, 'server_to_client');
-      await until('the new connection on /metrics', async () => {
-        const text = await metrics();
-        return bytes(text, 'client_to_server') - c2s0 === report.bytesSent &&
-          bytes(text, 'server_to_client') - s2c0 === report.bytesReceived
-          ? true
-          : undefined;
-      }).catch((e: Error) => {
+      await untilValue(
+        async () => {
+          const text = await metrics();
+          return bytes(text, 'client_to_server') - c2s0 === report.bytesSent &&
+            bytes(text, 'server_to_client') - s2c0 === report.bytesReceived
+            ? true
+            : undefined;
+        },
+        'the new connection on /metrics',
+        20_000,
+        100,
+      ).catch((e: Error) => {
         throw new Error(`${e.message}: sent ${report.bytesSent}, received ${report.bytesReceived}`);
       });
       const last = await metrics();
@@ -311,7 +246,8 @@ describe('loggerhead run with a socket reconnected on the same descriptor', () =
     const serverPort = (server.address() as { port: number }).port;
     const port = await freePort();
     const agent = runAgent(
-      pipeline(['poll_interval: 200ms', `network_namespaces: [/proc/${process.pid}/ns/net]`], port),
+      agentPipeline(['poll_interval: 200ms', `network_namespaces: [/proc/${process.pid}/ns/net]`], port),
+      AGENT,
     );
     const addr = Buffer.alloc(16);
     addr.writeUInt16LE(2, 0);
@@ -321,9 +257,7 @@ describe('loggerhead run with a socket reconnected on the same descriptor', () =
     assert.ok(fd >= 0, 'socket()');
     let open = true;
     try {
-      await until(`/readyz (${agent.output()})`, async () =>
-        (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined,
-      );
+      await agentReady(agent, port);
       const bytes = async (): Promise<[number, number]> => {
         const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         const labels = [`server_port="${serverPort}"`, 'link_observer="client"'];
@@ -333,10 +267,15 @@ describe('loggerhead run with a socket reconnected on the same descriptor', () =
         ];
       };
       const reach = (want: [number, number]) =>
-        until(`${want.join('/')} bytes on /metrics`, async () => {
-          const got = await bytes();
-          return got[0] === want[0] && got[1] === want[1] ? true : undefined;
-        }).catch(async (e: Error) => {
+        untilValue(
+          async () => {
+            const got = await bytes();
+            return got[0] === want[0] && got[1] === want[1] ? true : undefined;
+          },
+          `${want.join('/')} bytes on /metrics`,
+          20_000,
+          100,
+        ).catch(async (e: Error) => {
           throw new Error(`${e.message}: last ${(await bytes()).join('/')}`);
         });
       assert.equal(sys.connect(fd, addr, addr.length), 0, 'connect()');
