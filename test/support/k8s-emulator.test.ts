@@ -1,8 +1,13 @@
-/** Wire-level checks of the API emulator, with plain HTTP (the client-node tests are in processors/k8s_attributes). */
+/** Wire-level checks of the API emulator, plain HTTP and HTTPS (the client-node tests are in processors/k8s_attributes). */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { collectionPath, KubeApiEmulator, RESOURCE_NAMES } from './k8s-emulator.ts';
+import { makeTestPki } from './tls.ts';
+import type { TestPki } from './tls.ts';
+import { until } from './wait.ts';
 
 let emu: KubeApiEmulator;
 const auth = (): Record<string, string> => ({ Authorization: `Bearer ${emu.token}` });
@@ -245,5 +250,102 @@ describe('KubeApiEmulator', () => {
     assert.match(text, /insecure-skip-tls-verify: true/);
     assert.ok(text.includes(emu.url));
     assert.ok(text.includes(emu.token));
+  });
+});
+
+describe('KubeApiEmulator over HTTPS', () => {
+  let pki: TestPki;
+  let tlsEmu: KubeApiEmulator;
+
+  /** GET over TLS trusting `caFile`; the status and body, or the client's error code. */
+  const httpsGet = (
+    path: string,
+    caFile: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: Record<string, unknown> } | { error: string }> =>
+    new Promise((resolve) => {
+      const req = httpsRequest(
+        tlsEmu.url + path,
+        { ca: readFileSync(caFile), headers, agent: false },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }),
+          );
+        },
+      );
+      req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+      req.end();
+    });
+
+  before(async () => {
+    pki = makeTestPki();
+    tlsEmu = await KubeApiEmulator.start({
+      token: 'sa-token',
+      tls: { certFile: pki.serverCert, keyFile: pki.serverKey, caFile: pki.caCert },
+    });
+  });
+  after(async () => {
+    await tlsEmu?.stop();
+    pki?.remove();
+  });
+
+  it('serves the API over TLS to a client that trusts its CA, recording the bearer token', async () => {
+    assert.match(tlsEmu.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    tlsEmu.create('nodes', { metadata: { name: 'n-tls' } });
+    const res = await httpsGet('/api/v1/nodes', pki.caCert, { Authorization: 'Bearer sa-token' });
+    assert.ok('status' in res, JSON.stringify(res));
+    assert.equal(res.status, 200);
+    assert.deepEqual(
+      (res.body.items as Array<{ metadata: { name: string } }>).map((i) => i.metadata.name),
+      ['n-tls'],
+    );
+    const last = tlsEmu.requests.at(-1);
+    assert.deepEqual([last?.path, last?.status, last?.token], ['/api/v1/nodes', 200, 'sa-token']);
+  });
+
+  it('answers 401 with a Status body, as an API server does, to no token or another one', async () => {
+    const unauthorized = {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'Unauthorized',
+      reason: 'Unauthorized',
+      code: 401,
+    };
+    assert.deepEqual(await httpsGet('/api/v1/pods', pki.caCert), { status: 401, body: unauthorized });
+    assert.equal(tlsEmu.requests.at(-1)?.token, undefined);
+    const wrong = await httpsGet('/api/v1/pods', pki.caCert, { Authorization: 'Bearer stolen' });
+    assert.deepEqual(wrong, { status: 401, body: unauthorized });
+    assert.deepEqual([tlsEmu.requests.at(-1)?.status, tlsEmu.requests.at(-1)?.token], [401, 'stolen']);
+  });
+
+  it('a client that does not trust its certificate fails the handshake: no request, the failure recorded', async () => {
+    const before = tlsEmu.requests.length;
+    const failures = tlsEmu.tlsErrors.length;
+    const res = await httpsGet('/version', pki.otherCaCert, { Authorization: 'Bearer sa-token' });
+    assert.deepEqual(res, { error: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+    assert.equal(tlsEmu.requests.length, before);
+    await until(() => tlsEmu.tlsErrors.length === failures + 1, 'the failed handshake recorded');
+  });
+
+  it('pause and resume keep HTTPS on the same port', async () => {
+    const port = tlsEmu.port;
+    await tlsEmu.pause();
+    assert.deepEqual(await httpsGet('/version', pki.caCert), { error: 'ECONNREFUSED' });
+    await tlsEmu.resume();
+    assert.equal(tlsEmu.port, port);
+    const res = await httpsGet('/version', pki.caCert, { Authorization: 'Bearer sa-token' });
+    assert.ok('status' in res && res.status === 200, JSON.stringify(res));
+  });
+
+  it('writes a kubeconfig naming the https server and its CA, without skipping verification', () => {
+    const text = tlsEmu.kubeconfig();
+    assert.ok(text.includes(`server: "${tlsEmu.url}"`), text);
+    assert.ok(text.includes(`certificate-authority: ${JSON.stringify(pki.caCert)}`), text);
+    assert.doesNotMatch(text, /insecure-skip-tls-verify/);
   });
 });

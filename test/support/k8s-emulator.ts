@@ -2,9 +2,10 @@
  * An EMULATOR of the Kubernetes API server, for tests. No real API server (nor
  * kind, k3s, kwok, envtest) can be installed on these machines, so the real
  * `@kubernetes/client-node` informers are tested against this instead. It is
- * a plain `node:http` server on 127.0.0.1 speaking the wire protocol the real
- * client uses, with an in-memory object store and an etcd-like global
- * resourceVersion.
+ * a `node:http` server on 127.0.0.1 (or `node:https` with a certificate the
+ * test made, as a real API server is only reached over TLS) speaking the wire
+ * protocol the real client uses, with an in-memory object store and an
+ * etcd-like global resourceVersion.
  *
  * Behaviours reproduced (each one was observed from a real client, see
  * shared notes "test-infrastructure" section 4):
@@ -29,7 +30,11 @@
  *   (like the API server's watch cache), either as an HTTP 410 Status or as an
  *   in-stream `ERROR` event (code 410, reason Expired) followed by the end of
  *   the stream.
- * - Bearer-token authentication (401 Status otherwise); `/version`.
+ * - Bearer-token authentication on every request (401 `Status` otherwise, as
+ *   a real API server answers), the token each request presented recorded;
+ *   `/version`.
+ * - TLS (`tls` option): HTTPS with the given server certificate; handshakes
+ *   the client gives up on (a certificate it does not trust) are recorded.
  * - Faults: HTTP errors (5xx or any status) on chosen requests, server-side
  *   close of open watches, in-stream 410 on open watches, and unavailability:
  *   the listener is closed (connection refused) and later reopened on the same
@@ -37,13 +42,15 @@
  *
  * Not reproduced: label and field selectors, server-side apply and writes over
  * HTTP (tests change objects through this class's methods), admission and
- * validation (hostile objects are served as given, on purpose), TLS,
- * discovery documents.
+ * validation (hostile objects are served as given, on purpose), client
+ * certificates, discovery documents.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +125,8 @@ export interface RequestRecord {
   verb: Verb;
   status: number;
   timeMs: number;
+  /** The bearer token of the `Authorization` header, undefined without one. */
+  token: string | undefined;
 }
 
 export interface FaultRule {
@@ -139,9 +148,20 @@ interface Watcher {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** PEM files of the HTTPS mode. */
+export interface EmulatorTls {
+  /** Server certificate: it must name 127.0.0.1 (IP SAN) for a client to verify it. */
+  certFile: string;
+  keyFile: string;
+  /** The CA that signed `certFile`, written into `kubeconfig()` (else it skips verification). */
+  caFile?: string;
+}
+
 export interface EmulatorOptions {
   /** Bearer token the API expects. @default 'emulator-token' */
   token?: string;
+  /** Serve HTTPS with this certificate instead of plain HTTP. @default plain HTTP */
+  tls?: EmulatorTls;
   /** How a watch from a compacted resourceVersion is refused. @default 'event' */
   expiredWatchForm?: 'status' | 'event';
   /** Clock used for creationTimestamp. @default Date.now */
@@ -195,6 +215,9 @@ export class KubeApiEmulator {
   readonly token: string;
   /** Every request received, in order. */
   readonly requests: RequestRecord[] = [];
+  /** HTTPS mode: why each failed TLS handshake failed (e.g. the client did not trust the certificate), in order. */
+  readonly tlsErrors: string[] = [];
+  readonly tls: EmulatorTls | undefined;
   expiredWatchForm: 'status' | 'event';
 
   private readonly server: Server;
@@ -224,12 +247,21 @@ export class KubeApiEmulator {
     this.expiredWatchForm = options.expiredWatchForm ?? 'event';
     this.now = options.now ?? Date.now;
     this.historyLimit = options.historyLimit ?? 10_000;
+    this.tls = options.tls;
     for (const r of RESOURCE_NAMES) {
       this.objects.set(r, new Map());
       this.history.set(r, []);
     }
-    this.server = createServer((req, res) => this.handle(req, res));
-    this.server.on('connection', (socket) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
+    if (this.tls === undefined) this.server = createServer(handler);
+    else {
+      this.server = createHttpsServer(
+        { cert: readFileSync(this.tls.certFile), key: readFileSync(this.tls.keyFile) },
+        handler,
+      );
+      this.server.on('tlsClientError', (e: Error) => this.tlsErrors.push(e.message));
+    }
+    this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
@@ -247,8 +279,9 @@ export class KubeApiEmulator {
     return this.portNumber;
   }
 
+  /** `http://127.0.0.1:PORT`, or `https://` in HTTPS mode. */
   get url(): string {
-    return `http://127.0.0.1:${this.portNumber}`;
+    return `${this.tls === undefined ? 'http' : 'https'}://127.0.0.1:${this.portNumber}`;
   }
 
   /** The latest resourceVersion handed out. */
@@ -433,7 +466,11 @@ export class KubeApiEmulator {
     await this.listen(this.portNumber);
   }
 
-  /** Writes a kubeconfig for this emulator (http needs `insecure-skip-tls-verify`) and returns its path. */
+  /**
+   * Writes a kubeconfig for this emulator and returns its path: the CA of
+   * the HTTPS mode when given, else `insecure-skip-tls-verify` (which plain
+   * http needs).
+   */
   writeKubeconfig(): string {
     this.kubeconfigDir ??= mkdtempSync(join(tmpdir(), 'lh-k8s-emulator-'));
     const path = join(this.kubeconfigDir, 'kubeconfig.yaml');
@@ -450,7 +487,9 @@ export class KubeApiEmulator {
       '  - name: emulator',
       '    cluster:',
       `      server: ${JSON.stringify(this.url)}`,
-      '      insecure-skip-tls-verify: true',
+      this.tls?.caFile !== undefined
+        ? `      certificate-authority: ${JSON.stringify(this.tls.caFile)}`
+        : '      insecure-skip-tls-verify: true',
       'users:',
       '  - name: tester',
       '    user:',
@@ -598,9 +637,10 @@ export class KubeApiEmulator {
       verb,
       status: 0,
       timeMs: Date.now(),
+      token: /^Bearer (.*)$/.exec(req.headers.authorization ?? '')?.[1],
     };
     this.requests.push(record);
-    if (req.headers.authorization !== `Bearer ${this.token}`) {
+    if (record.token !== this.token) {
       this.send(res, record, 401, status(401, 'Unauthorized', 'Unauthorized'));
       return;
     }
