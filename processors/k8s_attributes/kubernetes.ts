@@ -28,7 +28,7 @@
  *   turns true when every resource has been listed once. Nothing here throws
  *   after start; failures are counted and logged once per state change.
  */
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 import {
   HttpMethod,
@@ -217,23 +217,59 @@ function apiError(status: number, text: string): ApiError {
   return new ApiError(status, message === '' ? text.slice(0, 200) : message);
 }
 
-/** Loads the kubeconfig the options ask for; throws an error naming the source on failure. */
+/** Where a pod finds its service account (the kubelet mounts it; client-node and client-go read the same). */
+const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * Loads the config the options ask for: the kubeconfig given; else, in a pod
+ * (`KUBERNETES_SERVICE_HOST` set in `env`), the in-cluster config: the server
+ * `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT` (from `env`, as
+ * `clusterSource` says), verified with the service account's `ca.crt`,
+ * authenticated by its `token` (read again once the copy held is a minute
+ * old: bound tokens rotate); else the default kubeconfig. Throws an error naming the source,
+ * and the file, on failure.
+ */
 export function loadKubeConfig(
   kubeconfig: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): KubeConfig {
   const kc = new KubeConfig();
+  const where = clusterSource(kubeconfig, env);
+  if (where.kind === 'in-cluster') {
+    const token = `${SERVICE_ACCOUNT_DIR}/token`;
+    const caFile = `${SERVICE_ACCOUNT_DIR}/ca.crt`;
+    for (const [file, what] of [
+      [token, 'service account token'],
+      [caFile, 'cluster CA certificate'],
+    ] as const) {
+      try {
+        accessSync(file, constants.R_OK);
+      } catch (e) {
+        throw new Error(
+          `cannot load the in-cluster config (KUBERNETES_SERVICE_HOST is set, server ${where.server}): ` +
+            `the ${what} ${file} is not readable (${(e as NodeJS.ErrnoException).code}): ` +
+            'mount the service account (automountServiceAccountToken: true), or give a kubeconfig',
+          { cause: e },
+        );
+      }
+    }
+    // client-node's loadFromCluster reads process.env, not `env`: the same config, from `env`.
+    kc.loadFromOptions({
+      clusters: [{ name: 'in-cluster', server: where.server, caFile, skipTLSVerify: false }],
+      users: [{ name: 'service-account', authProvider: { name: 'tokenFile', config: { tokenFile: token } } }],
+      contexts: [{ name: 'in-cluster', cluster: 'in-cluster', user: 'service-account' }],
+      currentContext: 'in-cluster',
+    });
+    return kc;
+  }
+  const source = kubeconfig !== undefined ? `kubeconfig ${kubeconfig}` : 'the default kubeconfig';
   try {
     if (kubeconfig !== undefined) kc.loadFromFile(kubeconfig);
-    else if (env.KUBERNETES_SERVICE_HOST !== undefined && env.KUBERNETES_SERVICE_HOST !== '')
-      kc.loadFromCluster();
     else kc.loadFromDefault();
   } catch (e) {
-    const source = kubeconfig !== undefined ? `kubeconfig ${kubeconfig}` : 'the default kubeconfig';
     throw new Error(`cannot load ${source}: ${describe(e)}`, { cause: e });
   }
   if (kc.getCurrentCluster() === null) {
-    const source = kubeconfig !== undefined ? `kubeconfig ${kubeconfig}` : 'the default kubeconfig';
     throw new Error(`${source} has no current cluster (check current-context)`);
   }
   return kc;
