@@ -16,6 +16,8 @@
  *   emulator saw the token on every request, and a connection between two
  *   network namespaces playing pods comes out on /metrics named by the
  *   emulator's Deployments with exact bytes.
+ * - `loadKubeConfig` in the same mounts takes the server from the environment
+ *   it is given (not process.env), the CA and the token from the files.
  * - Failures, each naming its cause: a token the API refuses (401: the agent
  *   keeps running, logs it, counts it, informers in backoff), no token file
  *   (exit 1 naming the file, in both modes), a CA that did not sign the
@@ -303,6 +305,55 @@ describe('loggerhead run in a pod: the in-cluster config', { concurrency: false,
       await stop(agent);
     });
   }
+
+  it('loadKubeConfig takes the server from the environment it is given, the token and CA from the mounted files', async () => {
+    // In the same pod mounts, with KUBERNETES_SERVICE_* removed from the process environment: only the
+    // injected one names a server (client-node's own loadFromCluster would read process.env).
+    const script = [
+      `import { loadKubeConfig } from ${JSON.stringify(new URL('../../processors/k8s_attributes/kubernetes.ts', import.meta.url).pathname)};`,
+      "import { HttpMethod, RequestContext } from '@kubernetes/client-node';",
+      "const kc = loadKubeConfig(undefined, { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '6443' });",
+      "const ctx = new RequestContext('https://[fd00::1]:6443/api', HttpMethod.GET);",
+      'await kc.applySecurityAuthentication(ctx);',
+      'const { server, caFile, skipTLSVerify } = kc.getCurrentCluster();',
+      'console.log(JSON.stringify({ server, caFile, skipTLSVerify, authorization: ctx.getHeaders().Authorization }));',
+    ].join('\n');
+    const out = execFileSync(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        POD_MOUNTS,
+        'sh',
+        serviceAccount(),
+        String(emulator.port),
+        'env',
+        '-u',
+        'KUBERNETES_SERVICE_HOST',
+        '-u',
+        'KUBERNETES_SERVICE_PORT',
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        script,
+      ],
+      {
+        cwd: new URL('../..', import.meta.url).pathname,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    assert.deepEqual(JSON.parse(out), {
+      server: 'https://[fd00::1]:6443',
+      caFile: `${SERVICE_ACCOUNT}/ca.crt`,
+      skipTLSVerify: false,
+      authorization: `Bearer ${token}`,
+    });
+  });
 
   it('a token the API refuses (401): the agent keeps running, logs and counts it, informers in backoff', async () => {
     const port = await freePort();
