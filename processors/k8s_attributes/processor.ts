@@ -8,7 +8,6 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Component, CreateSettings, Host } from '../../core/component.ts';
-import { parseIp } from '../../core/ip.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Consumer, LinkBatch, SocketBatch } from '../../core/signals.ts';
 import type { Counter, Histogram, Telemetry } from '../../core/telemetry.ts';
@@ -21,7 +20,7 @@ import type { ReverseDnsStats } from './dns.ts';
 import { HostInfo, ownAddresses } from './host.ts';
 import type { HostInfoStats } from './host.ts';
 import type { ClusterMetadata } from './metadata.ts';
-import { inputsVersion, LocalPeers, resolveEnds } from './resolve.ts';
+import { inputsVersion, LocalPeers, parseAddress, resolveEnds } from './resolve.ts';
 import type { Mode, ResolveContext } from './resolve.ts';
 
 /** Validated config (durations in milliseconds), as the schema in factory.ts describes it. */
@@ -115,11 +114,17 @@ function instruments(t: Telemetry): Instruments {
   };
 }
 
+/** Resolutions of one end, result and kind since the last batch, with their telemetry attributes. */
+interface ResolutionCount {
+  attrs: Record<string, string>;
+  n: number;
+}
+
 /** How long an unknown address of a new connection stays provisional in Kubernetes mode. */
 const INFORMER_GRACE_MS = 30_000;
 
 function isNamedByIp(name: string): boolean {
-  return parseIp(name) !== undefined;
+  return parseAddress(name) !== undefined;
 }
 
 /**
@@ -150,7 +155,14 @@ export class K8sAttributesProcessor implements Component, Consumer<SocketBatch> 
   private context: ResolveContext | undefined;
   private lastDns: ReverseDnsStats | undefined;
   private lastHost: HostInfoStats | undefined;
-  private readonly resolutionCounts = new Map<string, { attrs: Record<string, string>; n: number }>();
+  /** Resolutions since the last batch, by end and result, then by kind (no text is built per resolution). */
+  private readonly resolutionCounts: Record<
+    'client' | 'server',
+    Record<'hit' | 'miss', Map<string, ResolutionCount>>
+  > = {
+    client: { hit: new Map(), miss: new Map() },
+    server: { hit: new Map(), miss: new Map() },
+  };
   private stopped = false;
 
   constructor(
@@ -318,18 +330,22 @@ export class K8sAttributesProcessor implements Component, Consumer<SocketBatch> 
 
   private countResolution(end: 'client' | 'server', kind: string, miss: boolean): void {
     const result = miss || kind === 'host' ? 'miss' : 'hit';
-    const key = `${end} ${result} ${kind}`;
-    const entry = this.resolutionCounts.get(key);
+    const byKind = this.resolutionCounts[end][result];
+    const entry = byKind.get(kind);
     if (entry !== undefined) entry.n++;
-    else this.resolutionCounts.set(key, { attrs: { end, kind, result }, n: 1 });
+    else byKind.set(kind, { attrs: { end, kind, result }, n: 1 });
   }
 
   private flushTelemetry(stats: ReturnType<Aggregator['apply']>['stats']): void {
-    for (const entry of this.resolutionCounts.values()) {
-      if (entry.n > 0) this.inst.resolutions.add(entry.n, entry.attrs);
-      entry.n = 0;
+    for (const byResult of Object.values(this.resolutionCounts)) {
+      for (const byKind of Object.values(byResult)) {
+        for (const entry of byKind.values()) {
+          if (entry.n > 0) this.inst.resolutions.add(entry.n, entry.attrs);
+          entry.n = 0;
+        }
+        if (byKind.size > 1000) byKind.clear();
+      }
     }
-    if (this.resolutionCounts.size > 1000) this.resolutionCounts.clear();
     this.inst.linksCreated.add(stats.linksCreated);
     this.inst.linksExpired.add(stats.linksExpired);
     this.inst.overflowed.add(stats.overflowAssignments);

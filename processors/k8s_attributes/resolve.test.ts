@@ -4,7 +4,15 @@ import type { FlowEnds } from './aggregate.ts';
 import { CidrTable } from './cidr.ts';
 import type { ClusterMetadata, IpOwner, PodRecord, ServiceRecord } from './metadata.ts';
 import type { DnsAnswer, DnsLookup, HostLookup, ResolveContext } from './resolve.ts';
-import { INPUT, LocalPeers, containerFromCgroup, podUidFromCgroup, resolveEnds } from './resolve.ts';
+import {
+  INPUT,
+  LocalPeers,
+  containerFromCgroup,
+  inputKinds,
+  inputsVersion,
+  podUidFromCgroup,
+  resolveEnds,
+} from './resolve.ts';
 
 const T = 1_700_000_000_000;
 
@@ -454,6 +462,66 @@ describe('resolveEnds in host mode', () => {
     assert.equal(peers.client(7, 40000, '10.0.0.1', '10.0.0.2', 80)?.pid, 6);
   });
 
+  it('an unnamed server socket over loopback depends on its own entries only, not on every port learned', () => {
+    const peers = new LocalPeers();
+    const host = ctx({ mode: 'host', peers });
+    const adopted = ends({
+      observer: 'server',
+      clientAddr: '127.0.0.1',
+      clientPort: 40000,
+      serverAddr: '127.0.0.1',
+      serverPort: 8080,
+      netns: 7,
+    });
+    const first = resolveEnds(adopted, host);
+    assert.equal(first.provisional, true);
+    assert.equal(inputKinds(first.inputs as number), 0, 'no kind read as a whole');
+    const version = (): number => inputsVersion(host, first.inputs);
+    let v = version();
+    const proc = (comm: string) => ({ cgroupId: 0, pid: 0, comm });
+    for (let port = 1; port < 2000; port++) {
+      if (port === 8080) continue;
+      peers.learnServer(7, port, proc(`s${port}`));
+      peers.learnClient(7, 30000 + port, '127.0.0.1', '127.0.0.1', 9000, proc('c'));
+      peers.learnServer(8, 8080, proc('other-namespace'));
+    }
+    peers.learnClient(8, 40000, '127.0.0.1', '127.0.0.1', 8080, proc('other-namespace'));
+    // Buckets are shared by hash: among 6000 entries, a few may fall in the same bucket as ours.
+    const unrelated = version() - v;
+    assert.ok(unrelated <= 4, `${unrelated} unrelated entries moved the answer's version`);
+    v = version();
+    peers.learnServer(7, 8080, proc('nginx'));
+    assert.ok(version() > v, 'its server port learned');
+    const named = resolveEnds(adopted, host);
+    assert.equal(named.server.name, 'nginx');
+    v = inputsVersion(host, named.inputs);
+    peers.learnClient(7, 40000, '127.0.0.1', '127.0.0.1', 8080, proc('curl'));
+    assert.ok(inputsVersion(host, named.inputs) > v, 'its client port learned');
+    assert.equal(resolveEnds(adopted, host).client.name, 'curl');
+    // Closed totals have no client port: their client is found by flow.
+    const closed = resolveEnds({ ...adopted, clientPort: 0, serverPort: 9090 }, host);
+    v = inputsVersion(host, closed.inputs);
+    peers.learnClient(7, 41000, '127.0.0.1', '127.0.0.1', 9090, proc('wget'));
+    assert.ok(inputsVersion(host, closed.inputs) > v, 'its flow learned');
+    assert.equal(resolveEnds({ ...adopted, clientPort: 0, serverPort: 9090 }, host).client.name, 'wget');
+  });
+
+  it('an entry forgotten to stay within bounds moves the version of the answers that read it', () => {
+    const peers = new LocalPeers(2);
+    const host = ctx({ mode: 'host', peers });
+    peers.learnServer(7, 8080, { cgroupId: 0, pid: 0, comm: 'nginx' });
+    const client = resolveEnds(
+      ends({ clientAddr: '127.0.0.1', serverAddr: '127.0.0.1', serverPort: 8080, netns: 7, comm: 'curl' }),
+      host,
+    );
+    assert.equal(client.server.name, 'nginx');
+    const v = inputsVersion(host, client.inputs);
+    peers.learnServer(7, 1, { cgroupId: 0, pid: 0, comm: 'a' });
+    peers.learnServer(7, 2, { cgroupId: 0, pid: 0, comm: 'b' });
+    assert.equal(peers.server(7, 8080), undefined);
+    assert.ok(inputsVersion(host, client.inputs) > v);
+  });
+
   it('says what it read of the ends beyond their kernel key, and until when a grace makes it provisional', () => {
     const cluster = new TableCluster();
     const k8s = ctx({ cluster, nowMs: T + 10_000, informerGraceMs: 30_000 });
@@ -483,23 +551,24 @@ describe('resolveEnds in host mode', () => {
       'a local client: its process is found by its port',
     );
     assert.equal(
-      local.inputs,
-      INPUT.localAddresses | INPUT.localClients,
-      'no client known: any learned may be it',
+      inputKinds(local.inputs as number),
+      INPUT.localAddresses,
+      'the client entries read one by one',
     );
+    const hostVersion = (inputs: number | undefined): number => inputsVersion(host, inputs);
+    let v = hostVersion(local.inputs);
+    peers.learnClient(2, 40001, '10.0.0.5', '10.0.0.9', 9090, { cgroupId: 0, pid: 0, comm: 'other' });
+    peers.learnServer(2, 5432, { cgroupId: 0, pid: 0, comm: 'postgres' });
+    assert.equal(hostVersion(local.inputs), v, 'another client port and another server learned');
     peers.learnClient(2, 40000, '10.0.0.5', '10.0.0.9', 8080, { cgroupId: 0, pid: 0, comm: 'curl' });
+    assert.ok(hostVersion(local.inputs) > v, 'its client port learned');
     const known = resolveEnds(ends({ ...server, clientAddr: '10.0.0.5' }), host);
     assert.equal(known.client.name, 'curl');
-    assert.equal(
-      known.inputs,
-      INPUT.localAddresses | INPUT.localClientPort,
-      'only that port changing matters',
-    );
-    const ports = peers.clientPortsChangedVersion;
-    peers.learnClient(2, 40001, '10.0.0.5', '10.0.0.9', 8080, { cgroupId: 0, pid: 0, comm: 'wget' });
-    assert.equal(peers.clientPortsChangedVersion, ports, 'a port learned anew');
+    v = hostVersion(known.inputs);
+    peers.learnClient(2, 40002, '10.0.0.5', '10.0.0.9', 8080, { cgroupId: 0, pid: 0, comm: 'wget' });
+    assert.equal(hostVersion(known.inputs), v, 'a port learned anew');
     peers.learnClient(2, 40000, '10.0.0.5', '10.0.0.9', 8080, { cgroupId: 0, pid: 0, comm: 'wget' });
-    assert.ok(peers.clientPortsChangedVersion > ports, 'a port taken by another process');
+    assert.ok(hostVersion(known.inputs) > v, 'its port taken by another process');
     assert.equal(young.inputs, INPUT.cluster | INPUT.localAddresses);
     assert.equal(resolveEnds(ends({ ...server, comm: '' }), host).reads?.pid, true);
   });

@@ -85,30 +85,51 @@ export const INPUT = {
   cgroups: 2,
   dns: 4,
   localAddresses: 8,
+  /** Any process serving a local port: read when the entries below are more than `MAX_ENTRY_READS`. */
   localServers: 16,
+  /** Any process owning a client port or flow: likewise. */
   localClients: 32,
-  /** A client process found by its port: only that entry changing matters. */
-  localClientPort: 64,
 } as const;
 
-const ALL_INPUTS = 127;
+const ALL_INPUTS = 63;
+/** `ResolvedEnds.inputs` below this are `INPUT` kinds; above, the entries of learned peers read. */
+const KIND_RANGE = 64;
+/**
+ * Entries of the learned peers a resolution reads one by one (a server port, a client port, a flow),
+ * each as its bucket of `ENTRY_BUCKETS`: what a new client port elsewhere on the machine teaches
+ * leaves the answer alone. Three of them fit with the kinds in one exact integer (2^6 × 2^42).
+ */
+const MAX_ENTRY_READS = 3;
+/** Entry buckets, plus one for "none": 2^14 per read. */
+const ENTRY_BUCKETS = 16_383;
+const ENTRY_RANGE = ENTRY_BUCKETS + 1;
 
 /**
- * The version of the inputs of the kinds in `inputs` (an `INPUT` mask; all
- * when omitted): it moves whenever one of them may have changed (the cluster
- * metadata, the cgroup paths, a DNS answer, what the local peers taught).
- * Each counter only grows, so their sum moves when any of them does.
+ * The version of the inputs in `inputs` (a `ResolvedEnds.inputs`: kinds, and the learned entries
+ * read; every kind when omitted): it moves whenever one of them may have changed (the cluster
+ * metadata, the cgroup paths, a DNS answer, what the local peers taught). Each counter only grows,
+ * so their sum moves when any of them does.
  */
 export function inputsVersion(ctx: ResolveContext, inputs: number = ALL_INPUTS): number {
+  const kinds = inputs % KIND_RANGE;
   let v = 0;
-  if ((inputs & INPUT.cluster) !== 0) v += ctx.cluster?.version ?? 0;
-  if ((inputs & INPUT.cgroups) !== 0) v += ctx.host.version;
-  if ((inputs & INPUT.dns) !== 0) v += ctx.dns?.version ?? 0;
-  if ((inputs & INPUT.localAddresses) !== 0) v += ctx.peers.addressesVersion;
-  if ((inputs & INPUT.localServers) !== 0) v += ctx.peers.serversVersion;
-  if ((inputs & INPUT.localClients) !== 0) v += ctx.peers.clientsVersion;
-  else if ((inputs & INPUT.localClientPort) !== 0) v += ctx.peers.clientPortsChangedVersion;
+  if ((kinds & INPUT.cluster) !== 0) v += ctx.cluster?.version ?? 0;
+  if ((kinds & INPUT.cgroups) !== 0) v += ctx.host.version;
+  if ((kinds & INPUT.dns) !== 0) v += ctx.dns?.version ?? 0;
+  if ((kinds & INPUT.localAddresses) !== 0) v += ctx.peers.addressesVersion;
+  if ((kinds & INPUT.localServers) !== 0) v += ctx.peers.serversVersion;
+  if ((kinds & INPUT.localClients) !== 0) v += ctx.peers.clientsVersion;
+  for (let entries = (inputs - kinds) / KIND_RANGE; entries > 0;) {
+    const slot = entries % ENTRY_RANGE;
+    v += ctx.peers.entryVersion(slot - 1);
+    entries = (entries - slot) / ENTRY_RANGE;
+  }
   return v;
+}
+
+/** The kinds of `ResolvedEnds.inputs`, without the entries read. */
+export function inputKinds(inputs: number): number {
+  return inputs % KIND_RANGE;
 }
 
 const MAX_NAME = 253;
@@ -169,6 +190,23 @@ export function containerFromCgroup(path: string): string | undefined {
 
 const MAX_MEMO = 16_384;
 const containerMemo = new Map<string, string | undefined>();
+const addressMemo = new Map<string, ParsedIp | undefined>();
+
+/**
+ * `parseIp`, remembered for the last `MAX_MEMO` texts: the sockets of a batch repeat a few addresses
+ * (the receiver shares their strings), and parsing allocates.
+ */
+export function parseAddress(text: string): ParsedIp | undefined {
+  const known = addressMemo.get(text);
+  if (known !== undefined || addressMemo.has(text)) return known;
+  const ip = parseIp(text);
+  addressMemo.set(text, ip);
+  if (addressMemo.size > MAX_MEMO) {
+    const oldest = addressMemo.keys().next();
+    if (oldest.done !== true) addressMemo.delete(oldest.value);
+  }
+  return ip;
+}
 
 function parseContainer(path: string): string | undefined {
   const parts = path.split('/').filter((p) => p !== '');
@@ -201,26 +239,60 @@ interface BoundedMap<K, V> {
   added: number;
   /** Entries replaced or forgotten so far. */
   changed: number;
+  /** The entry bucket of a key, whose version moves with each change of the key's entry; none: not read by entry. */
+  bucketOf: ((key: K) => number) | undefined;
+  /** Versions of the entry buckets, shared by the maps of one `LocalPeers`. */
+  buckets: Uint32Array;
 }
 
 function remember<K, V>(b: BoundedMap<K, V>, key: K, value: V): void {
   if (b.map.delete(key)) b.changed++;
   else b.added++;
   b.map.set(key, value);
+  if (b.bucketOf !== undefined) (b.buckets[b.bucketOf(key)] as number)++;
   if (b.map.size > b.max) {
     const oldest = b.map.keys().next();
-    if (oldest.done !== true) b.map.delete(oldest.value);
+    if (oldest.done !== true) {
+      b.map.delete(oldest.value);
+      if (b.bucketOf !== undefined) (b.buckets[b.bucketOf(oldest.value)] as number)++;
+    }
     b.changed++;
   }
 }
 
-function boundedMap<K, V>(max: number): BoundedMap<K, V> {
-  return { map: new Map(), max, added: 0, changed: 0 };
+function boundedMap<K, V>(
+  max: number,
+  buckets: Uint32Array,
+  bucketOf: ((key: K) => number) | undefined,
+): BoundedMap<K, V> {
+  return { map: new Map(), max, added: 0, changed: 0, bucketOf, buckets };
 }
 
 /** A port of a network namespace as one number (namespace ids are inode numbers, below 2^32: exact). */
 function portKey(netns: number, port: number): number {
   return netns * 65_536 + port;
+}
+
+/** The bucket of a `portKey`, mixed with `salt` (one per map). */
+function portBucket(key: number, salt: number): number {
+  const port = key % 65_536;
+  const netns = (key - port) / 65_536;
+  const h = Math.imul(port ^ Math.imul(netns | 0, 0x9e3779b1) ^ salt, 0x85ebca6b);
+  return ((h ^ (h >>> 15)) >>> 0) % ENTRY_BUCKETS;
+}
+
+const SERVERS_SALT = 0x5bd1e995;
+const CLIENT_PORTS_SALT = 0x27d4eb2f;
+const FLOWS_SALT = 0x165667b1;
+const serverBucket = (key: number): number => portBucket(key, SERVERS_SALT);
+const clientPortBucket = (key: number): number => portBucket(key, CLIENT_PORTS_SALT);
+/** The flows of one server port of a network namespace share a bucket: no text is hashed per lookup. */
+const flowBucket = (netns: number, serverPort: number): number =>
+  portBucket(portKey(netns, serverPort), FLOWS_SALT);
+
+/** The bucket of a `flowKey`: its network namespace comes first and its server port last. */
+function flowKeyBucket(key: string): number {
+  return flowBucket(Number(key.slice(0, key.indexOf(' '))), Number(key.slice(key.lastIndexOf(' ') + 1)));
 }
 
 /** Addresses are kernel-formatted IP text (never a space), so a space-joined key is unambiguous. */
@@ -251,14 +323,16 @@ export class LocalPeers {
   private readonly servers: BoundedMap<number, LocalProcess>;
   private readonly clientPorts: BoundedMap<number, LocalProcess>;
   private readonly flows: BoundedMap<string, LocalProcess>;
+  /** Versions of the entry buckets of `servers`, `clientPorts` and `flows`. */
+  private readonly buckets = new Uint32Array(ENTRY_BUCKETS);
   /** The process of the last socket learned: the sockets of one process share its record. */
   private lastProcess: LocalProcess = { cgroupId: 0, pid: 0, comm: '' };
 
   constructor(maxEntries = 65_536) {
-    this.addrNetns = boundedMap(maxEntries);
-    this.servers = boundedMap(maxEntries);
-    this.clientPorts = boundedMap(maxEntries);
-    this.flows = boundedMap(maxEntries);
+    this.addrNetns = boundedMap(maxEntries, this.buckets, undefined);
+    this.servers = boundedMap(maxEntries, this.buckets, serverBucket);
+    this.clientPorts = boundedMap(maxEntries, this.buckets, clientPortBucket);
+    this.flows = boundedMap(maxEntries, this.buckets, flowKeyBucket);
   }
 
   get size(): number {
@@ -281,11 +355,26 @@ export class LocalPeers {
   }
 
   /**
-   * Moves whenever a process `clientByPort` found may no longer be the answer (its entry replaced or
-   * forgotten); ports learned anew, as every new client socket does, leave it.
+   * The version of one entry bucket: it moves whenever an entry of the bucket is learned, replaced or
+   * forgotten (see `serverBucket`, `clientPortBucket`, `flowBucket`).
    */
-  get clientPortsChangedVersion(): number {
-    return this.clientPorts.changed;
+  entryVersion(bucket: number): number {
+    return this.buckets[bucket] as number;
+  }
+
+  /** The entry bucket of `server(netns, port)`. */
+  serverBucket(netns: number, port: number): number {
+    return serverBucket(portKey(netns, port));
+  }
+
+  /** The entry bucket of `clientByPort(netns, port)`. */
+  clientPortBucket(netns: number, port: number): number {
+    return clientPortBucket(portKey(netns, port));
+  }
+
+  /** The entry bucket of `clientByFlow(netns, ..., serverPort)`: shared by the flows to that server port. */
+  flowBucket(netns: number, serverPort: number): number {
+    return flowBucket(netns, serverPort);
   }
 
   /** All of them in one. */
@@ -304,7 +393,7 @@ export class LocalPeers {
   /** Records that `addr` is a local address of `netns`. */
   learnAddress(netns: number, addr: string): void {
     if (this.addrNetns.map.get(addr) === netns) return;
-    const ip = parseIp(addr);
+    const ip = parseAddress(addr);
     if (ip === undefined || isLoopback(ip) || isUnspecified(ip)) return;
     if (this.addrNetns.map.get(ip.text) !== netns) remember(this.addrNetns, ip.text, netns);
   }
@@ -382,6 +471,22 @@ interface Reading {
   recheckAtMs: number;
   /** `INPUT` kinds read. */
   inputs: number;
+  /** Learned entries read, as `ResolvedEnds.inputs` holds them above the kinds (see `readEntry`). */
+  entries: number;
+  entryReads: number;
+}
+
+/**
+ * Records that the answer read one entry of the learned peers (a bucket of `LocalPeers.entryVersion`),
+ * or its whole `kind` once `MAX_ENTRY_READS` entries were read.
+ */
+function readEntry(r: Reading, bucket: number, kind: number): void {
+  if (r.entryReads === MAX_ENTRY_READS) {
+    r.inputs |= kind;
+    return;
+  }
+  r.entries += (bucket + 1) * ENTRY_RANGE ** r.entryReads;
+  r.entryReads++;
 }
 
 interface Named {
@@ -408,10 +513,15 @@ function external(text: string, ip: ParsedIp | undefined, ctx: ResolveContext, r
   return { identity: { name: ip.text, kind: 'external', namespace: '' }, provisional: false };
 }
 
+/** The last identity `hostIdentity` made: one object for all the ends it names (identities are never mutated). */
+let lastHostIdentity: Identity = { name: '', kind: 'host', namespace: '' };
+
 function hostIdentity(ctx: ResolveContext): Identity {
-  return ctx.mode === 'kubernetes'
-    ? { name: ctx.hostName, kind: 'Node', namespace: '' }
-    : { name: ctx.hostName, kind: 'host', namespace: '' };
+  const kind = ctx.mode === 'kubernetes' ? 'Node' : 'host';
+  const last = lastHostIdentity;
+  if (last.name === ctx.hostName && last.kind === kind) return last;
+  lastHostIdentity = { name: ctx.hostName, kind, namespace: '' };
+  return lastHostIdentity;
 }
 
 function podOfProcess(proc: LocalProcess, ctx: ResolveContext, r: Reading): PodRecord | undefined {
@@ -455,7 +565,7 @@ function processIdentity(proc: LocalProcess, ctx: ResolveContext, r: Reading): N
 function ownerOf(ends: FlowEnds, ctx: ResolveContext, r: Reading): LocalProcess {
   const proc: LocalProcess = { cgroupId: ends.cgroupId, pid: ends.pid, comm: ends.comm };
   if (ctx.mode !== 'host' || ends.observer !== 'server' || proc.comm !== '' || proc.pid !== 0) return proc;
-  r.inputs |= INPUT.localServers;
+  readEntry(r, ctx.peers.serverBucket(ends.netns, ends.serverPort), INPUT.localServers);
   const server = ctx.peers.server(ends.netns, ends.serverPort);
   if (server === undefined || server.comm === '') return proc;
   return proc.cgroupId === 0 || server.cgroupId === proc.cgroupId ? server : proc;
@@ -506,7 +616,7 @@ function resolveLocal(
   if (ctx.mode === 'kubernetes') {
     const pod = podOfProcess(proc, ctx, r);
     if (pod !== undefined) return { identity: workloadIdentity(pod.workload), provisional: false };
-    const ip = parseIp(addr);
+    const ip = parseAddress(addr);
     const owner = ip === undefined || isLoopback(ip) ? undefined : clusterOwner(ip, atMs, ctx, r);
     if (owner !== undefined && owner.kind !== 'Service') return { identity: owner, provisional: false };
     return { identity: hostIdentity(ctx), provisional: mayLearnMore(ctx, atMs, r) };
@@ -527,7 +637,7 @@ function resolveRemote(
   ctx: ResolveContext,
   r: Reading,
 ): Named {
-  const ip = parseIp(remote.addr);
+  const ip = parseAddress(remote.addr);
   if (ip === undefined) return external(remote.addr, undefined, ctx, r);
   const loopback = isLoopback(ip);
   if (!loopback) r.inputs |= INPUT.localAddresses;
@@ -577,6 +687,8 @@ export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
     reads: { clientPort: false, pid: ends.comm === '', atMs: false },
     recheckAtMs: Infinity,
     inputs: 0,
+    entries: 0,
+    entryReads: 0,
   };
   const proc = ownerOf(ends, ctx, r);
   let local: Named;
@@ -587,7 +699,7 @@ export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
       {
         addr: ends.serverAddr,
         peer: (netns) => {
-          r.inputs |= INPUT.localServers;
+          readEntry(r, ctx.peers.serverBucket(netns, ends.serverPort), INPUT.localServers);
           return ctx.peers.server(netns, ends.serverPort);
         },
       },
@@ -603,13 +715,14 @@ export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
         addr: ends.clientAddr,
         peer: (netns) => {
           r.reads.clientPort = true;
-          const byPort = ctx.peers.clientByPort(netns, ends.clientPort);
-          if (byPort !== undefined) {
-            r.inputs |= INPUT.localClientPort;
-            return byPort;
+          if (ends.clientPort !== 0) {
+            readEntry(r, ctx.peers.clientPortBucket(netns, ends.clientPort), INPUT.localClients);
+            const byPort = ctx.peers.clientByPort(netns, ends.clientPort);
+            if (byPort !== undefined) return byPort;
           }
-          r.inputs |= INPUT.localClients;
-          return ctx.peers.clientByFlow(netns, ends.clientAddr, ends.serverAddr, ends.serverPort);
+          const { clientAddr, serverAddr, serverPort } = ends;
+          readEntry(r, ctx.peers.flowBucket(netns, serverPort), INPUT.localClients);
+          return ctx.peers.clientByFlow(netns, clientAddr, serverAddr, serverPort);
         },
       },
       ends,
@@ -626,7 +739,7 @@ export function resolveEnds(ends: FlowEnds, ctx: ResolveContext): ResolvedEnds {
     provisional: local.provisional || remote.provisional,
     awaitingPeer: local.awaitingPeer === true || remote.awaitingPeer === true,
     reads: r.reads,
-    inputs: r.inputs,
+    inputs: r.inputs + KIND_RANGE * r.entries,
   };
   if (r.recheckAtMs !== Infinity) resolved.recheckAtMs = r.recheckAtMs;
   return resolved;
