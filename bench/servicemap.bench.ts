@@ -2,7 +2,9 @@
  * The servicemap exporter's cost per batch and per page refresh, against the cheapest thing an
  * exporter could do with the same batch (`JSON.stringify` of the links themselves), at 10k links
  * (2,000 workloads, 5,000 edges seen from both ends):
- * - `build`: folding the batch into the graph with rates (once per batch, in `consume`);
+ * - `fold`: summing the batch's links per edge (once per batch, in `consume`), the previous batch's
+ *   fold at hand as in the exporter;
+ * - `graph`: the nodes, edges and rates of the folded batch (once per batch, on the first request);
  * - `view+json`: what one `/api/graph` request costs (view, no filter, serialised);
  * - `view+json name=`: the same with a name filter.
  *
@@ -12,8 +14,8 @@
  * ```
  */
 import type { Identity, Link, LinkBatch } from '../core/signals.ts';
-import type { PreviousTotals, ServiceGraph } from '../exporters/servicemap/graph.ts';
-import { buildGraph, viewGraph } from '../exporters/servicemap/graph.ts';
+import type { LinkFold, ServiceGraph } from '../exporters/servicemap/graph.ts';
+import { foldLinks, graphOf, viewGraph } from '../exporters/servicemap/graph.ts';
 import { runBench } from './harness.ts';
 
 const WORKLOADS = 2000;
@@ -54,14 +56,16 @@ function batch(timeMs: number, scale: number): LinkBatch {
 
 const first = batch(T0 + 5000, 1);
 const second = batch(T0 + 10_000, 2);
-const previous: PreviousTotals = buildGraph(first, undefined).next;
-const graph: ServiceGraph = buildGraph(second, previous).graph;
+const previous: LinkFold = foldLinks(first);
+const folded: LinkFold = foldLinks(second, previous);
+const graph: ServiceGraph = graphOf(folded, previous);
 const caps = { maxNodes: 500, maxEdges: 2000 };
 const ITERATIONS = 20;
 
 const operations: Record<string, () => unknown> = {
   'json(batch)': () => JSON.stringify(second.links),
-  build: () => buildGraph(second, previous),
+  fold: () => foldLinks(second, previous),
+  graph: () => graphOf(folded, previous),
   'view+json': () => JSON.stringify(viewGraph(graph, {}, caps)),
   'view+json name=': () => JSON.stringify(viewGraph(graph, { name: 'workload-17' }, caps)),
 };
@@ -70,7 +74,7 @@ await runBench({
   title: `servicemap: ${second.links.length.toLocaleString('en-US')} links, ${WORKLOADS} workloads, ${EDGES} edges`,
   metrics: [{ name: 'cpu', unit: 'ms CPU per operation', higherIsBetter: false }],
   baseline: { name: 'json(batch)' },
-  candidates: [{ name: 'build' }, { name: 'view+json' }, { name: 'view+json name=' }],
+  candidates: [{ name: 'fold' }, { name: 'graph' }, { name: 'view+json' }, { name: 'view+json name=' }],
   workload: async (candidate) => {
     const op = operations[candidate.name]!;
     const cpu0 = process.cpuUsage();

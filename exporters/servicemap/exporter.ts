@@ -4,8 +4,9 @@
  * page draws (`/api/graph`), and the endpoints of Grafana's Node Graph API data
  * source (`/api/health`, `/api/graph/fields`, `/api/graph/data`).
  *
- * The graph is built once per batch (rates come from the last two batches) and
- * each request filters and caps it. Requests are validated: an unknown query
+ * Each batch is folded into edge totals as it comes; the graph (nodes, edges,
+ * rates from the last two batches) is built when a request first asks for it
+ * after a batch, and each request filters and caps it. Requests are validated: an unknown query
  * parameter, a repeated one, an empty or oversized value, a wrong method or
  * path get a 4xx with a JSON `{"error": ...}` naming the cause.
  *
@@ -20,8 +21,8 @@ import type { Component, CreateSettings, Host } from '../../core/component.ts';
 import type { LinkBatch } from '../../core/signals.ts';
 import type { Counter } from '../../core/telemetry.ts';
 import { boundAddress, closeServer, listen } from '../common/http-server.ts';
-import type { GraphFilter, GraphView, PreviousTotals, ServiceGraph } from './graph.ts';
-import { buildGraph, formatRate, viewGraph } from './graph.ts';
+import type { GraphFilter, GraphView, LinkFold, ServiceGraph } from './graph.ts';
+import { foldLinks, formatRate, graphOf, viewGraph } from './graph.ts';
 import { NODE_GRAPH_FIELDS, nodeGraphData } from './nodegraph.ts';
 
 export interface ServiceMapExporterConfig {
@@ -129,8 +130,11 @@ export class ServiceMapExporter implements Component {
   private readonly summary: boolean;
   private server: http.Server | undefined;
   private assets: Map<string, Asset> | undefined;
+  /** The last batch folded into edges, and the one before it (for the rates). */
+  private fold: LinkFold | undefined;
+  private previous: LinkFold | undefined;
+  /** The graph of `fold`, once a request or the summary asked for it. */
   private graph: ServiceGraph | undefined;
-  private previous: PreviousTotals | undefined;
   private stopped = false;
   private readonly requests: Counter;
   private readonly rejected: Counter;
@@ -180,10 +184,10 @@ export class ServiceMapExporter implements Component {
 
   async consume(batch: LinkBatch): Promise<void> {
     if (this.stopped) throw new Error('servicemap exporter is shut down');
-    const { graph, next } = buildGraph(batch, this.previous);
-    this.graph = graph;
-    this.previous = next;
-    if (this.summary) this.logSummary(graph);
+    this.previous = this.fold;
+    this.fold = foldLinks(batch, this.previous);
+    this.graph = undefined;
+    if (this.summary) this.logSummary(this.currentGraph() as ServiceGraph);
   }
 
   async shutdown(): Promise<void> {
@@ -191,6 +195,7 @@ export class ServiceMapExporter implements Component {
     const server = this.server;
     this.server = undefined;
     this.graph = undefined;
+    this.fold = undefined;
     this.previous = undefined;
     if (server === undefined) return;
     await closeServer(server);
@@ -198,11 +203,18 @@ export class ServiceMapExporter implements Component {
 
   /** The view `/api/graph` serves for `filter` (what the page draws). */
   view(filter: GraphFilter): GraphView | undefined {
-    if (this.graph === undefined) return undefined;
-    return viewGraph(this.graph, filter, {
+    const graph = this.currentGraph();
+    if (graph === undefined) return undefined;
+    return viewGraph(graph, filter, {
       maxNodes: this.config.max_nodes,
       maxEdges: this.config.max_edges,
     });
+  }
+
+  /** The graph of the last batch, built on first use; undefined before the first batch. */
+  private currentGraph(): ServiceGraph | undefined {
+    if (this.graph === undefined && this.fold !== undefined) this.graph = graphOf(this.fold, this.previous);
+    return this.graph;
   }
 
   private logSummary(graph: ServiceGraph): void {

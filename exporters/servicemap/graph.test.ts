@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Identity, Link, LinkBatch, Role } from '../../core/signals.ts';
-import { buildGraph, formatBytes, formatRate, viewGraph } from './graph.ts';
+import type { LinkFold, ServiceGraph } from './graph.ts';
+import { foldLinks, formatBytes, formatRate, graphOf, viewGraph } from './graph.ts';
 import { testLink } from '../../test/support/links.ts';
 
 const T0 = Date.parse('2026-11-26T12:00:00Z');
@@ -38,6 +39,12 @@ function link(
 }
 
 const batch = (timeMs: number, links: Link[]): LinkBatch => ({ timeMs, startTimeMs: T0, links });
+
+/** The graph of `b` after the batch folded in `previous`, and the fold to pass with the next batch. */
+function buildGraph(b: LinkBatch, previous: LinkFold | undefined): { graph: ServiceGraph; next: LinkFold } {
+  const next = foldLinks(b, previous);
+  return { graph: graphOf(next, previous), next };
+}
 
 describe('buildGraph', () => {
   it('makes one edge per client, server and port, showing the client view without adding the server view', () => {
@@ -103,6 +110,39 @@ describe('buildGraph', () => {
     );
     assert.equal(second.graph.edges[0]?.observer, 'client');
     assert.equal(second.graph.edges[0]?.bytesPerSecond, 0);
+  });
+});
+
+describe('foldLinks', () => {
+  it('places a link by its ends, not by its id alone: an id seen before with other ends goes to their edge', () => {
+    const first = foldLinks(batch(T0 + 5000, [link(web, api, 80, 'client', 10, 10, { id: 'a' })]));
+    const renamed = { ...api, name: 'api-v2' };
+    const second = foldLinks(
+      batch(T0 + 6000, [link(web, renamed, 80, 'client', 20, 20, { id: 'a' })]),
+      first,
+    );
+    assert.deepEqual([...second.edges.keys()], ['Deployment/shop/web->Deployment/shop/api-v2:80']);
+    const moved = foldLinks(
+      batch(T0 + 7000, [link(web, renamed, 81, 'client', 20, 20, { id: 'a' })]),
+      second,
+    );
+    assert.deepEqual([...moved.edges.keys()], ['Deployment/shop/web->Deployment/shop/api-v2:81']);
+    const graph = graphOf(moved, second);
+    assert.deepEqual(
+      graph.nodes.map((n) => n.name),
+      ['api-v2', 'web'],
+    );
+    assert.equal(graph.edges[0]?.bytesPerSecond, 40, 'a new edge counted from zero over the interval');
+  });
+
+  it('keeps nothing of the batch: the ends are copied', () => {
+    const client = { ...web };
+    const first = foldLinks(batch(T0 + 5000, [link(client, api, 80, 'client', 10, 10, { id: 'a' })]));
+    client.name = 'changed-after-the-batch';
+    assert.equal(
+      graphOf(first, undefined).nodes.find((n) => n.kind === 'Deployment' && n.name !== 'api')?.name,
+      'web',
+    );
   });
 });
 

@@ -2,7 +2,9 @@
  * The service map model: a batch of links folded into a graph of nodes
  * (workloads, processes, externals) and edges (client -> server : port), with
  * bytes per second from the last two batches, plus the filters and caps the
- * HTTP API applies. Pure: no I/O, no clock.
+ * HTTP API applies. Pure: no I/O, no clock. A batch is folded into edge
+ * totals when it comes (`foldLinks`); nodes, edges and rates are built from
+ * the last two folds when asked (`graphOf`).
  *
  * One edge per (client identity, server identity, server port). A link seen
  * from both ends (same-host traffic) carries the same counts twice; the edge
@@ -119,11 +121,12 @@ interface Totals {
   retrans: number;
   start: number;
   last: number;
-  types: Set<'ipv4' | 'ipv6'>;
+  /** Network types seen: 1 IPv4, 2 IPv6. */
+  types: number;
 }
 
-function add(into: Totals | undefined, link: Link): Totals {
-  const t = into ?? {
+function newTotals(link: Link): Totals {
+  return {
     c2s: 0,
     s2c: 0,
     opened: 0,
@@ -133,8 +136,11 @@ function add(into: Totals | undefined, link: Link): Totals {
     retrans: 0,
     start: link.startTimeMs,
     last: link.lastActivityMs,
-    types: new Set<'ipv4' | 'ipv6'>(),
+    types: 0,
   };
+}
+
+function add(t: Totals, link: Link): void {
   t.c2s += link.bytesClientToServer;
   t.s2c += link.bytesServerToClient;
   t.opened += link.connectionsOpened;
@@ -142,17 +148,40 @@ function add(into: Totals | undefined, link: Link): Totals {
   t.active += link.activeConnections;
   t.failed += link.connectionsFailed;
   t.retrans += link.retransSegs;
-  t.start = Math.min(t.start, link.startTimeMs);
-  t.last = Math.max(t.last, link.lastActivityMs);
-  t.types.add(link.networkType);
-  return t;
+  if (link.startTimeMs < t.start) t.start = link.startTimeMs;
+  if (link.lastActivityMs > t.last) t.last = link.lastActivityMs;
+  t.types |= link.networkType === 'ipv4' ? 1 : 2;
 }
 
-/** Counters of the previous batch per edge, to compute rates. */
-export interface PreviousTotals {
+/** Where a link goes in the graph: its edge and its ends (copied), kept from one batch to the next. */
+interface LinkPlace {
+  client: Identity;
+  server: Identity;
+  serverPort: number;
+  edge: string;
+  clientId: string;
+  serverId: string;
+}
+
+/** One edge of a batch, its counters summed per observer. */
+interface EdgeTotals {
+  place: LinkPlace;
+  byClient: Totals | undefined;
+  byServer: Totals | undefined;
+}
+
+/**
+ * A batch folded into edges: the per-batch part of the graph (what the rates of the next batch need),
+ * the rest being built only when a request asks (`graphOf`).
+ */
+export interface LinkFold {
   timeMs: number;
-  /** Edge id -> [observer, c2s, s2c]. */
-  edges: ReadonlyMap<string, readonly [Role, number, number]>;
+  startTimeMs: number;
+  /** Links in the batch (one per observer and network type). */
+  links: number;
+  edges: ReadonlyMap<string, EdgeTotals>;
+  /** Where each link of the batch went, by link id: lets the next fold skip building the ids again. */
+  places: ReadonlyMap<string, LinkPlace>;
 }
 
 function rate(now: number, before: number | undefined, seconds: number): number {
@@ -161,41 +190,66 @@ function rate(now: number, before: number | undefined, seconds: number): number 
   return delta > 0 ? delta / seconds : 0;
 }
 
+/** The view an edge shows: the client observer's counters when it has them (it alone sees failed connects). */
+function shown(e: EdgeTotals): { observer: Role; totals: Totals } {
+  return e.byClient !== undefined
+    ? { observer: 'client', totals: e.byClient }
+    : { observer: 'server', totals: e.byServer as Totals };
+}
+
+function sameIdentity(a: Identity, b: Identity): boolean {
+  return a.name === b.name && a.kind === b.kind && a.namespace === b.namespace;
+}
+
 /**
- * Folds a batch into the graph. `previous` (from the last call) gives the
- * rates; the returned `next` is what to pass with the following batch.
+ * Sums a batch's links per edge. `previous` (the fold of the last batch) only saves building the
+ * edge ids of links seen then; the links are read now and nothing of the batch is kept (the ends are
+ * copied).
  */
-export function buildGraph(
-  batch: LinkBatch,
-  previous: PreviousTotals | undefined,
-): { graph: ServiceGraph; next: PreviousTotals } {
-  const identities = new Map<string, Identity>();
-  const perEdge = new Map<
-    string,
-    { client: string; server: string; port: number; byObserver: Map<Role, Totals> }
-  >();
+export function foldLinks(batch: LinkBatch, previous?: LinkFold): LinkFold {
+  const known = previous?.places;
+  const places = new Map<string, LinkPlace>();
+  const edges = new Map<string, EdgeTotals>();
   for (const link of batch.links) {
-    const client = nodeId(link.client);
-    const server = nodeId(link.server);
-    if (!identities.has(client)) identities.set(client, link.client);
-    if (!identities.has(server)) identities.set(server, link.server);
-    const id = `${client}->${server}:${link.serverPort}`;
-    let entry = perEdge.get(id);
-    if (entry === undefined) {
-      entry = { client, server, port: link.serverPort, byObserver: new Map() };
-      perEdge.set(id, entry);
+    let place = known?.get(link.id);
+    if (
+      place === undefined ||
+      place.serverPort !== link.serverPort ||
+      !sameIdentity(place.client, link.client) ||
+      !sameIdentity(place.server, link.server)
+    ) {
+      const clientId = nodeId(link.client);
+      const serverId = nodeId(link.server);
+      place = {
+        client: { name: link.client.name, kind: link.client.kind, namespace: link.client.namespace },
+        server: { name: link.server.name, kind: link.server.kind, namespace: link.server.namespace },
+        serverPort: link.serverPort,
+        edge: `${clientId}->${serverId}:${link.serverPort}`,
+        clientId,
+        serverId,
+      };
     }
-    entry.byObserver.set(link.observer, add(entry.byObserver.get(link.observer), link));
+    places.set(link.id, place);
+    let entry = edges.get(place.edge);
+    if (entry === undefined) {
+      entry = { place, byClient: undefined, byServer: undefined };
+      edges.set(place.edge, entry);
+    }
+    if (link.observer === 'client') add((entry.byClient ??= newTotals(link)), link);
+    else add((entry.byServer ??= newTotals(link)), link);
   }
+  return { timeMs: batch.timeMs, startTimeMs: batch.startTimeMs, links: batch.links.length, edges, places };
+}
+
+/** The graph of a fold, with bytes per second against `previous`, the fold of the batch before. */
+export function graphOf(fold: LinkFold, previous: LinkFold | undefined): ServiceGraph {
   const interval =
-    previous !== undefined && batch.timeMs > previous.timeMs ? batch.timeMs - previous.timeMs : null;
+    previous !== undefined && fold.timeMs > previous.timeMs ? fold.timeMs - previous.timeMs : null;
   const seconds = interval === null ? 0 : interval / 1000;
-  const nextEdges = new Map<string, readonly [Role, number, number]>();
   const nodes = new Map<string, GraphNode>();
-  const node = (id: string): GraphNode => {
+  const node = (id: string, identity: Identity): GraphNode => {
     let n = nodes.get(id);
     if (n === undefined) {
-      const identity = identities.get(id) as Identity;
       n = {
         id,
         name: identity.name,
@@ -215,27 +269,33 @@ export function buildGraph(
     return n;
   };
   const edges: GraphEdge[] = [];
-  for (const [id, entry] of perEdge) {
-    const observer: Role = entry.byObserver.has('client') ? 'client' : 'server';
-    const t = entry.byObserver.get(observer) as Totals;
-    nextEdges.set(id, [observer, t.c2s, t.s2c]);
+  for (const [id, entry] of fold.edges) {
+    const { observer, totals: t } = shown(entry);
     let r1: number | null = null;
     let r2: number | null = null;
     if (interval !== null) {
-      const before = previous?.edges.get(id);
+      const earlier = previous?.edges.get(id);
+      const before = earlier === undefined ? undefined : shown(earlier);
       // The same observer's counters only: switching views is not traffic.
-      const same = before !== undefined && before[0] === observer ? before : undefined;
-      r1 = rate(t.c2s, same?.[1] ?? (before === undefined ? 0 : t.c2s), seconds);
-      r2 = rate(t.s2c, same?.[2] ?? (before === undefined ? 0 : t.s2c), seconds);
+      const same = before !== undefined && before.observer === observer ? before.totals : undefined;
+      r1 = rate(t.c2s, same?.c2s ?? (before === undefined ? 0 : t.c2s), seconds);
+      r2 = rate(t.s2c, same?.s2c ?? (before === undefined ? 0 : t.s2c), seconds);
     }
-    const edge: GraphEdge = {
+    const observers: Role[] = [];
+    if (entry.byClient !== undefined) observers.push('client');
+    if (entry.byServer !== undefined) observers.push('server');
+    const networkTypes: Array<'ipv4' | 'ipv6'> = [];
+    if ((t.types & 1) !== 0) networkTypes.push('ipv4');
+    if ((t.types & 2) !== 0) networkTypes.push('ipv6');
+    const { place } = entry;
+    edges.push({
       id,
-      source: entry.client,
-      target: entry.server,
-      serverPort: entry.port,
+      source: place.clientId,
+      target: place.serverId,
+      serverPort: place.serverPort,
       observer,
-      observers: (['client', 'server'] as const).filter((o) => entry.byObserver.has(o)),
-      networkTypes: (['ipv4', 'ipv6'] as const).filter((n) => t.types.has(n)),
+      observers,
+      networkTypes,
       bytesClientToServer: t.c2s,
       bytesServerToClient: t.s2c,
       bytesPerSecond: r1 === null || r2 === null ? null : r1 + r2,
@@ -248,26 +308,20 @@ export function buildGraph(
       retransSegs: t.retrans,
       startTimeMs: t.start,
       lastActivityMs: t.last,
-    };
-    edges.push(edge);
-    const c = node(entry.client);
-    const s = node(entry.server);
-    c.edgesOut++;
-    s.edgesIn++;
+    });
+    node(place.clientId, place.client).edgesOut++;
+    node(place.serverId, place.server).edgesIn++;
   }
   edges.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const all = [...nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   accumulateNodes(all, edges);
   return {
-    graph: {
-      timeMs: batch.timeMs,
-      startTimeMs: batch.startTimeMs,
-      intervalMs: interval,
-      nodes: all,
-      edges,
-      links: batch.links.length,
-    },
-    next: { timeMs: batch.timeMs, edges: nextEdges },
+    timeMs: fold.timeMs,
+    startTimeMs: fold.startTimeMs,
+    intervalMs: interval,
+    nodes: all,
+    edges,
+    links: fold.links,
   };
 }
 
