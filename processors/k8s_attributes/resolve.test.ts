@@ -506,6 +506,35 @@ describe('resolveEnds in host mode', () => {
     assert.equal(resolveEnds({ ...adopted, clientPort: 0, serverPort: 9090 }, host).client.name, 'wget');
   });
 
+  it('reads back every entry bucket and kind an answer can hold, the last buckets included', () => {
+    const peers = new LocalPeers();
+    const host = ctx({ mode: 'host', peers });
+    for (let port = 1; port <= 40_000; port++) {
+      peers.learnServer(7, port, { cgroupId: 0, pid: 0, comm: `s${port % 3}` });
+      peers.learnClient(7, port, '127.0.0.1', '127.0.0.1', port % 7, { cgroupId: 0, pid: 0, comm: 'c' });
+    }
+    const kinds =
+      INPUT.localAddresses |
+      INPUT.localServers |
+      INPUT.localClients |
+      INPUT.cgroups |
+      INPUT.cluster |
+      INPUT.dns;
+    const kindsVersion = peers.addressesVersion + peers.serversVersion + peers.clientsVersion;
+    for (const [a, b, c] of [
+      [16_382, 0, 8191],
+      [0, 16_382, 16_382],
+      [12_345, 4097, 16_382],
+    ] as const) {
+      const inputs = kinds + 64 * (a + 1 + 16_384 * (b + 1) + 16_384 ** 2 * (c + 1));
+      const entries = peers.entryVersion(a) + peers.entryVersion(b) + peers.entryVersion(c);
+      assert.ok(entries > 0);
+      assert.equal(inputsVersion(host, inputs), kindsVersion + entries, `buckets ${a} ${b} ${c}`);
+      assert.equal(inputKinds(inputs), kinds);
+      assert.equal(inputsVersion(host, 64 * (a + 1)), peers.entryVersion(a), 'one entry, no kind');
+    }
+  });
+
   it('an entry forgotten to stay within bounds moves the version of the answers that read it', () => {
     const peers = new LocalPeers(2);
     const host = ctx({ mode: 'host', peers });

@@ -100,7 +100,7 @@ const KIND_RANGE = 64;
  * leaves the answer alone. Three of them fit with the kinds in one exact integer (2^6 × 2^42).
  */
 const MAX_ENTRY_READS = 3;
-/** Entry buckets, plus one for "none": 2^14 per read. */
+/** Entry buckets, plus one for "none": 2^14 per read (`inputsVersion` relies on it). */
 const ENTRY_BUCKETS = 16_383;
 const ENTRY_RANGE = ENTRY_BUCKETS + 1;
 
@@ -108,22 +108,29 @@ const ENTRY_RANGE = ENTRY_BUCKETS + 1;
  * The version of the inputs in `inputs` (a `ResolvedEnds.inputs`: kinds, and the learned entries
  * read; every kind when omitted): it moves whenever one of them may have changed (the cluster
  * metadata, the cgroup paths, a DNS answer, what the local peers taught). Each counter only grows,
- * so their sum moves when any of them does.
+ * so their sum moves when any of them does. Called for every changed provisional socket of a batch:
+ * the entries are read with 32-bit operations (kinds in bits 0-5, entries in bits 6-19, 20-33, 34-47).
  */
 export function inputsVersion(ctx: ResolveContext, inputs: number = ALL_INPUTS): number {
-  const kinds = inputs % KIND_RANGE;
+  const low = inputs >>> 0;
+  const kinds = low & (KIND_RANGE - 1);
   let v = 0;
-  if ((kinds & INPUT.cluster) !== 0) v += ctx.cluster?.version ?? 0;
-  if ((kinds & INPUT.cgroups) !== 0) v += ctx.host.version;
-  if ((kinds & INPUT.dns) !== 0) v += ctx.dns?.version ?? 0;
-  if ((kinds & INPUT.localAddresses) !== 0) v += ctx.peers.addressesVersion;
-  if ((kinds & INPUT.localServers) !== 0) v += ctx.peers.serversVersion;
-  if ((kinds & INPUT.localClients) !== 0) v += ctx.peers.clientsVersion;
-  for (let entries = (inputs - kinds) / KIND_RANGE; entries > 0;) {
-    const slot = entries % ENTRY_RANGE;
-    v += ctx.peers.entryVersion(slot - 1);
-    entries = (entries - slot) / ENTRY_RANGE;
+  if (kinds !== 0) {
+    if ((kinds & INPUT.cluster) !== 0) v += ctx.cluster?.version ?? 0;
+    if ((kinds & INPUT.cgroups) !== 0) v += ctx.host.version;
+    if ((kinds & INPUT.dns) !== 0) v += ctx.dns?.version ?? 0;
+    if ((kinds & INPUT.localAddresses) !== 0) v += ctx.peers.addressesVersion;
+    if ((kinds & INPUT.localServers) !== 0) v += ctx.peers.serversVersion;
+    if ((kinds & INPUT.localClients) !== 0) v += ctx.peers.clientsVersion;
   }
+  if (inputs < KIND_RANGE) return v;
+  const high = (inputs - low) / 2 ** 32;
+  const first = (low >>> 6) & (ENTRY_RANGE - 1);
+  const second = (low >>> 20) | ((high & 3) << 12);
+  const third = high >>> 2;
+  if (first !== 0) v += ctx.peers.entryVersion(first - 1);
+  if (second !== 0) v += ctx.peers.entryVersion(second - 1);
+  if (third !== 0) v += ctx.peers.entryVersion(third - 1);
   return v;
 }
 
