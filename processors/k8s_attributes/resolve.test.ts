@@ -535,6 +535,22 @@ describe('resolveEnds in host mode', () => {
     }
   });
 
+  it('learns the flows of a connection pool once, and a flow forgotten meanwhile again', () => {
+    const peers = new LocalPeers(1);
+    const socket = (serverPort: number, clientPort: number): FlowEnds =>
+      ends({ netns: 3, clientPort, serverPort, cgroupId: 9, comm: 'pool' });
+    peers.learn(socket(5432, 40000));
+    const v = peers.clientsVersion;
+    peers.learn(socket(5432, 40001));
+    peers.learn(socket(5432, 40001));
+    assert.equal(peers.clientByFlow(3, '10.0.0.5', '10.0.0.9', 5432)?.comm, 'pool');
+    assert.ok(peers.clientsVersion > v, 'the new port is learned');
+    peers.learn(socket(6379, 40002));
+    assert.equal(peers.clientByFlow(3, '10.0.0.5', '10.0.0.9', 5432), undefined, 'forgotten: one entry only');
+    peers.learn(socket(5432, 40003));
+    assert.equal(peers.clientByFlow(3, '10.0.0.5', '10.0.0.9', 5432)?.comm, 'pool');
+  });
+
   it('an entry forgotten to stay within bounds moves the version of the answers that read it', () => {
     const peers = new LocalPeers(2);
     const host = ctx({ mode: 'host', peers });

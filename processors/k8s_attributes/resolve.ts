@@ -334,6 +334,17 @@ export class LocalPeers {
   private readonly buckets = new Uint32Array(ENTRY_BUCKETS);
   /** The process of the last socket learned: the sockets of one process share its record. */
   private lastProcess: LocalProcess = { cgroupId: 0, pid: 0, comm: '' };
+  /**
+   * The flow `learnClient` learned last and its process, which `flows` holds (only `learnClient`
+   * changes `flows`, and it moves this along).
+   */
+  private lastFlow: {
+    netns: number;
+    clientAddr: string;
+    serverAddr: string;
+    serverPort: number;
+    proc: LocalProcess | undefined;
+  } = { netns: 0, clientAddr: '', serverAddr: '', serverPort: 0, proc: undefined };
 
   constructor(maxEntries = 65_536) {
     this.addrNetns = boundedMap(maxEntries, this.buckets, undefined);
@@ -431,8 +442,20 @@ export class LocalPeers {
       const key = portKey(netns, port);
       if (!sameProcess(this.clientPorts.map.get(key), proc)) remember(this.clientPorts, key, proc);
     }
+    // The sockets of a connection pool come one after the other: their flow is known without its text.
+    const last = this.lastFlow;
+    if (
+      last.proc === proc &&
+      last.netns === netns &&
+      last.serverPort === serverPort &&
+      last.clientAddr === clientAddr &&
+      last.serverAddr === serverAddr
+    ) {
+      return;
+    }
     const flow = flowKey(netns, clientAddr, serverAddr, serverPort);
     if (!sameProcess(this.flows.map.get(flow), proc)) remember(this.flows, flow, proc);
+    this.lastFlow = { netns, clientAddr, serverAddr, serverPort, proc };
   }
 
   /** Learns from one socket or closed-totals key: its local address, and who serves or owns its port. */
