@@ -522,11 +522,11 @@ describe('resolveEnds in host mode', () => {
       INPUT.dns;
     const kindsVersion = peers.addressesVersion + peers.serversVersion + peers.clientsVersion;
     for (const [a, b, c] of [
-      [16_382, 0, 8191],
-      [0, 16_382, 16_382],
-      [12_345, 4097, 16_382],
+      [32_766, 0, 16_383],
+      [0, 32_766, 32_766],
+      [12_345, 4097, 32_766],
     ] as const) {
-      const inputs = kinds + 64 * (a + 1 + 16_384 * (b + 1) + 16_384 ** 2 * (c + 1));
+      const inputs = kinds + 64 * (a + 1 + 32_768 * (b + 1) + 32_768 ** 2 * (c + 1));
       const entries = peers.entryVersion(a) + peers.entryVersion(b) + peers.entryVersion(c);
       assert.ok(entries > 0);
       assert.equal(inputsVersion(host, inputs), kindsVersion + entries, `buckets ${a} ${b} ${c}`);

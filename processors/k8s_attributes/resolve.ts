@@ -97,11 +97,11 @@ const KIND_RANGE = 64;
 /**
  * Entries of the learned peers a resolution reads one by one (a server port, a client port, a flow),
  * each as its bucket of `ENTRY_BUCKETS`: what a new client port elsewhere on the machine teaches
- * leaves the answer alone. Three of them fit with the kinds in one exact integer (2^6 × 2^42).
+ * leaves the answer alone. Three of them fit with the kinds in one exact integer (2^6 × 2^45).
  */
 const MAX_ENTRY_READS = 3;
-/** Entry buckets, plus one for "none": 2^14 per read (`inputsVersion` relies on it). */
-const ENTRY_BUCKETS = 16_383;
+/** Entry buckets, plus one for "none": 2^15 per read (`inputsVersion` relies on it). */
+const ENTRY_BUCKETS = 32_767;
 const ENTRY_RANGE = ENTRY_BUCKETS + 1;
 
 /**
@@ -109,7 +109,7 @@ const ENTRY_RANGE = ENTRY_BUCKETS + 1;
  * read; every kind when omitted): it moves whenever one of them may have changed (the cluster
  * metadata, the cgroup paths, a DNS answer, what the local peers taught). Each counter only grows,
  * so their sum moves when any of them does. Called for every changed provisional socket of a batch:
- * the entries are read with 32-bit operations (kinds in bits 0-5, entries in bits 6-19, 20-33, 34-47).
+ * the entries are read with 32-bit operations (kinds in bits 0-5, entries in bits 6-20, 21-35, 36-50).
  */
 export function inputsVersion(ctx: ResolveContext, inputs: number = ALL_INPUTS): number {
   const low = inputs >>> 0;
@@ -126,8 +126,8 @@ export function inputsVersion(ctx: ResolveContext, inputs: number = ALL_INPUTS):
   if (inputs < KIND_RANGE) return v;
   const high = (inputs - low) / 2 ** 32;
   const first = (low >>> 6) & (ENTRY_RANGE - 1);
-  const second = (low >>> 20) | ((high & 3) << 12);
-  const third = high >>> 2;
+  const second = (low >>> 21) | ((high & 15) << 11);
+  const third = high >>> 4;
   if (first !== 0) v += ctx.peers.entryVersion(first - 1);
   if (second !== 0) v += ctx.peers.entryVersion(second - 1);
   if (third !== 0) v += ctx.peers.entryVersion(third - 1);
