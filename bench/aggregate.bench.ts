@@ -12,7 +12,7 @@
  * - adopted: 100k open sockets found at start-up (pre-existing, no comm nor pid: host mode names them
  *   provisionally), every one changed in every batch, nothing new learned;
  * - closed: 10k kernel keys of closed totals, all changed per batch, no open sockets.
- * Then memory (with --expose-gc): heap held by an aggregator tracking the steady sockets, and by the
+ * Then memory (with --expose-gc): heap and array buffers held by an aggregator tracking the steady sockets, and by the
  * local peers learned from them, per socket.
  * Sockets come from 250 local addresses and 50 client processes, to 200 servers on 20 ports (one server
  * process per port and network namespace), as on a busy node.
@@ -20,8 +20,9 @@
  * of per-cookie counters (the least any aggregation must do), so the ratio holds on a noisy machine.
  */
 import { parseArgs } from 'node:util';
-import type { ClosedLinkTotals, SocketBatch, SocketSample } from '../core/signals.ts';
-import { Aggregator, sampleEnds } from '../processors/k8s_attributes/aggregate.ts';
+import { socketColumns } from '../core/socket-columns.ts';
+import type { ClosedLinkTotals, SocketBatch, SocketColumns, SocketSample } from '../core/signals.ts';
+import { Aggregator, rowEnds } from '../processors/k8s_attributes/aggregate.ts';
 import type { FlowEnds } from '../processors/k8s_attributes/aggregate.ts';
 import { CidrTable } from '../processors/k8s_attributes/cidr.ts';
 import { inputsVersion, LocalPeers, resolveEnds } from '../processors/k8s_attributes/resolve.ts';
@@ -130,11 +131,13 @@ function time(batches: number, prepare: (i: number) => SocketBatch, run: (b: Soc
   return { medianMs: quantile(wall, 0.5), p95Ms: quantile(wall, 0.95), cpuMedianMs: quantile(cpu, 0.5) };
 }
 
+const NO_SOCKETS = socketColumns([]);
+
 function batchOf(i: number, over: Partial<SocketBatch>): SocketBatch {
   return {
     timeMs: T0 + i * 5000,
     startTimeMs: T0,
-    sockets: [],
+    sockets: NO_SOCKETS,
     gone: [],
     openSockets: 0,
     closed: [],
@@ -144,13 +147,17 @@ function batchOf(i: number, over: Partial<SocketBatch>): SocketBatch {
 
 const total = BATCHES + WARMUP;
 
-// Steady: one set of sample objects whose counters grow between batches (the aggregator keeps none).
-const steadySockets: SocketSample[] = [];
-for (let i = 0; i < SOCKETS; i++) steadySockets.push(sampleAt(i, 0, 1000));
+/** Columns of `rows` the bench writes to, as the receiver does from poll to poll. */
+const writable = (rows: SocketSample[]): SocketColumns => socketColumns(rows);
+
+// Steady: one set of columns whose counters grow between batches (the aggregator keeps none).
+const steadyRows: SocketSample[] = [];
+for (let i = 0; i < SOCKETS; i++) steadyRows.push(sampleAt(i, 0, 1000));
+const steadySockets = writable(steadyRows);
 const grow = (i: number): SocketBatch => {
-  for (const s of steadySockets) {
-    s.txBytes += 1000;
-    s.rxBytes += 500;
+  for (let r = 0; r < steadySockets.count; r++) {
+    steadySockets.txBytes[r]! += 1000;
+    steadySockets.rxBytes[r]! += 500;
   }
   return batchOf(i + 1, { sockets: steadySockets, openSockets: SOCKETS });
 };
@@ -158,15 +165,17 @@ const grow = (i: number): SocketBatch => {
 // Baseline: per-cookie counter fold of the same steady samples.
 const bare = new Map<number, { tx: number; rx: number; c2s: number }>();
 const baseline = time(total, grow, (b) => {
-  for (const s of b.sockets) {
-    let e = bare.get(s.cookie);
+  const c = b.sockets;
+  for (let r = 0; r < c.count; r++) {
+    const cookie = c.cookie[r]!;
+    let e = bare.get(cookie);
     if (e === undefined) {
       e = { tx: 0, rx: 0, c2s: 0 };
-      bare.set(s.cookie, e);
+      bare.set(cookie, e);
     }
-    e.c2s += s.txBytes - e.tx;
-    e.tx = s.txBytes;
-    e.rx = s.rxBytes;
+    e.c2s += c.txBytes[r]! - e.tx;
+    e.tx = c.txBytes[r]!;
+    e.rx = c.rxBytes[r]!;
   }
 });
 
@@ -183,7 +192,7 @@ const steadyLinks = steadyAgg.linkCount;
 
 // Adopted: the sockets of a node found open at start-up, in a context of their own.
 const adoptedCtx = context();
-const adoptedSockets = steadySockets.map((s) => ({ ...s, comm: '', pid: 0, preexisting: true }));
+const adoptedSockets = writable(steadyRows.map((s) => ({ ...s, comm: '', pid: 0, preexisting: true })));
 const adoptedAgg = new Aggregator({ linkIdleTimeoutMs: 600_000, maxLinks: 100_000 });
 const adoptedResolve = (ends: FlowEnds) => resolveEnds(ends, adoptedCtx);
 const adoptedLearn = (ends: FlowEnds): void => adoptedCtx.peers.learn(ends);
@@ -197,7 +206,7 @@ adoptedAgg.apply(
 const adopted = time(
   total,
   (i) => {
-    for (const s of adoptedSockets) s.txBytes += 1000;
+    for (let r = 0; r < adoptedSockets.count; r++) adoptedSockets.txBytes[r]! += 1000;
     return batchOf(i + 1, { sockets: adoptedSockets, openSockets: SOCKETS });
   },
   (b) => adoptedAgg.apply(b, adoptedResolve, adoptedLearn, adoptedVersion),
@@ -211,7 +220,7 @@ const churn = time(
     for (let i = 0; i < SOCKETS; i++) sockets.push(sampleAt(i, (b + 1) * 1_000_000, 500));
     const gone: number[] = [];
     if (b > 0) for (let i = 0; i < SOCKETS; i++) gone.push(b * 1_000_000 + i);
-    return batchOf(b, { sockets, gone, openSockets: SOCKETS });
+    return batchOf(b, { sockets: socketColumns(sockets), gone, openSockets: SOCKETS });
   },
   (b) => churnAgg.apply(b, resolve, learn, version),
 );
@@ -229,17 +238,18 @@ const closed = time(
   (b) => closedAgg.apply(b, resolve, learn, version),
 );
 
-/** Heap held by what `build` returns, after full garbage collections (needs --expose-gc). */
+/** Heap and array buffers held by what `build` returns, after full garbage collections (needs --expose-gc). */
 function heldBytes(build: () => unknown): number | undefined {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) return undefined;
   gc();
   gc();
-  const before = process.memoryUsage().heapUsed;
+  const held = (): number => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  const before = held();
   const kept = build();
   gc();
   gc();
-  const after = process.memoryUsage().heapUsed;
+  const after = held();
   if (kept === undefined) throw new Error('nothing kept');
   return after - before;
 }
@@ -251,7 +261,7 @@ const aggBytes = heldBytes(() => {
 });
 const peersBytes = heldBytes(() => {
   const peers = new LocalPeers();
-  for (const s of steadySockets) peers.learn(sampleEnds(s));
+  for (let r = 0; r < steadySockets.count; r++) peers.learn(rowEnds(steadySockets, r));
   return peers;
 });
 
@@ -277,7 +287,7 @@ const mib = (bytes: number): string =>
 console.log(
   aggBytes === undefined || peersBytes === undefined
     ? 'memory: run with --expose-gc'
-    : `memory (heapUsed, ${SOCKETS} open sockets): aggregator ${mib(aggBytes)}, learned local peers ${mib(peersBytes)}`,
+    : `memory (heapUsed + arrayBuffers, ${SOCKETS} open sockets): aggregator ${mib(aggBytes)}, learned local peers ${mib(peersBytes)}`,
 );
 console.log(
   `target 100k samples <= 20 ms per batch (steady, CPU median): ${steady.cpuMedianMs <= 20 ? 'met' : 'NOT met'}`,

@@ -26,8 +26,32 @@ export interface Consumer<T> {
 export type Role = 'client' | 'server';
 export type AddressFamily = 4 | 6;
 
+/** TCP state names by the kernel's number (include/net/tcp_states.h): the `state` column holds the number. */
+export const TCP_STATES: readonly string[] = [
+  'UNKNOWN',
+  'ESTABLISHED',
+  'SYN_SENT',
+  'SYN_RECV',
+  'FIN_WAIT1',
+  'FIN_WAIT2',
+  'TIME_WAIT',
+  'CLOSE',
+  'CLOSE_WAIT',
+  'LAST_ACK',
+  'LISTEN',
+  'CLOSING',
+  'NEW_SYN_RECV',
+];
+
+/** Values of the `role` column. */
+export const ROLE_CLIENT = 1;
+export const ROLE_SERVER = 2;
+
 /**
- * One open TCP socket as the kernel saw it at poll time.
+ * One open TCP socket as the kernel saw it at poll time, as a plain object: a row of
+ * `SocketColumns` (`socketRow` in `core/socket-columns.ts` reads one, `socketColumns` builds
+ * columns from rows). Batches carry columns; rows are for tests and for the few sockets a consumer
+ * keeps.
  *
  * Byte counters are exact and count only what was sent or received after the
  * agent started tracking the socket (pre-existing sockets have their baseline
@@ -54,13 +78,13 @@ export interface SocketSample {
   remotePort: number;
   /** Whether this socket is the connecting (client) or accepted (server) end. */
   role: Role;
-  /** TCP state name as the kernel calls it, e.g. `ESTABLISHED`, `CLOSE_WAIT`. */
+  /** TCP state name as the kernel calls it, e.g. `ESTABLISHED`, `CLOSE_WAIT` (one of `TCP_STATES`). */
   state: string;
   /** Payload bytes sent by this socket since tracking began, retransmissions excluded. */
   txBytes: number;
   /** Payload bytes received by this socket since tracking began (the peer's FIN excluded). */
   rxBytes: number;
-  /** Segments retransmitted by this socket since tracking began. */
+  /** Segments retransmitted by this socket since tracking began (below 2^32). */
   retransSegs: number;
   /** Smoothed round-trip time in microseconds; 0 when unknown. */
   srttUs: number;
@@ -69,6 +93,56 @@ export interface SocketSample {
   /** For pre-existing sockets: the counters at adoption, already subtracted from txBytes/rxBytes. */
   baselineTxBytes: number;
   baselineRxBytes: number;
+}
+
+/**
+ * Open sockets as columns: row `i` (0 <= i < `count`) of every array is one socket, with the
+ * meaning of the `SocketSample` field of the same name. No object per socket: at 100k sockets a
+ * row takes 92 bytes.
+ *
+ * Lifetime: the arrays and the string table belong to the producer, which reuses them from batch to
+ * batch; they may be longer than `count` (rows beyond it mean nothing). A consumer reads them during
+ * `consume()` and copies what it keeps (a number, a string out of `strings`, or a whole row with
+ * `socketRow`); it never writes to them.
+ *
+ * Strings (addresses and command names) are ids into `strings`. Equal ids in one batch are equal
+ * strings; equal strings may have different ids (copy the string to compare across batches). While
+ * `strings` is the same array object from one batch to the next, an id keeps its string (the table
+ * only grows); a producer that trims it hands out a new array.
+ */
+export interface SocketColumns {
+  /** Rows in use. */
+  readonly count: number;
+  /** Kernel socket cookie (below 2^53). */
+  readonly cookie: Float64Array;
+  readonly openedAtMs: Float64Array;
+  readonly netns: Uint32Array;
+  readonly cgroupId: Float64Array;
+  readonly pid: Uint32Array;
+  /** Id of the command name in `strings`. */
+  readonly comm: Uint32Array;
+  /** 4 or 6. */
+  readonly family: Uint8Array;
+  /** Id of the local address text in `strings`. */
+  readonly localAddr: Uint32Array;
+  readonly localPort: Uint16Array;
+  /** Id of the remote address text in `strings`. */
+  readonly remoteAddr: Uint32Array;
+  readonly remotePort: Uint16Array;
+  /** `ROLE_CLIENT` or `ROLE_SERVER`. */
+  readonly role: Uint8Array;
+  /** TCP state number: its name is `TCP_STATES[state]`. */
+  readonly state: Uint8Array;
+  readonly txBytes: Float64Array;
+  readonly rxBytes: Float64Array;
+  readonly retransSegs: Uint32Array;
+  readonly srttUs: Uint32Array;
+  /** 1 for a pre-existing socket, else 0. */
+  readonly preexisting: Uint8Array;
+  readonly baselineTxBytes: Float64Array;
+  readonly baselineRxBytes: Float64Array;
+  /** The strings the id columns name. */
+  readonly strings: readonly string[];
 }
 
 /**
@@ -109,7 +183,7 @@ export interface SocketBatch {
    * Open sockets that are new, or whose counters or state changed, since the
    * previous batch. Sockets absent here and absent from `gone` are unchanged.
    */
-  sockets: readonly SocketSample[];
+  sockets: SocketColumns;
   /** Cookies of sockets reported in earlier batches that are no longer open; their final totals are in `closed`. */
   gone: readonly number[];
   /** Number of open sockets tracked, changed or not. */

@@ -41,7 +41,7 @@ const receiver = ebpfSocketReceiverFactory.create(
   {
     consume: async (batch) => {
       polls++;
-      samples += batch.sockets.length;
+      samples += batch.sockets.count;
     },
   },
 );

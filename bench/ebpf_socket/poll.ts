@@ -39,14 +39,25 @@
  *    `--fresh-sockets` each run opens them after the agent's first poll
  *    instead, so that the agent sees them open and names them by process
  *    (parts 1 and 2 are skipped). `--smaps DIR` saves each agent's
- *    `/proc/PID/smaps` there when its RSS is measured (after `--polls`).
+ *    `/proc/PID/smaps` there when its RSS is measured (after `--polls`);
+ *    `--heap-snapshot DIR` writes a V8 heap snapshot of each agent there
+ *    after its last poll (`--heapsnapshot-signal`: the agent writes it).
  *
  *   npm run build && npx node --expose-gc bench/ebpf_socket/poll.ts [--connections 50000]
- *     [--agent-only] [--fresh-sockets] [--smaps DIR] [--rounds 2] [--polls 8] [--idle-polls 14] [--variant 'semi2:--max-semi-space-size=2' ...]
+ *     [--agent-only] [--fresh-sockets] [--smaps DIR] [--heap-snapshot DIR] [--rounds 2] [--polls 8] [--idle-polls 14] [--variant 'semi2:--max-semi-space-size=2' ...]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -69,6 +80,7 @@ const { values } = parseArgs({
     'idle-polls': { type: 'string', default: '14' },
     'fresh-sockets': { type: 'boolean', default: false },
     smaps: { type: 'string' },
+    'heap-snapshot': { type: 'string' },
     variant: { type: 'string', multiple: true, default: ['no sockets:nosockets', 'agent:'] },
   },
 });
@@ -212,7 +224,7 @@ async function receiverParts(): Promise<void> {
       userCpuMs: Number((used.user / 1000).toFixed(1)),
       systemCpuMs: Number((used.system / 1000).toFixed(1)),
       wallMs: Number((performance.now() - wall).toFixed(1)),
-      changedSockets: batch.sockets.length,
+      changedSockets: batch.sockets.count,
       openSockets: batch.openSockets,
     };
   };
@@ -238,7 +250,7 @@ async function receiverParts(): Promise<void> {
       rssBeforeReceiverMiB: Number((rss0 / 2 ** 20).toFixed(1)),
       mapMemlockMiB: Number(((mapMemory ?? 0) / 2 ** 20).toFixed(2)),
       slabDeltaAtStartMiB: Number(((slab1 - slab0) / 2 ** 20).toFixed(1)),
-      keptBatchSockets: kept?.sockets.length,
+      keptBatchSockets: kept?.sockets.count,
     })}\n`,
   );
   await receiver.shutdown();
@@ -327,6 +339,23 @@ function memoryOf(pid: number): { rssMiB: number; anonMiB: number; fileMiB: numb
 }
 
 /** Part 3: the whole agent, `loggerhead run` with the default pipeline, in each variant. */
+/** Has `agent` write a heap snapshot into `dir` (it runs with `--heapsnapshot-signal=SIGUSR2`); waits for it. */
+async function heapSnapshot(agent: ChildProcess, dir: string): Promise<void> {
+  const snapshots = (): string[] =>
+    readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot') && f.includes(`.${agent.pid!}.`));
+  agent.kill('SIGUSR2');
+  const deadline = Date.now() + 60_000;
+  let size = -1;
+  for (;;) {
+    await new Promise((done) => setTimeout(done, 1000));
+    const file = snapshots()[0];
+    const now = file === undefined ? -1 : statSync(join(dir, file)).size;
+    if (now > 0 && now === size) return;
+    if (Date.now() > deadline) throw new Error(`agent ${agent.pid!}: no heap snapshot in ${dir} after 60 s`);
+    size = now;
+  }
+}
+
 async function agentParts(): Promise<void> {
   const variants = values.variant.map(parseVariant);
   const dir = mkdtempSync(join(tmpdir(), 'lh-poll-bench-'));
@@ -349,10 +378,15 @@ async function agentParts(): Promise<void> {
         const probeOut = join(dir, `${round}-${results.length}.probe`);
         writeFileSync(probeOut, '');
         const load = loadavg()[0]!;
+        const snapshotDir = values['heap-snapshot'];
+        if (snapshotDir !== undefined) mkdirSync(snapshotDir, { recursive: true });
         const agent = spawn(
           process.execPath,
           [
             ...v.nodeFlags,
+            ...(snapshotDir === undefined
+              ? []
+              : ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`]),
             join(v.root, 'bin/loggerhead.js'),
             'run',
             '--config',
@@ -412,6 +446,7 @@ async function agentParts(): Promise<void> {
         }
         await waitBursts(1 + POLLS + IDLE_POLLS);
         const idleMemory = { ...memoryOf(agent.pid!), heapMiB: bursts().at(-1)!.heap };
+        if (snapshotDir !== undefined) await heapSnapshot(agent, snapshotDir);
         agent.kill('SIGTERM');
         const code = await exited;
         if (FRESH) await releaseConnections();

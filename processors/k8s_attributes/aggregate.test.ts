@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { socketColumns } from '../../core/socket-columns.ts';
 import type { ClosedLinkTotals, Identity, Link, SocketBatch, SocketSample } from '../../core/signals.ts';
 import type { FlowEnds, Resolve } from './aggregate.ts';
 import { Aggregator, OVERFLOW_KIND, OVERFLOW_NAME } from './aggregate.ts';
@@ -54,11 +55,15 @@ function totals(over: Partial<ClosedLinkTotals>): ClosedLinkTotals {
   };
 }
 
-function batch(i: number, over: Partial<SocketBatch> = {}): SocketBatch {
+/** A batch with its open sockets given as rows. */
+type BatchOf = Partial<Omit<SocketBatch, 'sockets'>> & { sockets?: SocketSample[] };
+
+/** Batch `i`. */
+function batch(i: number, { sockets = [], ...over }: BatchOf = {}): SocketBatch {
   return {
     timeMs: T0 + i * 1000,
     startTimeMs: T0,
-    sockets: [],
+    sockets: socketColumns(sockets),
     gone: [],
     openSockets: 0,
     closed: [],
@@ -848,7 +853,7 @@ describe('host mode over the real resolver: connections between two network name
   interface Case {
     name: string;
     /** Batches as the receiver shapes them; closed totals are cumulative. */
-    batches: Array<Partial<SocketBatch>>;
+    batches: BatchOf[];
     /** Per batch: [observer, client name, server name, c2s, s2c, opened, closed] of every link on PORT. */
     want: Array<Array<[string, string, string, number, number, number, number]>>;
     deferred: number;

@@ -33,6 +33,7 @@
  * missed it). Closed sockets are folded under the comm and cgroup id they were
  * last reported with.
  */
+import { ROLE_CLIENT, TCP_STATES } from '../../core/signals.ts';
 import type {
   AddressFamily,
   ClosedLinkTotals,
@@ -41,8 +42,17 @@ import type {
   LinkBatch,
   Role,
   SocketBatch,
-  SocketSample,
+  SocketColumns,
 } from '../../core/signals.ts';
+import {
+  ACTIVE,
+  COUNTED_OPENED,
+  PREEXISTING,
+  READS_PID,
+  RELEASED,
+  SERVER,
+  SocketSlots,
+} from './socket-slots.ts';
 
 /** The two ends of a connection or of a kernel key, for identity resolution. */
 export interface FlowEnds {
@@ -89,8 +99,8 @@ export interface ResolvedEnds {
   /** A provisional answer may change from this time on with no input version moving (ms since the epoch). */
   recheckAtMs?: number;
   /**
-   * Which inputs the answer read (a mask of the resolver's input kinds, passed back to its
-   * `InputsVersion`): it holds while their version holds. Absent: all of them.
+   * Which inputs the answer read: an opaque number the resolver passes back to its `InputsVersion`
+   * (kinds, and the learned entries read); it holds while their version holds. Absent: all of them.
    */
   inputs?: number;
 }
@@ -148,8 +158,9 @@ export interface AggregateStats {
 export const OVERFLOW_NAME = '_overflow';
 export const OVERFLOW_KIND = 'overflow';
 
-/** TCP states of a connection that has been established (open or closing). */
-const ESTABLISHED_STATES: ReadonlySet<string> = new Set([
+/** 1 for the TCP states (by number) of a connection that has been established (open or closing). */
+const ESTABLISHED = new Uint8Array(256);
+for (const name of [
   'ESTABLISHED',
   'FIN_WAIT1',
   'FIN_WAIT2',
@@ -157,9 +168,16 @@ const ESTABLISHED_STATES: ReadonlySet<string> = new Set([
   'CLOSING',
   'LAST_ACK',
   'TIME_WAIT',
-]);
+]) {
+  ESTABLISHED[TCP_STATES.indexOf(name)] = 1;
+}
+
+/** A socket's `link` while it has none (held). */
+const NO_LINK = -1;
 
 interface LinkState {
+  /** Its index in `Aggregator.linkStates`, by which sockets name it. */
+  index: number;
   link: Link;
   /** Open sockets assigned to this link. */
   sockets: number;
@@ -167,7 +185,7 @@ interface LinkState {
   overflow: boolean;
 }
 
-/** A resolution kept for the other sockets of its kernel key, and for its provisional sockets. */
+/** A resolution kept for the other sockets of its kernel key. */
 interface Resolution {
   resolved: ResolvedEnds;
   /** Version of the inputs it read, as of its computation (-1: they moved while it was computed). */
@@ -180,6 +198,8 @@ interface Resolution {
 }
 
 interface KeyState {
+  /** Its index in `Aggregator.keyStates`, by which sockets name it. */
+  index: number;
   /** The last resolution of this key's ends, reusable per `Resolution`. */
   resolution: Resolution | undefined;
   /** Last closed totals reported by the kernel for this key. */
@@ -213,45 +233,23 @@ interface KeyState {
 }
 
 /**
- * One open socket. Kept small (100k open sockets are usual): a held socket's sample sits in
- * `Aggregator.heldSockets`, a settled socket keeps no resolution.
+ * A new socket whose other end was not known yet: what its last sample said (a copy), kept until
+ * the next batch names it. Nothing of it is counted before; if it goes first, the kernel's closed
+ * totals count all of it, as for a connection never seen open.
  */
-interface SocketState {
-  openedAtMs: number;
-  observer: Role;
-  /** Its key's comm and cgroup id, kept here too: comparing them needs no visit to the key. */
-  comm: string;
-  cgroupId: number;
-  key: KeyState;
-  /** Undefined while the socket waits one batch for a local peer to show (see `heldSockets`). */
-  link: LinkState | undefined;
+interface Held {
+  ends: FlowEnds;
+  state: number;
   tx: number;
   rx: number;
   retrans: number;
-  /** Counted as opened (seen established, not pre-existing). */
-  countedOpened: boolean;
-  preexisting: boolean;
-  /** Counted in its link's activeConnections. */
-  active: boolean;
-  /** The provisional answer the socket is named by, until a settled one comes; undefined once settled. */
-  resolution: Resolution | undefined;
-  /** No longer tracked (gone, or replaced by a new incarnation). */
-  released: boolean;
-}
-
-/**
- * A new socket whose other end was not known yet: its last sample (a copy), kept until the next batch
- * names it. Nothing of it is counted before; if it goes first, the kernel's closed totals count all of it,
- * as for a connection never seen open.
- */
-interface Held {
-  sample: SocketSample;
   /** Batch in which the socket was first held. */
   since: number;
 }
 
-function newKeyState(): KeyState {
+function newKeyState(index: number): KeyState {
   return {
+    index,
     resolution: undefined,
     closedC2S: 0,
     closedS2C: 0,
@@ -298,21 +296,24 @@ function identityKey(id: Identity): string {
   return `${id.kind.length}:${id.kind}${id.namespace.length}:${id.namespace}${id.name.length}:${id.name}`;
 }
 
-/** The ends of a sampled socket's connection: client and server placed by the socket's role, at its open time. */
-export function sampleEnds(s: SocketSample): FlowEnds {
-  const client = s.role === 'client';
+/** The ends of row `i`'s connection: client and server placed by the socket's role, at its open time. */
+export function rowEnds(columns: SocketColumns, i: number): FlowEnds {
+  const strings = columns.strings;
+  const client = columns.role[i] === ROLE_CLIENT;
+  const local = strings[columns.localAddr[i]!]!;
+  const remote = strings[columns.remoteAddr[i]!]!;
   return {
-    family: s.family,
-    clientAddr: client ? s.localAddr : s.remoteAddr,
-    clientPort: client ? s.localPort : s.remotePort,
-    serverAddr: client ? s.remoteAddr : s.localAddr,
-    serverPort: client ? s.remotePort : s.localPort,
-    observer: s.role,
-    netns: s.netns,
-    cgroupId: s.cgroupId,
-    pid: s.pid,
-    comm: s.comm,
-    atMs: s.openedAtMs,
+    family: columns.family[i] === 6 ? 6 : 4,
+    clientAddr: client ? local : remote,
+    clientPort: client ? columns.localPort[i]! : columns.remotePort[i]!,
+    serverAddr: client ? remote : local,
+    serverPort: client ? columns.remotePort[i]! : columns.localPort[i]!,
+    observer: client ? 'client' : 'server',
+    netns: columns.netns[i]!,
+    cgroupId: columns.cgroupId[i]!,
+    pid: columns.pid[i]!,
+    comm: strings[columns.comm[i]!]!,
+    atMs: columns.openedAtMs[i]!,
   };
 }
 
@@ -353,21 +354,21 @@ function closedEnds(totals: ClosedLinkTotals, atMs: number): FlowEnds {
   };
 }
 
-function serverPortOf(s: SocketSample): number {
-  return s.role === 'client' ? s.remotePort : s.localPort;
-}
-
-function sampleKeyId(s: SocketSample): string {
-  const client = s.role === 'client';
+/** The kernel key of row `i`, as text. */
+function rowKeyId(columns: SocketColumns, i: number): string {
+  const strings = columns.strings;
+  const client = columns.role[i] === ROLE_CLIENT;
+  const local = strings[columns.localAddr[i]!]!;
+  const remote = strings[columns.remoteAddr[i]!]!;
   return kernelKeyId(
-    s.family,
-    client ? s.localAddr : s.remoteAddr,
-    client ? s.remoteAddr : s.localAddr,
-    client ? s.remotePort : s.localPort,
-    s.role,
-    s.netns,
-    s.cgroupId,
-    s.comm,
+    columns.family[i] === 6 ? 6 : 4,
+    client ? local : remote,
+    client ? remote : local,
+    client ? columns.remotePort[i]! : columns.localPort[i]!,
+    client ? 'client' : 'server',
+    columns.netns[i]!,
+    columns.cgroupId[i]!,
+    strings[columns.comm[i]!]!,
   );
 }
 
@@ -382,9 +383,18 @@ export class Aggregator {
   private readonly options: AggregatorOptions;
   private readonly links = new Map<string, LinkState>();
   private readonly overflowLinks = new Map<string, LinkState>();
-  private readonly sockets = new Map<number, SocketState>();
-  private readonly heldSockets = new Map<SocketState, Held>();
+  /** Links and overflow links by index (a socket names its link by index); undefined: a free index. */
+  private readonly linkStates: Array<LinkState | undefined> = [];
+  private readonly freeLinkIndexes: number[] = [];
+  private readonly sockets = new SocketSlots();
+  /** Held sockets by cookie. */
+  private readonly heldSockets = new Map<number, Held>();
   private readonly keys = new Map<string, KeyState>();
+  /** Key states by index (a socket names its key by index); undefined: a free index. */
+  private readonly keyStates: Array<KeyState | undefined> = [];
+  private readonly freeKeyIndexes: number[] = [];
+  /** Per row of the batch being applied: its socket's slot as the first pass found it, or -1. */
+  private rowSlots = new Int32Array(0);
   private batchNo = 0;
   private lastTimeMs: number | undefined;
   private versionOf: InputsVersion | undefined;
@@ -449,19 +459,23 @@ export class Aggregator {
 
     // First pass: find what is new or changed, and let the caller learn from all of it before anything
     // is resolved (a client socket to a local server is named by the server socket of the same batch).
-    const states: Array<SocketState | undefined> = new Array(batch.sockets.length);
-    for (let i = 0; i < batch.sockets.length; i++) {
-      const sample = batch.sockets[i] as SocketSample;
-      const s = this.sockets.get(sample.cookie);
-      states[i] = s;
+    const rows = batch.sockets;
+    const count = rows.count;
+    const strings = rows.strings;
+    const slots = this.sockets;
+    if (this.rowSlots.length < count) this.rowSlots = new Int32Array(count);
+    const rowSlots = this.rowSlots;
+    for (let i = 0; i < count; i++) {
+      const slot = slots.find(rows.cookie[i]!);
+      rowSlots[i] = slot;
       if (
         learn !== undefined &&
-        (s === undefined ||
-          s.openedAtMs !== sample.openedAtMs ||
-          s.comm !== sample.comm ||
-          s.cgroupId !== sample.cgroupId)
+        (slot < 0 ||
+          slots.openedAtMs[slot] !== rows.openedAtMs[i] ||
+          slots.comm[slot] !== strings[rows.comm[i]!] ||
+          slots.cgroupId[slot] !== rows.cgroupId[i])
       ) {
-        learn(sampleEnds(sample));
+        learn(rowEnds(rows, i));
       }
     }
     const keys: KeyState[] = new Array(batch.closed.length);
@@ -495,24 +509,26 @@ export class Aggregator {
     // `gone` first: a socket reconnected under the same cookie is in `gone` (its old incarnation) and
     // in `sockets` (the new one) of one batch.
     for (const cookie of batch.gone) {
-      const s = this.sockets.get(cookie);
-      if (s === undefined) this.stats.unknownGone++;
-      else this.release(cookie, s, now);
+      const slot = slots.find(cookie);
+      if (slot < 0) this.stats.unknownGone++;
+      else this.release(cookie, slot, now);
     }
-    for (let i = 0; i < batch.sockets.length; i++) {
-      this.applySample(batch.sockets[i] as SocketSample, states[i], resolve, now, sinceMs);
-    }
-    for (const [s, held] of this.heldSockets) {
-      if (held.since < this.batchNo) this.settle(s, held.sample, resolve, now, sinceMs);
+    for (let i = 0; i < count; i++) this.applyRow(rows, i, rowSlots[i]!, resolve, now, sinceMs);
+    for (const [cookie, held] of this.heldSockets) {
+      if (held.since < this.batchNo) this.settle(cookie, held, resolve, now, sinceMs);
     }
     const present = new Set<KeyState>(keys);
     for (let i = 0; i < batch.closed.length; i++) {
       this.applyClosed(keys[i] as KeyState, batch.closed[i] as ClosedLinkTotals, resolve, now, sinceMs);
     }
     for (const [id, key] of this.keys) {
-      if (key.openSockets === 0 && !present.has(key) && this.batchNo - key.lastGoneBatch >= 2)
+      if (key.openSockets === 0 && !present.has(key) && this.batchNo - key.lastGoneBatch >= 2) {
         this.keys.delete(id);
+        this.keyStates[key.index] = undefined;
+        this.freeKeyIndexes.push(key.index);
+      }
     }
+    slots.endBatch();
     this.expire(now);
     this.lastTimeMs = now;
 
@@ -525,8 +541,9 @@ export class Aggregator {
   private keyFor(id: string): KeyState {
     let key = this.keys.get(id);
     if (key === undefined) {
-      key = newKeyState();
+      key = newKeyState(this.freeKeyIndexes.pop() ?? this.keyStates.length);
       this.keys.set(id, key);
+      this.keyStates[key.index] = key;
     }
     return key;
   }
@@ -594,132 +611,216 @@ export class Aggregator {
     return link;
   }
 
-  private resolveSample(sample: SocketSample, key: KeyState, resolve: Resolve, now: number): Resolution {
-    const client = sample.role === 'client';
+  private resolveRow(
+    rows: SocketColumns,
+    i: number,
+    key: KeyState,
+    resolve: Resolve,
+    now: number,
+  ): Resolution {
+    const client = rows.role[i] === ROLE_CLIENT;
     return this.resolveFor(
       key,
-      client ? sample.localPort : sample.remotePort,
-      sample.pid,
-      sample.openedAtMs,
-      () => sampleEnds(sample),
+      client ? rows.localPort[i]! : rows.remotePort[i]!,
+      rows.pid[i]!,
+      rows.openedAtMs[i]!,
+      () => rowEnds(rows, i),
       resolve,
       now,
     );
   }
 
-  private applySample(
-    sample: SocketSample,
-    known: SocketState | undefined,
+  private keyOf(slot: number): KeyState {
+    return this.keyStates[this.sockets.key[slot]!] as KeyState;
+  }
+
+  private linkStateOf(slot: number): LinkState {
+    return this.linkStates[this.sockets.link[slot]!] as LinkState;
+  }
+
+  private applyRow(
+    rows: SocketColumns,
+    i: number,
+    known: number,
     resolve: Resolve,
     now: number,
     sinceMs: number,
   ): void {
-    // `known` was looked up in the first pass; a cookie twice in one batch may have changed since.
-    let s = known === undefined || known.released ? this.sockets.get(sample.cookie) : known;
-    if (s !== undefined && s.openedAtMs !== sample.openedAtMs) {
+    const slots = this.sockets;
+    const cookie = rows.cookie[i]!;
+    const openedAtMs = rows.openedAtMs[i]!;
+    // `known` was looked up in the first pass; a cookie twice in one batch may have changed since (a
+    // released slot is not handed out again in the same batch).
+    let slot = known < 0 || (slots.flags[known]! & RELEASED) !== 0 ? slots.find(cookie) : known;
+    if (slot >= 0 && slots.openedAtMs[slot] !== openedAtMs) {
       this.stats.replacedIncarnations++;
-      this.release(sample.cookie, s, now);
-      s = undefined;
+      this.release(cookie, slot, now);
+      slot = -1;
     }
-    if (s === undefined) {
-      const key = this.keyFor(sampleKeyId(sample));
-      const resolution = this.resolveSample(sample, key, resolve, now);
+    const comm = rows.strings[rows.comm[i]!]!;
+    const client = rows.role[i] === ROLE_CLIENT;
+    if (slot < 0) {
+      const key = this.keyFor(rowKeyId(rows, i));
+      const resolution = this.resolveRow(rows, i, key, resolve, now);
       const resolved = resolution.resolved;
       key.openSockets++;
+      const preexisting = rows.preexisting[i] === 1;
       // A new socket whose other end may be a local process the batches have not shown yet (its own
       // socket in the next batch): held one batch rather than counted under a name it would leave.
-      const held = resolved.awaitingPeer === true && !sample.preexisting;
+      const held = resolved.awaitingPeer === true && !preexisting;
       const link = held
         ? undefined
-        : this.linkOf(resolution, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
+        : this.linkOf(
+            resolution,
+            client ? rows.remotePort[i]! : rows.localPort[i]!,
+            rows.family[i] === 6 ? 6 : 4,
+            client ? 'client' : 'server',
+            now,
+            sinceMs,
+          );
       if (link !== undefined) link.sockets++;
-      s = {
-        openedAtMs: sample.openedAtMs,
-        observer: sample.role,
-        comm: sample.comm,
-        cgroupId: sample.cgroupId,
-        key,
-        link,
-        tx: 0,
-        rx: 0,
-        retrans: 0,
-        countedOpened: false,
-        preexisting: sample.preexisting,
-        active: false,
-        resolution: resolved.provisional ? resolution : undefined,
-        released: false,
-      };
-      this.sockets.set(sample.cookie, s);
+      slot = slots.add(cookie);
+      slots.openedAtMs[slot] = openedAtMs;
+      slots.cgroupId[slot] = rows.cgroupId[i]!;
+      slots.comm[slot] = comm;
+      slots.key[slot] = key.index;
+      slots.link[slot] = link === undefined ? NO_LINK : link.index;
+      slots.flags[slot] = (client ? 0 : SERVER) | (preexisting ? PREEXISTING : 0);
+      this.keepAnswer(slot, resolution);
       if (held) {
-        this.heldSockets.set(s, { sample: { ...sample }, since: this.batchNo });
+        this.heldSockets.set(cookie, this.heldRow(rows, i, this.batchNo));
         return;
       }
     } else {
       let changedKey = false;
-      if (sample.comm !== s.comm || sample.cgroupId !== s.cgroupId) {
-        s.key.openSockets--;
-        s.key = this.keyFor(sampleKeyId(sample));
-        s.comm = sample.comm;
-        s.cgroupId = sample.cgroupId;
-        s.key.openSockets++;
+      if (comm !== slots.comm[slot] || rows.cgroupId[i] !== slots.cgroupId[slot]) {
+        this.keyOf(slot).openSockets--;
+        const key = this.keyFor(rowKeyId(rows, i));
+        slots.key[slot] = key.index;
+        slots.comm[slot] = comm;
+        slots.cgroupId[slot] = rows.cgroupId[i]!;
+        key.openSockets++;
         changedKey = true;
       }
-      if (s.link === undefined) {
-        (this.heldSockets.get(s) as Held).sample = { ...sample };
+      if (slots.link[slot] === NO_LINK) {
+        const held = this.heldSockets.get(cookie) as Held;
+        this.heldSockets.set(cookie, this.heldRow(rows, i, held.since));
         return;
       }
-      const kept = s.resolution;
       if (
-        kept !== undefined &&
+        !Number.isNaN(slots.answerVersion[slot]!) &&
         (changedKey ||
-          !this.holds(kept, now) ||
-          (kept.resolved.reads?.pid === true && kept.pid !== sample.pid))
+          !this.answerHolds(slot, now) ||
+          ((slots.flags[slot]! & READS_PID) !== 0 && slots.answerPid[slot] !== rows.pid[i]))
       ) {
-        const resolution = this.resolveSample(sample, s.key, resolve, now);
-        s.resolution = resolution.resolved.provisional ? resolution : undefined;
-        const link = this.linkOf(resolution, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
-        if (link !== s.link) {
+        const resolution = this.resolveRow(rows, i, this.keyOf(slot), resolve, now);
+        this.keepAnswer(slot, resolution);
+        const link = this.linkOf(
+          resolution,
+          client ? rows.remotePort[i]! : rows.localPort[i]!,
+          rows.family[i] === 6 ? 6 : 4,
+          client ? 'client' : 'server',
+          now,
+          sinceMs,
+        );
+        const from = this.linkStateOf(slot);
+        if (link !== from) {
           this.stats.relinked++;
-          this.moveSocket(s, s.link, link, now);
+          this.moveSocket(slot, from, link, now);
         }
       }
     }
-    this.count(s, sample, now);
+    this.count(slot, rows.state[i]!, rows.txBytes[i]!, rows.rxBytes[i]!, rows.retransSegs[i]!, now);
+  }
+
+  /** Keeps what the socket needs of its answer to know when to resolve it again: nothing once settled. */
+  private keepAnswer(slot: number, resolution: Resolution): void {
+    const slots = this.sockets;
+    const resolved = resolution.resolved;
+    const flags = slots.flags[slot]! & ~READS_PID;
+    if (!resolved.provisional) {
+      slots.answerVersion[slot] = Number.NaN;
+      slots.flags[slot] = flags;
+      return;
+    }
+    slots.answerVersion[slot] = resolution.version;
+    slots.answerInputs[slot] = resolved.inputs ?? Number.NaN;
+    slots.answerRecheckAtMs[slot] = resolved.recheckAtMs ?? Number.POSITIVE_INFINITY;
+    slots.answerPid[slot] = resolution.pid;
+    slots.flags[slot] = resolved.reads?.pid === true ? flags | READS_PID : flags;
+  }
+
+  /** `holds` for a socket's provisional answer. */
+  private answerHolds(slot: number, now: number): boolean {
+    const versionOf = this.versionOf;
+    if (versionOf === undefined) return false;
+    const slots = this.sockets;
+    const inputs = slots.answerInputs[slot]!;
+    return (
+      slots.answerVersion[slot] === versionOf(Number.isNaN(inputs) ? undefined : inputs) &&
+      now < slots.answerRecheckAtMs[slot]!
+    );
+  }
+
+  /** A copy of what row `i` says, for a held socket. */
+  private heldRow(rows: SocketColumns, i: number, since: number): Held {
+    return {
+      ends: rowEnds(rows, i),
+      state: rows.state[i]!,
+      tx: rows.txBytes[i]!,
+      rx: rows.rxBytes[i]!,
+      retrans: rows.retransSegs[i]!,
+      since,
+    };
   }
 
   /** A held socket, one batch later: named with what the batches have shown since, then counted. */
-  private settle(s: SocketState, sample: SocketSample, resolve: Resolve, now: number, sinceMs: number): void {
-    this.heldSockets.delete(s);
-    const resolution = this.resolveSample(sample, s.key, resolve, now);
-    s.resolution = resolution.resolved.provisional ? resolution : undefined;
-    s.link = this.linkOf(resolution, serverPortOf(sample), sample.family, sample.role, now, sinceMs);
-    s.link.sockets++;
-    this.count(s, sample, now);
+  private settle(cookie: number, held: Held, resolve: Resolve, now: number, sinceMs: number): void {
+    this.heldSockets.delete(cookie);
+    const slot = this.sockets.find(cookie);
+    const ends = held.ends;
+    const resolution = this.resolveFor(
+      this.keyOf(slot),
+      ends.clientPort,
+      ends.pid,
+      ends.atMs,
+      ends,
+      resolve,
+      now,
+    );
+    this.keepAnswer(slot, resolution);
+    const link = this.linkOf(resolution, ends.serverPort, ends.family, ends.observer, now, sinceMs);
+    this.sockets.link[slot] = link.index;
+    link.sockets++;
+    this.count(slot, held.state, held.tx, held.rx, held.retrans, now);
   }
 
   /** Credits a socket's link with what its sample adds: opened, active, counter growth. */
-  private count(s: SocketState, sample: SocketSample, now: number): void {
-    const link = (s.link as LinkState).link;
-    const established = ESTABLISHED_STATES.has(sample.state);
+  private count(slot: number, state: number, tx: number, rx: number, retrans: number, now: number): void {
+    const slots = this.sockets;
+    const link = this.linkStateOf(slot).link;
+    const established = ESTABLISHED[state] === 1;
+    let flags = slots.flags[slot]!;
     let changed = false;
-    if (established && !s.countedOpened && !s.preexisting) {
-      s.countedOpened = true;
+    if (established && (flags & (COUNTED_OPENED | PREEXISTING)) === 0) {
+      flags |= COUNTED_OPENED;
       link.connectionsOpened++;
       changed = true;
     }
-    if (established !== s.active) {
-      s.active = established;
+    if (established !== ((flags & ACTIVE) !== 0)) {
+      flags ^= ACTIVE;
       link.activeConnections += established ? 1 : -1;
       changed = true;
     }
-    const dTx = this.delta(sample.txBytes, s.tx);
-    const dRx = this.delta(sample.rxBytes, s.rx);
-    const dRetrans = this.delta(sample.retransSegs, s.retrans);
+    slots.flags[slot] = flags;
+    const dTx = this.delta(tx, slots.tx[slot]!);
+    const dRx = this.delta(rx, slots.rx[slot]!);
+    const dRetrans = this.delta(retrans, slots.retrans[slot]!);
     if (dTx > 0 || dRx > 0 || dRetrans > 0) {
-      s.tx += dTx;
-      s.rx += dRx;
-      s.retrans += dRetrans;
-      if (s.observer === 'client') {
+      slots.tx[slot] = slots.tx[slot]! + dTx;
+      slots.rx[slot] = slots.rx[slot]! + dRx;
+      slots.retrans[slot] = slots.retrans[slot]! + dRetrans;
+      if ((flags & SERVER) === 0) {
         link.bytesClientToServer += dTx;
         link.bytesServerToClient += dRx;
       } else {
@@ -739,45 +840,49 @@ export class Aggregator {
     return 0;
   }
 
-  private moveSocket(s: SocketState, from: LinkState, to: LinkState, now: number): void {
+  private moveSocket(slot: number, from: LinkState, to: LinkState, now: number): void {
     from.sockets--;
     from.link.lastActivityMs = now;
-    if (s.active) {
+    if ((this.sockets.flags[slot]! & ACTIVE) !== 0) {
       from.link.activeConnections--;
       to.link.activeConnections++;
     }
     to.sockets++;
     to.link.lastActivityMs = now;
-    s.link = to;
+    this.sockets.link[slot] = to.index;
   }
 
   /** A socket is no longer open: its credit moves to its key, awaiting the closed totals. */
-  private release(cookie: number, s: SocketState, now: number): void {
-    const key = s.key;
-    s.released = true;
-    this.sockets.delete(cookie);
+  private release(cookie: number, slot: number, now: number): void {
+    const slots = this.sockets;
+    const key = this.keyOf(slot);
+    slots.remove(cookie, slot);
     key.openSockets--;
-    if (s.link === undefined) {
+    if (slots.link[slot] === NO_LINK) {
       // Held, never counted: the kernel's closed totals count all of it, opened included.
-      this.heldSockets.delete(s);
+      this.heldSockets.delete(cookie);
       return;
     }
-    if (s.observer === 'client') {
-      key.goneC2S += s.tx;
-      key.goneS2C += s.rx;
+    const flags = slots.flags[slot]!;
+    if ((flags & SERVER) === 0) {
+      key.goneC2S += slots.tx[slot]!;
+      key.goneS2C += slots.rx[slot]!;
     } else {
-      key.goneC2S += s.rx;
-      key.goneS2C += s.tx;
+      key.goneC2S += slots.rx[slot]!;
+      key.goneS2C += slots.tx[slot]!;
     }
-    key.goneRetrans += s.retrans;
-    if (s.countedOpened || (s.preexisting && s.active)) key.goneEstablished++;
+    key.goneRetrans += slots.retrans[slot]!;
+    if ((flags & COUNTED_OPENED) !== 0 || (flags & (PREEXISTING | ACTIVE)) === (PREEXISTING | ACTIVE)) {
+      key.goneEstablished++;
+    }
     if (key.lastGoneBatch !== this.batchNo) key.lastGoneCount = 0;
     key.lastGoneCount++;
     key.lastGoneBatch = this.batchNo;
-    key.lastGoneLink = s.link;
-    s.link.sockets--;
-    if (s.active) s.link.link.activeConnections--;
-    s.link.link.lastActivityMs = now;
+    const link = this.linkStateOf(slot);
+    key.lastGoneLink = link;
+    link.sockets--;
+    if ((flags & ACTIVE) !== 0) link.link.activeConnections--;
+    link.link.lastActivityMs = now;
   }
 
   private applyClosed(
@@ -864,6 +969,7 @@ export class Aggregator {
       return this.overflowLink(networkType, observer, now, sinceMs);
     }
     const state: LinkState = {
+      index: this.linkIndex(),
       link: {
         id,
         client: { ...resolved.client },
@@ -887,6 +993,7 @@ export class Aggregator {
       overflow: false,
     };
     this.links.set(id, state);
+    this.linkStates[state.index] = state;
     this.stats.linksCreated++;
     return state;
   }
@@ -902,6 +1009,7 @@ export class Aggregator {
     if (state === undefined) {
       const overflow: Identity = { name: OVERFLOW_NAME, kind: OVERFLOW_KIND, namespace: '' };
       state = {
+        index: this.linkIndex(),
         link: {
           id,
           client: overflow,
@@ -925,8 +1033,14 @@ export class Aggregator {
         overflow: true,
       };
       this.overflowLinks.set(id, state);
+      this.linkStates[state.index] = state;
     }
     return state;
+  }
+
+  /** A free index in `linkStates`. */
+  private linkIndex(): number {
+    return this.freeLinkIndexes.pop() ?? this.linkStates.length;
   }
 
   private expire(now: number): void {
@@ -936,6 +1050,8 @@ export class Aggregator {
         if (state.sockets === 0 && now - state.link.lastActivityMs >= idle) {
           state.live = false;
           map.delete(id);
+          this.linkStates[state.index] = undefined;
+          this.freeLinkIndexes.push(state.index);
           this.stats.linksExpired++;
         }
       }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Document } from 'yaml';
 import { validateConfig } from '../../core/config/validate.ts';
+import { socketColumns } from '../../core/socket-columns.ts';
 import type { Link, LinkBatch, SocketBatch, SocketSample } from '../../core/signals.ts';
 import { KubeApiEmulator } from '../../test/support/k8s-emulator.ts';
 import { realisticCluster } from '../../test/support/k8s-fixtures.ts';
@@ -53,11 +54,15 @@ function sample(over: Partial<SocketSample> & Pick<SocketSample, 'cookie'>): Soc
   };
 }
 
-function batch(i: number, over: Partial<SocketBatch> = {}): SocketBatch {
+/** Batch `i`, its open sockets given as rows. */
+function batch(
+  i: number,
+  { sockets = [], ...over }: Partial<Omit<SocketBatch, 'sockets'>> & { sockets?: SocketSample[] } = {},
+): SocketBatch {
   return {
     timeMs: T0 + i * 1000,
     startTimeMs: T0,
-    sockets: [],
+    sockets: socketColumns(sockets),
     gone: [],
     openSockets: 0,
     closed: [],

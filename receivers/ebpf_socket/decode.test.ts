@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { socketRows } from '../../core/socket-columns.ts';
 import type { ClosedLinkTotals, SocketSample } from '../../core/signals.ts';
 import { decodeCookies, decodeLinks, SocketDecoder } from './decode.ts';
 import { formatAddress, LINK_KEY, LINK_VALUE, RECORD } from './layout.ts';
@@ -87,10 +88,16 @@ describe('formatAddress', () => {
   });
 });
 
+/** `count` records decoded in one batch, as rows. */
+function decodeAll(decoder: SocketDecoder, records: Buffer, count: number): SocketSample[] {
+  decoder.begin();
+  decoder.decode(records, count);
+  return socketRows(decoder.table);
+}
+
 describe('SocketDecoder', () => {
   it('decodes every field of a record', () => {
-    const out: SocketSample[] = [];
-    new SocketDecoder(1_000_000).decode(record({ ...BASE, flags: 1 }), 1, out);
+    const out = decodeAll(new SocketDecoder(1_000_000), record({ ...BASE, flags: 1 }), 1);
     assert.deepEqual(out, [
       {
         cookie: 2 ** 40 + 5,
@@ -118,11 +125,12 @@ describe('SocketDecoder', () => {
   });
 
   it('decodes IPv6 servers and unknown states', () => {
-    const out: SocketSample[] = [];
     const local = v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 3]);
     const remote = v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 2]);
     const buf = record({ ...BASE, family: 6, local, remote, role: 2, state: 99, comm: '' });
-    new SocketDecoder(0).decode(buf, 1, out);
+    const decoder = new SocketDecoder(0);
+    const out = decodeAll(decoder, buf, 1);
+    assert.equal(decoder.table.state[0], 0, 'a state number the kernel does not define is 0 (UNKNOWN)');
     assert.deepEqual(
       [out[0]?.family, out[0]?.localAddr, out[0]?.remoteAddr, out[0]?.role, out[0]?.state, out[0]?.comm],
       [6, 'fd00:201::3', 'fd00:201::2', 'server', 'UNKNOWN', ''],
@@ -134,8 +142,7 @@ describe('SocketDecoder', () => {
     const buf = Buffer.concat(
       values.map((v, i) => record({ ...BASE, cookie: v + 1, tx: v, rx: values[values.length - 1 - i]! })),
     );
-    const out: SocketSample[] = [];
-    new SocketDecoder(0).decode(buf, values.length, out);
+    const out = decodeAll(new SocketDecoder(0), buf, values.length);
     assert.deepEqual(
       out.map((s) => [s.cookie, s.txBytes, s.rxBytes]),
       values.map((v, i) => [v + 1, v, values[values.length - 1 - i]]),
@@ -155,63 +162,88 @@ describe('SocketDecoder', () => {
         comm: `c${i % 500}`,
       });
     }
-    const out: SocketSample[] = [];
-    new SocketDecoder(0).decode(Buffer.concat(fields.map(record)), fields.length, out);
+    const decoder = new SocketDecoder(0);
+    const out = decodeAll(decoder, Buffer.concat(fields.map(record)), fields.length);
     assert.deepEqual(
       out.map((s) => [s.localAddr, s.remoteAddr, s.comm]),
       fields.map((f) => [formatAddress(f.local, 0, 6), formatAddress(f.remote, 0, 6), f.comm]),
     );
+    assert.equal(
+      decoder.table.strings.length,
+      700 + 2100 + 500,
+      'one string per distinct address or command',
+    );
   });
 
-  /** One poll: `begin` then the records, as the receiver does. */
+  /** One poll: `begin` then the records, as the receiver does; the batch's rows. */
   function poll(decoder: SocketDecoder, records: RecordFields[]): SocketSample[] {
-    const out: SocketSample[] = [];
     decoder.begin();
-    decoder.decode(Buffer.concat(records.map(record)), records.length, out);
-    return out;
+    decoder.decode(Buffer.concat(records.map(record)), records.length);
+    return socketRows(decoder.table);
   }
 
   /** What a decoder that never saw anything makes of the same records. */
   function fresh(records: RecordFields[]): SocketSample[] {
-    return poll(new SocketDecoder(0), records).map((s) => ({ ...s }));
+    return poll(new SocketDecoder(0), records);
   }
 
-  it('reuses the samples of the previous batch, rewriting every field for another socket', () => {
+  const other: RecordFields = {
+    ...BASE,
+    cookie: 77,
+    startNs: 5_000_000_000,
+    family: 6,
+    local: v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 3]),
+    remote: v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 2]),
+    localPort: 8080,
+    remotePort: 40000,
+    role: 2,
+    flags: 1,
+    pid: 0,
+    comm: '',
+  };
+
+  it('reuses the rows of the previous batches, rewriting every field for another socket', () => {
     const decoder = new SocketDecoder(0);
-    const other: RecordFields = {
-      ...BASE,
-      cookie: 77,
-      startNs: 5_000_000_000,
-      family: 6,
-      local: v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 3]),
-      remote: v6([0xfd00, 0x201, 0, 0, 0, 0, 0, 2]),
-      localPort: 8080,
-      remotePort: 40000,
-      role: 2,
-      flags: 1,
-      pid: 0,
-      comm: '',
-    };
-    const first = poll(decoder, [BASE, other]);
-    const [a, b] = first;
-    // Same socket changed: same object, new counters and state.
+    poll(decoder, [BASE, other]);
+    const strings = decoder.table.strings;
+    // Same socket changed: new counters and state.
     const changed = { ...BASE, tx: 100, state: 8 };
-    const second = poll(decoder, [changed]);
-    assert.equal(second[0], a);
-    assert.deepEqual(second, fresh([changed]));
-    // A new incarnation of the cookie, then the other socket, land on the objects of the last batches.
+    assert.deepEqual(poll(decoder, [changed]), fresh([changed]));
+    // A new incarnation of the cookie, then the other socket, land on the rows of the last batches.
     const reincarnated = { ...BASE, startNs: 9_000_000_000, pid: 99, comm: 'wget' };
     const third = poll(decoder, [other, reincarnated]);
-    assert.equal(third[0], a);
-    assert.equal(third[1], b);
     assert.deepEqual(third, fresh([other, reincarnated]));
     assert.equal(third[1]?.openedAtMs, 9000);
     // The owner of a known socket, set after it was first reported.
     const owned = { ...other, pid: 4321, comm: 'nginx' };
     assert.deepEqual(poll(decoder, [owned]), fresh([owned]));
+    assert.equal(decoder.table.strings, strings, 'the same string table, grown');
+    assert.deepEqual(strings, [
+      '10.201.0.2',
+      '10.201.0.3',
+      'curl',
+      'fd00:201::3',
+      'fd00:201::2',
+      '',
+      'wget',
+      'nginx',
+    ]);
   });
 
-  it('keeps samples for the largest batch of the last polls only', () => {
+  it('starts a new string table past its limit, and no row of the old one passes for a socket seen again', () => {
+    const decoder = new SocketDecoder(0, 4);
+    const sockets = [BASE, other];
+    poll(decoder, sockets);
+    const strings = decoder.table.strings;
+    assert.equal(strings.length, 6);
+    // The same sockets on the same rows: every id must come from the new table.
+    const second = poll(decoder, sockets);
+    assert.notEqual(decoder.table.strings, strings);
+    assert.deepEqual(second, fresh(sockets));
+    assert.equal(decoder.table.strings.length, 6);
+  });
+
+  it('keeps rows for the largest batch of the last polls only', () => {
     const decoder = new SocketDecoder(0);
     poll(
       decoder,
@@ -220,6 +252,7 @@ describe('SocketDecoder', () => {
     assert.equal(decoder.size, 3);
     for (let i = 0; i < 30; i++) poll(decoder, [BASE]);
     assert.equal(decoder.size, 1);
+    assert.deepEqual(poll(decoder, [BASE]), fresh([BASE]));
   });
 });
 

@@ -11,7 +11,8 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Component, CreateSettings, Host } from '../../core/component.ts';
-import type { ClosedLinkTotals, Consumer, SocketBatch, SocketSample } from '../../core/signals.ts';
+import { fixMmapThreshold, releaseMemory, trimNativeHeap } from '../../core/memory.ts';
+import type { ClosedLinkTotals, Consumer, SocketBatch } from '../../core/signals.ts';
 import type { Counter, Gauge, Histogram } from '../../core/telemetry.ts';
 import { decodeCookies, decodeLinks, SocketDecoder } from './decode.ts';
 import { STAT, STAT_COUNT } from './layout.ts';
@@ -35,6 +36,15 @@ export interface EbpfSocketConfig {
   /** Track connections to loopback addresses. @default true */
   include_loopback: boolean;
 }
+
+/**
+ * Sockets in a batch from which, the first time a batch is that large (and again each time one is a
+ * quarter larger than the largest so far), memory is handed back once the pipeline has consumed it;
+ * after any batch that large, glibc's free pages, `TRIM_DELAY_MS` later.
+ */
+const RELEASE_FROM_ROWS = 10_000;
+/** After a large batch, V8's background threads go on compiling and sweeping for a while. */
+const TRIM_DELAY_MS = 1000;
 
 /** Records per iterator pass (the `out` array: 2 MiB). */
 const OUT_CAPACITY = 16384;
@@ -86,6 +96,9 @@ export class EbpfSocketReceiver implements Component {
   private readonly loggedDrop = new Set<string>();
   private readonly lostWarning: LostSocketsWarning;
   private stopped = false;
+  /** Rows of the batch after which memory is released next (`RELEASE_FROM_ROWS`). */
+  private releaseAtRows = RELEASE_FROM_ROWS;
+  private trimTimer: NodeJS.Timeout | undefined;
   private readonly instruments: {
     polls: Counter;
     pollDuration: Histogram;
@@ -203,6 +216,7 @@ export class EbpfSocketReceiver implements Component {
     );
     try {
       tracker.attach();
+      const mmapThreshold = fixMmapThreshold();
       this.startTimeMs = Date.now();
       this.decoder = new SocketDecoder(this.startTimeMs - Number(process.hrtime.bigint()) / 1e6);
       const adoptionFailures: string[] = [];
@@ -222,6 +236,7 @@ export class EbpfSocketReceiver implements Component {
         namespaces_adopted: namespaces.length - adoptionFailures.length,
         sockets_adopted: stats[STAT.adopted],
         map_memory_bytes: tracker.mapMemoryBytes(),
+        malloc_mmap_threshold_fixed: mmapThreshold,
       });
       if (adoptionFailures.length > 0) {
         logger.warn('could not adopt the open sockets of some network namespaces', {
@@ -259,13 +274,12 @@ export class EbpfSocketReceiver implements Component {
     tracker.readLinks((keys, values, count) => decodeLinks(keys, values, count, closed));
     const goneCookies: number[] = [];
     tracker.takeGone((cookies, _values, count) => decodeCookies(cookies, count, goneCookies));
-    const sockets: SocketSample[] = [];
     decoder.begin();
-    const openSockets = tracker.readSockets((records, count) => decoder.decode(records, count, sockets));
+    const openSockets = tracker.readSockets((records, count) => decoder.decode(records, count));
     const batch: SocketBatch = {
       timeMs: Date.now(),
       startTimeMs: this.startTimeMs,
-      sockets,
+      sockets: decoder.table,
       gone: goneCookies,
       openSockets,
       closed,
@@ -281,7 +295,34 @@ export class EbpfSocketReceiver implements Component {
       this.instruments.consumeErrors.add(1);
       throw error;
     }
+    const rows = batch.sockets.count;
+    if (rows >= this.releaseAtRows) this.release(rows);
+    if (rows >= RELEASE_FROM_ROWS && this.trimTimer === undefined) {
+      this.trimTimer = setTimeout(() => {
+        this.trimTimer = undefined;
+        trimNativeHeap();
+      }, TRIM_DELAY_MS);
+      this.trimTimer.unref();
+    }
     return batch;
+  }
+
+  /**
+   * After a batch larger than any before (the first poll of a busy node: every socket new), the
+   * garbage the pipeline made of it is gone but V8 and glibc keep its pages (`core/memory.ts`):
+   * given back once, at the cost of a few full collections.
+   */
+  private release(rows: number): void {
+    this.releaseAtRows = Math.ceil(rows * 1.25);
+    const started = performance.now();
+    const rss = process.memoryUsage.rss();
+    releaseMemory();
+    this.settings.logger.debug('memory released after a large batch', {
+      sockets: rows,
+      duration_ms: Math.round(performance.now() - started),
+      rss_before_bytes: rss,
+      rss_after_bytes: process.memoryUsage.rss(),
+    });
   }
 
   private record(tracker: SocketTracker, openSockets: number, linkCount: number): void {
@@ -339,6 +380,8 @@ export class EbpfSocketReceiver implements Component {
     this.stopped = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.trimTimer !== undefined) clearTimeout(this.trimTimer);
+    this.trimTimer = undefined;
     if (this.inFlight !== undefined) await this.inFlight;
     this.tracker?.close();
     this.tracker = undefined;

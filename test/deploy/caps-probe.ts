@@ -12,6 +12,7 @@
 import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
 import type { SocketBatch } from '../../core/signals.ts';
+import { socketRows } from '../../core/socket-columns.ts';
 import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
 import type { EbpfSocketConfig } from '../../receivers/ebpf_socket/factory.ts';
 import { EbpfSocketReceiver } from '../../receivers/ebpf_socket/receiver.ts';
@@ -54,7 +55,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   const batch = await receiver.poll();
   print({
     event: 'batch',
-    sockets: batch.sockets.filter((s) => inodes.has(s.netns)),
+    sockets: socketRows(batch.sockets).filter((s) => inodes.has(s.netns)),
     closed: batch.closed.filter((c) => inodes.has(c.netns)),
   });
 }

@@ -18,6 +18,7 @@ import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import koffi from 'koffi';
 import type { SocketBatch, SocketSample } from '../../core/signals.ts';
+import { socketRows } from '../../core/socket-columns.ts';
 import { ebpfSocketReceiverFactory } from '../../receivers/ebpf_socket/factory.ts';
 import type { EbpfSocketConfig } from '../../receivers/ebpf_socket/factory.ts';
 import { u64 } from '../../receivers/ebpf_socket/layout.ts';
@@ -65,8 +66,8 @@ async function startReceiver(config: Partial<EbpfSocketConfig> = {}): Promise<Ru
     async poll() {
       const batch = await receiver.poll();
       for (const cookie of batch.gone) open.delete(cookie);
-      // A batch is valid until the next one (the receiver reuses its samples): keep copies.
-      for (const s of batch.sockets) open.set(s.cookie, { ...s });
+      // A batch is valid until the next one (the receiver reuses its columns): keep copies.
+      for (const s of socketRows(batch.sockets)) open.set(s.cookie, s);
       return batch;
     },
   };
@@ -333,7 +334,10 @@ describe('ebpf_socket on the real kernel', { concurrency: false }, () => {
     // Idle: the next poll reports neither socket (unchanged).
     await new Promise((done) => setTimeout(done, 300));
     const idle = await r.poll();
-    assert.equal(idle.sockets.filter((x) => x.cookie === c.cookie || x.cookie === s.cookie).length, 0);
+    assert.equal(
+      socketRows(idle.sockets).filter((x) => x.cookie === c.cookie || x.cookie === s.cookie).length,
+      0,
+    );
     const more = await hold.exchange(777, 4242);
     await r.poll();
     assert.equal(r.open.get(c.cookie)?.txBytes, more.bytesSent);
@@ -897,7 +901,7 @@ describe('ebpf_socket: roles and reclaimed entries', { concurrency: false }, () 
     await rawRecv(fd, 5000);
     const batch = await r.poll();
     assert.ok(batch.gone.includes(first.cookie), 'the first connection is gone');
-    const second = batch.sockets.find((x) => x.cookie === first.cookie);
+    const second = socketRows(batch.sockets).find((x) => x.cookie === first.cookie);
     assert.ok(second !== undefined, 'the second connection is reported under the same socket cookie');
     assert.deepEqual(
       [second.role, second.txBytes, second.rxBytes, second.preexisting],

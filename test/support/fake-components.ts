@@ -12,6 +12,7 @@ import type {
   ReceiverFactory,
 } from '../../core/component.ts';
 import { formatComponentId } from '../../core/component.ts';
+import { socketColumns } from '../../core/socket-columns.ts';
 import type { Consumer, LinkBatch, SignalBatches, SignalType, SocketBatch } from '../../core/signals.ts';
 
 export interface FakeSourceConfig {
@@ -27,7 +28,7 @@ export interface FakeSourceConfig {
 export function emptyBatch<S extends SignalType>(signal: S, timeMs: number): SignalBatches[S] {
   const batch: SocketBatch | LinkBatch =
     signal === 'sockets'
-      ? { timeMs, startTimeMs: timeMs, sockets: [], gone: [], openSockets: 0, closed: [] }
+      ? { timeMs, startTimeMs: timeMs, sockets: socketColumns([]), gone: [], openSockets: 0, closed: [] }
       : { timeMs, startTimeMs: timeMs, links: [] };
   return batch as SignalBatches[S];
 }

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { Document } from 'yaml';
 import type { ComponentKind, Factory } from '../../core/component.ts';
 import { validateConfig } from '../../core/config/validate.ts';
+import { socketColumns } from '../../core/socket-columns.ts';
 import type { Consumer, LinkBatch, SignalBatches, SignalType, SocketBatch } from '../../core/signals.ts';
 import { testLink } from './links.ts';
 import { testHost, testSettings } from './settings.ts';
@@ -50,7 +51,7 @@ export function sampleBatch<S extends SignalType>(signal: S): SignalBatches[S] {
   const sockets: SocketBatch = {
     timeMs: START_MS + 5000,
     startTimeMs: START_MS,
-    sockets: [
+    sockets: socketColumns([
       {
         cookie: 4242,
         openedAtMs: START_MS + 1000,
@@ -73,7 +74,7 @@ export function sampleBatch<S extends SignalType>(signal: S): SignalBatches[S] {
         baselineTxBytes: 0,
         baselineRxBytes: 0,
       },
-    ],
+    ]),
     gone: [],
     openSockets: 1,
     closed: [],

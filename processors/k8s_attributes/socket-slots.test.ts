@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CookieIndex, RELEASED, SERVER, SocketSlots } from './socket-slots.ts';
+
+describe('SocketSlots', () => {
+  it('finds sockets by cookie; a new slot has every column zero', () => {
+    const slots = new SocketSlots();
+    const a = slots.add(2 ** 40);
+    slots.tx[a] = 5;
+    slots.comm[a] = 'curl';
+    slots.answerVersion[a] = 3;
+    assert.equal(slots.find(2 ** 40), a);
+    assert.equal(slots.find(7), -1);
+    assert.equal(slots.size, 1);
+    slots.remove(2 ** 40, a);
+    slots.endBatch();
+    const b = slots.add(8);
+    assert.equal(b, a, 'the freed slot is reused');
+    assert.deepEqual(
+      [slots.tx[b], slots.comm[b], slots.answerVersion[b], slots.key[b], slots.link[b], slots.flags[b]],
+      [0, '', Number.NaN, -1, -1, 0],
+    );
+  });
+
+  it('keeps a released slot readable, and not handed out again, until the batch ends', () => {
+    const slots = new SocketSlots();
+    const a = slots.add(1);
+    slots.flags[a] = SERVER;
+    slots.rx[a] = 42;
+    slots.remove(1, a);
+    assert.equal(slots.find(1), -1);
+    assert.equal(slots.flags[a], SERVER | RELEASED);
+    const b = slots.add(1);
+    assert.notEqual(b, a);
+    assert.equal(slots.rx[a], 42);
+    slots.endBatch();
+    assert.equal(slots.add(2), a);
+  });
+
+  it('grows as sockets come, and moves them to the first slots when few are left', () => {
+    const slots = new SocketSlots();
+    for (let cookie = 1; cookie <= 10_000; cookie++) {
+      const s = slots.add(cookie);
+      slots.tx[s] = cookie * 10;
+      slots.openedAtMs[s] = cookie + 0.5;
+      slots.comm[s] = `c${cookie}`;
+      slots.answerVersion[s] = cookie;
+      slots.answerPid[s] = cookie + 1;
+    }
+    const grown = slots.capacity;
+    assert.ok(grown >= 10_000 && grown < 15_000, `capacity ${grown}`);
+    for (let cookie = 1; cookie <= 10_000; cookie++)
+      if (cookie % 10 !== 0) slots.remove(cookie, slots.find(cookie));
+    slots.endBatch();
+    assert.equal(slots.size, 1000);
+    assert.equal(slots.capacity, 2000);
+    const seen = new Set<number>();
+    for (const [cookie, s] of slots.entries()) {
+      assert.ok(s < 1000, `slot ${s}`);
+      seen.add(s);
+      assert.deepEqual(
+        [slots.tx[s], slots.openedAtMs[s], slots.comm[s], slots.answerVersion[s], slots.answerPid[s]],
+        [cookie * 10, cookie + 0.5, `c${cookie}`, cookie, cookie + 1],
+      );
+    }
+    assert.equal(seen.size, 1000);
+    assert.equal(slots.add(20_000), 1000, 'new sockets after the ones kept');
+  });
+});
+
+describe('CookieIndex', () => {
+  it('agrees with a Map through random sets and deletes, growing and shrinking', () => {
+    let x = 12345;
+    const rand = (n: number): number => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) % n;
+    };
+    const index = new CookieIndex();
+    const model = new Map<number, number>();
+    // Cookies in a few dense runs, some above 2^32 (boxed in a Map): collisions and wrap-around.
+    const cookieAt = (n: number): number => (n % 3 === 0 ? 2 ** 40 + n : n % 3 === 1 ? n * 1024 : n);
+    let peak = 0;
+    for (let step = 0; step < 200_000; step++) {
+      const cookie = cookieAt(rand(step < 100_000 ? 60_000 : 3000));
+      if (rand(3) === 0) {
+        index.delete(cookie);
+        model.delete(cookie);
+      } else {
+        index.set(cookie, step);
+        model.set(cookie, step);
+      }
+      if (step % 997 === 0) {
+        for (const [c, slot] of model) assert.equal(index.get(c), slot);
+        assert.equal(index.get(2 ** 50 + step), -1);
+      }
+      peak = Math.max(peak, index.capacity);
+      assert.equal(index.size, model.size);
+    }
+    for (const [c, slot] of model) assert.equal(index.get(c), slot);
+    assert.ok(peak >= 65536, `grew to ${peak}`);
+    assert.ok(index.size * 8 <= index.capacity * 7);
+    const left = [...model.keys()];
+    for (const [i, c] of left.entries()) {
+      index.delete(c);
+      if (i % 500 === 0) for (const d of left.slice(i + 1, i + 50)) assert.equal(index.get(d), model.get(d));
+    }
+    assert.equal(index.size, 0);
+    assert.equal(index.capacity, 1024, 'back to the least');
+  });
+});
