@@ -12,7 +12,9 @@
  *   cache would hold a copy of every object's key and version beside the store.
  *   Here the store is the only state: each list item and watch event is reduced
  *   to the store's minimal input and applied at once, so no object outlives its
- *   page or event.
+ *   page or event. A list page is read as a stream (`JsonListParser`): items
+ *   are parsed one at a time as their bytes arrive, never the page whole.
+ *   client-node is loaded without its generated API models (`client-node.ts`).
  * - A loop: list (first time, or after a 410) from which it keeps the
  *   resourceVersion, then watch from it with bookmarks (which move the
  *   resourceVersion on). A watch the server closes, or that the client ends
@@ -30,23 +32,19 @@
  */
 import { accessSync, constants, existsSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
-import {
-  HttpMethod,
-  IsomorphicFetchHttpLibrary,
-  KubeConfig,
-  RequestContext,
-  Watch,
-} from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.ts';
 import type { Telemetry } from '../../core/telemetry.ts';
+import type { ResponseContext } from './client-node.ts';
+import { HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext, Watch } from './client-node.ts';
 import { clusterSource } from './cluster-source.ts';
+import { JsonListParser } from './json-stream.ts';
 import type { ClusterMetadata, IpOwner, PodRecord, WatchState } from './metadata.ts';
 import type { ControllerKind, Extracted } from './objects.ts';
 import { controllerInput, endpointSliceInput, nodeInput, podInput, serviceInput } from './objects.ts';
 import type { OwnerDepth } from './owners.ts';
 import type { StoreStats } from './store.ts';
 import { MetadataStore } from './store.ts';
-import { collectGarbage, trimNativeHeap } from './trim.ts';
+import { collectGarbage, limitHeapGrowth, trimNativeHeap } from './trim.ts';
 
 export interface KubernetesMetadataOptions {
   /** Path of a kubeconfig. When absent: in-cluster config if `KUBERNETES_SERVICE_HOST` is set, else the default kubeconfig. */
@@ -182,15 +180,15 @@ const http = new IsomorphicFetchHttpLibrary();
 
 /**
  * GET `url` with the kubeconfig's authentication and TLS (a `RequestContext`
- * from `authenticated`, or a fresh one), aborted by `signal`; the answer's
- * status and text.
+ * from `authenticated`, or a fresh one), aborted by `signal` (while the body
+ * is read too); the answer, its body not read yet.
  */
-async function get(
+async function send(
   kc: KubeConfig,
   url: string,
   signal: AbortSignal,
   authenticated?: RequestContext,
-): Promise<{ status: number; text: string }> {
+): Promise<ResponseContext> {
   const ctx = new RequestContext(url, HttpMethod.GET);
   if (authenticated === undefined) {
     await kc.applySecurityAuthentication(ctx);
@@ -201,8 +199,35 @@ async function get(
   }
   ctx.setHeaderParam('Accept', 'application/json');
   ctx.setSignal(signal);
-  const response = await http.send(ctx).toPromise();
-  return { status: response.httpStatusCode, text: await response.body.text() };
+  return http.send(ctx).toPromise();
+}
+
+/**
+ * Reads a list answer as it arrives (`JsonListParser`): `onItem` gets each
+ * item at once, never the page whole; returns the list's other members.
+ * Errors name the path.
+ */
+async function readList(
+  path: string,
+  response: ResponseContext,
+  onItem: (item: unknown) => void,
+): Promise<{ members: Map<string, unknown>; items: number | undefined; bytes: number }> {
+  const parser = new JsonListParser(onItem);
+  let bytes = 0;
+  const body = response.body.stream();
+  try {
+    // Leaving the loop (an error, an abort) cancels the body, which closes the connection.
+    if (body !== null) {
+      for await (const chunk of body) {
+        bytes += chunk.byteLength;
+        parser.write(chunk);
+      }
+    }
+    return { ...parser.end(), bytes };
+  } catch (e) {
+    if (e instanceof Error && (e.name === 'AbortError' || e.name === 'TimeoutError')) throw e;
+    throw new Error(`list ${path}: ${describe(e)}`, { cause: e });
+  }
 }
 
 /** The error for a non-200 answer, with the `Status` message when the body has one. */
@@ -286,12 +311,12 @@ const STATES: readonly WatchState['state'][] = ['listing', 'watching', 'backoff'
 type WatchEnd = 'resume' | 'empty' | 'expired' | 'stopped';
 
 /**
- * List text (characters: bytes of ASCII JSON) read by all lists, beyond which
- * the native heap is trimmed between pages, and a full garbage collection runs
- * once no list is in progress.
+ * Bytes of list answers read by all lists, beyond which the native heap is
+ * trimmed between pages, and a full garbage collection runs once no list is in
+ * progress.
  */
-const TRIM_EVERY_LIST_CHARS = 16 * 1024 * 1024;
-const COLLECT_AFTER_LIST_CHARS = 16 * 1024 * 1024;
+const TRIM_EVERY_LIST_BYTES = 16 * 1024 * 1024;
+const COLLECT_AFTER_LIST_BYTES = 16 * 1024 * 1024;
 
 /** How long after a list garbage collections are followed by a trim of the native heap, and how often at most. */
 const TRIM_WINDOW_MS = 120_000;
@@ -369,10 +394,12 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
   let changes = 0;
   let syncedLogged = false;
   let trimWindowEndMs = 0;
-  /** Lists in progress, and list text read since the last trim and the last full collection. */
+  /** Lists in progress, and list bytes read since the last trim and the last full collection. */
   let listing = 0;
-  let charsSinceTrim = 0;
-  let charsSinceCollect = 0;
+  /** Ends the cap on V8's heap growth held while lists run (`limitHeapGrowth`). */
+  let releaseHeapGrowth: (() => void) | undefined;
+  let bytesSinceTrim = 0;
+  let bytesSinceCollect = 0;
   let lastTrimMs = 0;
   let gcWatch: PerformanceObserver | undefined;
   let trimTimer: NodeJS.Timeout | undefined;
@@ -393,17 +420,17 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
   /**
    * Gives the memory lists used back once the last list in progress ends: a
    * full garbage collection when they read more than
-   * `COLLECT_AFTER_LIST_CHARS` (else their dead pages and response text, tens
+   * `COLLECT_AFTER_LIST_BYTES` (else their dead items and response chunks, tens
    * of MB, stay resident until V8's next major collection, which an idle agent
-   * may not run for minutes; not while other lists run, whose pages it would
+   * may not run for minutes; not while other lists run, whose items it would
    * only promote), then the native heap's free memory at once, and again after
    * the garbage collections of the next 2 minutes (at most every 5 s), which
    * free the rest of what the lists used.
    */
   const releaseAfterList = async (): Promise<void> => {
     if (listing > 0) return;
-    if (charsSinceCollect > COLLECT_AFTER_LIST_CHARS) {
-      charsSinceCollect = 0;
+    if (bytesSinceCollect > COLLECT_AFTER_LIST_BYTES) {
+      bytesSinceCollect = 0;
       collectGarbage();
     }
     lastTrimMs = Date.now();
@@ -454,7 +481,14 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     log.info('kubernetes metadata synced', { ...store.stats() });
   };
 
-  /** A full paged list: applies every item as its page arrives, then deletes what vanished. */
+  /**
+   * A full paged list: reads each page as it arrives and applies each item at
+   * once (a page never exists whole, as text or objects), then, after the last
+   * page, deletes what vanished. A list that fails part-way (a broken or
+   * truncated page included) keeps what it applied: the retried list deletes
+   * what it no longer has. V8's heap growth is capped while lists run
+   * (`limitHeapGrowth`).
+   */
   const list = async (inf: Informer, signal: AbortSignal): Promise<void> => {
     const { spec } = inf;
     if (inf.lists > 0) {
@@ -468,37 +502,40 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     const seen = new Set<string>();
     let resourceVersion = '';
     let next: string | undefined;
-    listing++;
+    if (listing++ === 0) releaseHeapGrowth = limitHeapGrowth();
     try {
       do {
         const url = new URL(server + spec.path);
         url.searchParams.set('limit', String(pageSize));
         if (next !== undefined) url.searchParams.set('continue', next);
         const pageSignal = AbortSignal.any([signal, AbortSignal.timeout(listTimeoutMs)]);
-        const { status, text } = await get(kc, url.toString(), pageSignal, authenticated);
-        if (status !== 200) throw apiError(status, text);
-        charsSinceCollect += text.length;
-        charsSinceTrim += text.length;
-        // The response buffers of earlier pages are free by now: malloc keeps them resident until trimmed.
-        if (charsSinceTrim > TRIM_EVERY_LIST_CHARS) {
-          charsSinceTrim = 0;
-          await trimNativeHeap();
-        }
-        const page = JSON.parse(text) as unknown;
-        const items = isJson(page) ? page.items : undefined;
-        const meta = isJson(page) && isJson(page.metadata) ? page.metadata : {};
-        if (!Array.isArray(items) || typeof meta.resourceVersion !== 'string') {
-          throw new Error(`list ${spec.path}: the answer is not a list with a resourceVersion`);
-        }
-        for (const item of items) {
+        const response = await send(kc, url.toString(), pageSignal, authenticated);
+        const status = response.httpStatusCode;
+        if (status !== 200) throw apiError(status, await response.body.text());
+        const { members, items, bytes } = await readList(spec.path, response, (item) => {
           const uid = apply(inf, item);
           if (uid !== undefined) seen.add(uid);
+        });
+        bytesSinceCollect += bytes;
+        bytesSinceTrim += bytes;
+        // The response chunks of earlier pages are free by now: malloc keeps them resident until trimmed.
+        if (bytesSinceTrim > TRIM_EVERY_LIST_BYTES) {
+          bytesSinceTrim = 0;
+          await trimNativeHeap();
+        }
+        const metadata = members.get('metadata');
+        const meta = isJson(metadata) ? metadata : {};
+        if (items === undefined || typeof meta.resourceVersion !== 'string') {
+          throw new Error(`list ${spec.path}: the answer is not a list with a resourceVersion`);
         }
         if (resourceVersion === '') resourceVersion = meta.resourceVersion;
         next = typeof meta.continue === 'string' && meta.continue !== '' ? meta.continue : undefined;
       } while (next !== undefined);
     } finally {
-      listing--;
+      if (--listing === 0) {
+        releaseHeapGrowth?.();
+        releaseHeapGrowth = undefined;
+      }
       // A TLS dispatcher made for this list; closing it can only fail if it is already closed.
       await authenticated
         .getDispatcher()
@@ -742,7 +779,8 @@ export async function detectCluster(
   const server = kc.getCurrentCluster()?.server ?? '';
   try {
     const signal = AbortSignal.timeout(options.timeoutMs ?? 2000);
-    await get(kc, `${server.replace(/\/+$/, '')}/version`, signal);
+    const response = await send(kc, `${server.replace(/\/+$/, '')}/version`, signal);
+    await response.body.text();
     return { found: true, source: 'kubeconfig', server };
   } catch (e) {
     return { found: false, reason: `${server} did not answer: ${describe(e)}` };
