@@ -30,21 +30,25 @@
  *   kernel's peak (VmHWM) is read at the end. `--gc forced` collects after
  *   sync and after 10 s idle (where the live memory sits). Then the same
  *   lookups as the store stage, through the agent's `lookupIp`, against a bare
- *   `Map.get` in the same process. Also measured: RSS of a bare node process
- *   and of one that only imported `@kubernetes/client-node` (`processFloor`).
+ *   `Map.get` in the same process. Also measured: RSS of a bare node process,
+ *   of one that imported `@kubernetes/client-node` whole and of one that
+ *   imported what the agent loads of it (`processFloor`).
  *
  * Measured, --max-semi-space-size=4 (as `loggerhead run` and the image),
- * no forced GC, 2 runs, load 0.6-1.4 (RSS MB):
+ * no forced GC, before and after interleaved, 2 runs each, load 0.5-2.3 (RSS MB):
  *
- *                       sync peak (VmHWM)   after sync      steady (60-70 s)
- *   before (cee01b0)    302-318             259-280 until V8's next major GC (none within 70 s)
- *   now                 299, 306            220 -> 201-211  203-215
+ *                       sync peak (VmHWM)   after sync   steady (60-70 s)   sync           agent before lists
+ *   before (f5d2a8b)    296, 290            221, 215     201-213            13.5, 10.3 s   119-120
+ *   now                 219, 217            204, 203     182-188            10.9, 10.8 s   79
  *
- * The sync peak is garbage of the pod list: page text over 1 MB is an
- * external string (malloc'd), up to ~70 MB of it dead before V8 collects
- * (smaller pages put it in the V8 heap instead: 250 items 358, 300 items 485
- * MB), on a floor of 121 MB for node with client-node imported (42 bare).
- * Lookup through the agent: 841-918 ns CPU best, 1.67-1.69x a bare Map.get.
+ * Now: list pages streamed (processors/k8s_attributes/json-stream.ts: one
+ * item parsed at a time, the page never whole), client-node loaded without
+ * its generated models (client-node.ts; processFloor: 81 MB instead of 114,
+ * bare node 42), V8 old-generation growth capped at 25 % while lists run
+ * (trim.ts limitHeapGrowth: before, 40 MB of promoted garbage and 30 MB of
+ * dead response chunks waited for V8's next major collection at the peak).
+ * Lookup through the agent: 691-881 ns CPU best, 1.60-1.91x a bare Map.get
+ * (before 811-893 ns, 1.73-1.74x).
  *
  * Measured earlier (forced GC, after sync + 10 s idle, RSS MB; runs
  * interleaved on 2 shared cores, load 2.6-5.2):
@@ -57,7 +61,7 @@
  *   --max-semi-space-size=2    457                301 (sync 23 s, not 11-14)
  *
  * Where it sat then, without flags: node alone 42, after importing
- * client-node 120 (the floor of any agent using it), V8 heap used 121 (28 of
+ * client-node whole 120 (now loaded without its models: see above), V8 heap used 121 (28 of
  * it client-node's code), V8 pages 222 (the young generation grows to about
  * 100 MB while 450 MB of JSON are parsed, and V8 keeps those pages until a
  * memory-reducing GC, which an idle process does not trigger: the semi-space
@@ -69,7 +73,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import ts from 'typescript';
 import type { ControllerKind } from '../processors/k8s_attributes/objects.ts';
@@ -228,14 +232,20 @@ async function serve(): Promise<void> {
 }
 
 /**
- * RSS of a fresh node process after GC, MB: bare, and after importing
- * `@kubernetes/client-node` (what any Kubernetes-mode agent pays before it
- * holds a single object). Each in its own child, plain JavaScript.
+ * RSS of a fresh node process after GC, MB: bare, after importing
+ * `@kubernetes/client-node` whole, and after importing what the agent loads of
+ * it (`clientNode`: the compiled processors/k8s_attributes/client-node.ts,
+ * without the generated models): what a Kubernetes-mode agent pays before it
+ * holds a single object. Each in its own child, plain JavaScript, with this
+ * process's node flags.
  */
-async function processFloor(): Promise<{ bareNodeRssMb: number; clientNodeImportedRssMb: number }> {
+async function processFloor(
+  clientNode: string,
+): Promise<{ bareNodeRssMb: number; clientNodeImportedRssMb: number; clientNodeAsLoadedRssMb: number }> {
   const rssAfter = async (code: string): Promise<number> => {
     const script = `${code}; for (let i = 0; i < 3; i++) gc(); console.log(process.memoryUsage().rss);`;
-    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+    const flags = process.execArgv.filter((f) => f !== '--expose-gc');
+    const child = spawn(process.execPath, ['--expose-gc', ...flags, '--input-type=module', '-e', script], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -247,6 +257,9 @@ async function processFloor(): Promise<{ bareNodeRssMb: number; clientNodeImport
   return {
     bareNodeRssMb: await rssAfter('0'),
     clientNodeImportedRssMb: await rssAfter("await import('@kubernetes/client-node')"),
+    clientNodeAsLoadedRssMb: await rssAfter(
+      `await import(${JSON.stringify(pathToFileURL(clientNode).href)})`,
+    ),
   };
 }
 
@@ -289,8 +302,10 @@ function compileAgentSide(): string {
  * (e.g. `MALLOC_ARENA_MAX`).
  */
 async function informersStage(): Promise<Record<string, unknown>> {
-  const floor = await processFloor();
   const agentSide = compileAgentSide();
+  const floor = await processFloor(
+    join(dirname(agentSide), '..', 'processors', 'k8s_attributes', 'client-node.js'),
+  );
   const emulator = spawn(
     process.execPath,
     [fileURLToPath(import.meta.url), '--serve', '--nodes', String(NODES), '--pods', String(PODS)],

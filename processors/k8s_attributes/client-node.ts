@@ -8,7 +8,7 @@
  * does `KubeConfig`'s own module (`dist/config.js` imports `gen/index.js` for
  * two names, `createConfiguration` and `ServerConfiguration`, which it uses
  * only to build API clients). That code is about 30 MB of an agent's resident
- * memory (RSS after GC of a node process, `--max-semi-space-size=4`: 110 MB
+ * memory (RSS after GC of a node process, `--max-semi-space-size=4`: 110-115 MB
  * with `KubeConfig` imported, 81 MB this way; bench/k8s-metadata.bench.ts
  * `processFloor` measures both).
  *
