@@ -12,8 +12,8 @@
  *    - idle: nothing changed, the steady state of mostly idle sockets;
  *    - all changed: one byte more each way on every connection, eight times
  *      with an idle poll in between (the first ones overlap V8's background
- *      work after the first poll: the major GC of its 100k new samples, and
- *      compiling the code path that updates known sockets).
+ *      work after the first poll: compiling the code path that updates known
+ *      sockets).
  *    Each with the CPU of the decoding (userspace, the part that grows with
  *    sockets) and of the poll's thread (user and system, exact), and the
  *    process's user and system CPU (every thread: V8's GC and compiler too;
@@ -28,7 +28,7 @@
  *    (`cpu-probe.mjs`, preloaded), then the RSS after `--polls` polls, half of
  *    them after every connection moved a byte more, and again after
  *    `--idle-polls` more where nothing moved (the receiver lets go of the
- *    samples of a large batch 12 polls later). Default variants:
+ *    rows of a large batch 12 polls later). Default variants:
  *    `no sockets` (the same agent with `include_loopback: false`, so that the
  *    sockets held are not tracked: the baseline) and `agent`. A
  *    `--variant 'NAME:TOKENS'` adds one; tokens are node flags (`--x=y`),

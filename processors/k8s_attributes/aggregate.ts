@@ -465,9 +465,11 @@ export class Aggregator {
     const slots = this.sockets;
     if (this.rowSlots.length < count) this.rowSlots = new Int32Array(count);
     const rowSlots = this.rowSlots;
+    let unknown = 0;
     for (let i = 0; i < count; i++) {
       const slot = slots.find(rows.cookie[i]!);
       rowSlots[i] = slot;
+      if (slot < 0) unknown++;
       if (
         learn !== undefined &&
         (slot < 0 ||
@@ -513,6 +515,7 @@ export class Aggregator {
       if (slot < 0) this.stats.unknownGone++;
       else this.release(cookie, slot, now);
     }
+    slots.reserve(unknown);
     for (let i = 0; i < count; i++) this.applyRow(rows, i, rowSlots[i]!, resolve, now, sinceMs);
     for (const [cookie, held] of this.heldSockets) {
       if (held.since < this.batchNo) this.settle(cookie, held, resolve, now, sinceMs);

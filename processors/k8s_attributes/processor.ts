@@ -298,31 +298,26 @@ export class K8sAttributesProcessor implements Component, Consumer<SocketBatch> 
     return 'host';
   }
 
+  // What the aggregator calls, made once: a new function per batch is a new call target in its
+  // compiled loop, which V8 deoptimizes at the next batch (seen with --log-deopt at 100k sockets:
+  // "wrong call target" where a provisional socket's answer is checked).
+  private readonly learn = (ends: FlowEnds): void => this.peers.learn(ends);
+  private readonly resolve = (ends: FlowEnds): ResolvedEnds => {
+    const r = resolveEnds(ends, this.context as ResolveContext);
+    this.countResolution('client', r.client.kind, r.client.kind === 'external' && isNamedByIp(r.client.name));
+    this.countResolution('server', r.server.kind, r.server.kind === 'external' && isNamedByIp(r.server.name));
+    return r;
+  };
+  private readonly version = (inputs?: number): number =>
+    inputsVersion(this.context as ResolveContext, inputs);
+
   async consume(batch: SocketBatch): Promise<void> {
     const ctx = this.context;
     if (ctx === undefined) throw new Error('k8s_attributes: consume() before start()');
     const started = performance.now();
     ctx.nowMs = batch.timeMs;
     this.hostInfo?.refresh();
-    const peers = this.peers;
-    const learn = (ends: FlowEnds): void => peers.learn(ends);
-    const resolve = (ends: FlowEnds): ResolvedEnds => {
-      const r = resolveEnds(ends, ctx);
-      this.countResolution(
-        'client',
-        r.client.kind,
-        r.client.kind === 'external' && isNamedByIp(r.client.name),
-      );
-      this.countResolution(
-        'server',
-        r.server.kind,
-        r.server.kind === 'external' && isNamedByIp(r.server.name),
-      );
-      return r;
-    };
-    const { batch: links, stats } = this.aggregator.apply(batch, resolve, learn, (inputs) =>
-      inputsVersion(ctx, inputs),
-    );
+    const { batch: links, stats } = this.aggregator.apply(batch, this.resolve, this.learn, this.version);
     this.flushTelemetry(stats);
     this.inst.batchDuration.record(performance.now() - started);
     await this.next.consume(links);

@@ -68,6 +68,21 @@ describe('SocketSlots', () => {
   });
 });
 
+describe('SocketSlots.reserve', () => {
+  it('grows once for a batch of new sockets, counting the free slots', () => {
+    const slots = new SocketSlots();
+    for (let cookie = 1; cookie <= 100; cookie++) slots.add(cookie);
+    for (let cookie = 1; cookie <= 40; cookie++) slots.remove(cookie, slots.find(cookie));
+    slots.endBatch();
+    slots.reserve(5040);
+    const capacity = slots.capacity;
+    assert.equal(capacity, 5100, '100 slots handed out, 40 of them free again, 5040 more');
+    for (let cookie = 1000; cookie < 6040; cookie++) slots.add(cookie);
+    assert.equal(slots.capacity, capacity, 'no growth while adding');
+    assert.equal(slots.size, 5100);
+  });
+});
+
 describe('CookieIndex', () => {
   it('agrees with a Map through random sets and deletes, growing and shrinking', () => {
     let x = 12345;
