@@ -3,10 +3,11 @@
 // It needs Node >= 22.19. Plain JavaScript that any Node runs: on an older Node
 // (such as Debian's Node 20) it re-runs itself with the Node 24 that `npm ci`
 // installs into node_modules/node, forwarding arguments, signals and exit status.
-// `loggerhead run` runs with the V8 flags of V8_FLAGS: when Node was started
-// without them (neither on its command line nor in NODE_OPTIONS), the process
-// replaces itself (execve: same pid, so signals and exit status are the agent's
-// own) with the same command plus those flags.
+// `loggerhead run` runs with the V8 flags of V8_FLAGS and the environment of ENV:
+// when Node was started without them (flags neither on its command line nor in
+// NODE_OPTIONS, variables unset), the process replaces itself (execve: same pid,
+// so signals and exit status are the agent's own) with the same command plus
+// those flags and variables.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -25,6 +26,15 @@ const self = fileURLToPath(import.meta.url);
  */
 const V8_FLAGS = ['--max-semi-space-size=4'];
 
+/**
+ * Environment `loggerhead run` starts with, unless already set: glibc's malloc keeps at most 2 arenas
+ * (the main one and one for every other thread). With one arena per thread (up to 8 per core), the
+ * threads Node runs (libuv, V8's platform workers) each keep their own freed pages: at 100k open
+ * sockets RSS is about 5 MB higher (receivers/ebpf_socket/README.md, "Memory"). glibc reads it only
+ * at process start, hence here.
+ */
+const ENV = { MALLOC_ARENA_MAX: '2' };
+
 /** `--max_semi_space_size=8` -> `--max-semi-space-size` (V8 takes either spelling). */
 function flagName(arg) {
   return arg.split('=')[0].replaceAll('_', '-');
@@ -36,6 +46,11 @@ function missingFlags() {
     [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map(flagName),
   );
   return V8_FLAGS.filter((flag) => !given.has(flagName(flag)));
+}
+
+/** The variables of ENV this process was not started with. */
+function missingEnv() {
+  return Object.fromEntries(Object.entries(ENV).filter(([name]) => process.env[name] === undefined));
 }
 
 function bundledNode() {
@@ -56,15 +71,16 @@ if (supported) {
     );
     process.exit(1);
   }
-  const missing = process.argv.slice(2).includes('run') ? missingFlags() : [];
-  if (missing.length > 0) {
+  const running = process.argv.slice(2).includes('run');
+  const missing = running ? missingFlags() : [];
+  const env = running ? missingEnv() : {};
+  if (missing.length > 0 || Object.keys(env).length > 0) {
     const args = [...missing, ...process.execArgv, self, ...process.argv.slice(2)];
     try {
-      process.execve(process.execPath, [process.execPath, ...args], process.env);
+      process.execve(process.execPath, [process.execPath, ...args], { ...process.env, ...env });
     } catch (error) {
-      console.error(
-        `loggerhead: cannot re-run Node with ${missing.join(' ')} (${error.message}); running without`,
-      );
+      const what = [...missing, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join(' ');
+      console.error(`loggerhead: cannot re-run Node with ${what} (${error.message}); running without`);
     }
   }
   await import(main.href);
@@ -81,6 +97,7 @@ if (supported) {
   const { spawn } = await import('node:child_process');
   const child = spawn(node, [...missingFlags(), ...process.execArgv, self, ...process.argv.slice(2)], {
     stdio: 'inherit',
+    env: { ...process.env, ...missingEnv() },
   });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => child.kill(signal));

@@ -299,23 +299,31 @@ test('bin/loggerhead.js works on the system Node (re-running itself on Node 24 w
   assert.match(run.stderr, /"msg":"shutdown complete","errors":0/);
 });
 
-test('bin/loggerhead.js run re-runs Node in place (same pid) with --max-semi-space-size=4, unless NODE_OPTIONS or the command line sets it', async () => {
+test('bin/loggerhead.js run re-runs Node in place (same pid) with --max-semi-space-size=4 and MALLOC_ARENA_MAX=2, unless NODE_OPTIONS, the command line or the environment sets them', async () => {
   const config = file('flags.yaml', RUNNABLE);
-  const cases: Array<[string, Record<string, string>, string[], string[]]> = [
-    // [what, env, node args before bin/loggerhead.js, expected semi-space flags on the command line]
-    ['default', {}, [], ['--max-semi-space-size=4']],
-    ['NODE_OPTIONS', { NODE_OPTIONS: '--max-semi-space-size=8' }, [], []],
-    ['command line', {}, ['--max_semi_space_size=2'], ['--max_semi_space_size=2']],
+  const cases: Array<[string, Record<string, string>, string[], string[], string]> = [
+    // [what, env, node args before bin/loggerhead.js, expected semi-space flags on the command line, expected MALLOC_ARENA_MAX]
+    ['default', {}, [], ['--max-semi-space-size=4'], '2'],
+    ['NODE_OPTIONS', { NODE_OPTIONS: '--max-semi-space-size=8' }, [], [], '2'],
+    ['command line', {}, ['--max_semi_space_size=2'], ['--max_semi_space_size=2'], '2'],
+    ['both given', { MALLOC_ARENA_MAX: '4' }, ['--max-semi-space-size=8'], ['--max-semi-space-size=8'], '4'],
   ];
   const FAKES = fileURLToPath(new URL('../test/support/register-fakes.mjs', import.meta.url));
-  for (const [what, env, nodeArgs, expected] of cases) {
+  for (const [what, env, nodeArgs, expected, arenas] of cases) {
+    const { MALLOC_ARENA_MAX: _inherited, ...inherited } = process.env;
     const child = spawn(process.execPath, [...nodeArgs, '--import', FAKES, BIN, 'run', '--config', config], {
-      env: { ...process.env, ...env },
+      env: { ...inherited, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const done = finished(child);
     await waitForOutput(child, '"msg":"links"');
     const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+    const environ = readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0');
+    assert.deepEqual(
+      environ.filter((v) => v.startsWith('MALLOC_ARENA_MAX=')),
+      [`MALLOC_ARENA_MAX=${arenas}`],
+      what,
+    );
     child.kill('SIGTERM');
     const { code, stderr } = await done;
     assert.equal(code, 0, `${what}: ${stderr}`);
