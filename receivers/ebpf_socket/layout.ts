@@ -95,23 +95,6 @@ export const STATS_SIZE = 128;
 
 export type StatName = keyof typeof STAT;
 
-/** TCP state names by number (include/net/tcp_states.h). */
-export const TCP_STATES: readonly string[] = [
-  'UNKNOWN',
-  'ESTABLISHED',
-  'SYN_SENT',
-  'SYN_RECV',
-  'FIN_WAIT1',
-  'FIN_WAIT2',
-  'TIME_WAIT',
-  'CLOSE',
-  'CLOSE_WAIT',
-  'LAST_ACK',
-  'LISTEN',
-  'CLOSING',
-  'NEW_SYN_RECV',
-];
-
 /** Reads a u64 as a number (exact below 2^53, which byte counters and cookies stay under). */
 export function u64(buf: Buffer, offset: number): number {
   return buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * 0x1_0000_0000;

@@ -35,7 +35,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WATCHED_RESOURCES } from '../../processors/k8s_attributes/kubernetes.ts';
-import { agentReady, killAgents, runAgent, sampleSum } from '../support/agent.ts';
+import { agentPipeline, agentReady, killAgents, runAgent, sampleSum } from '../support/agent.ts';
 import type { Agent } from '../support/agent.ts';
 import { KubeApiEmulator } from '../support/k8s-emulator.ts';
 import { ClusterBuilder } from '../support/k8s-fixtures.ts';
@@ -92,27 +92,8 @@ function hostServiceAccount(): string {
  * table of every namespace), `k8s_attributes` in `mode` without a kubeconfig, `prometheus` on `port`.
  */
 function agentConfig(mode: 'auto' | 'kubernetes', port: number, inodes: readonly number[]): string {
-  return [
-    'receivers:',
-    '  ebpf_socket:',
-    '    poll_interval: 200ms',
-    `    network_namespaces: [${inodes.map((i) => `"${i}"`).join(', ')}]`,
-    'processors:',
-    '  k8s_attributes:',
-    `    mode: ${mode}`,
-    '    dns:',
-    '      enabled: false',
-    'exporters:',
-    '  prometheus:',
-    `    endpoint: 127.0.0.1:${port}`,
-    'service:',
-    '  pipelines:',
-    '    links:',
-    '      receivers: [ebpf_socket]',
-    '      processors: [k8s_attributes]',
-    '      exporters: [prometheus]',
-    '',
-  ].join('\n');
+  const namespaces = `network_namespaces: [${inodes.map((i) => `"${i}"`).join(', ')}]`;
+  return agentPipeline(['poll_interval: 200ms', namespaces], port, mode);
 }
 
 describe('loggerhead run in a pod: the in-cluster config', { concurrency: false, timeout: 240_000 }, () => {

@@ -88,17 +88,21 @@ export async function agentReady(
 
 /**
  * A configuration of the agent as a node runs it: `ebpf_socket` (with
- * `receiver`, one YAML line each) -> `k8s_attributes` in host mode without
- * DNS -> `prometheus` on 127.0.0.1:`port`.
+ * `receiver`, one YAML line each) -> `k8s_attributes` in `mode` (host by
+ * default) without DNS -> `prometheus` on 127.0.0.1:`port`.
  */
-export function agentPipeline(receiver: readonly string[], port: number): string {
+export function agentPipeline(
+  receiver: readonly string[],
+  port: number,
+  mode: 'host' | 'auto' | 'kubernetes' = 'host',
+): string {
   return [
     'receivers:',
     '  ebpf_socket:',
     ...receiver.map((line) => `    ${line}`),
     'processors:',
     '  k8s_attributes:',
-    '    mode: host',
+    `    mode: ${mode}`,
     '    dns:',
     '      enabled: false',
     'exporters:',
