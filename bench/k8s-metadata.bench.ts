@@ -45,7 +45,7 @@
  * item parsed at a time, the page never whole), client-node loaded without
  * its generated models (client-node.ts; processFloor: 81 MB instead of 114,
  * bare node 42), V8 old-generation growth capped at 25 % while lists run
- * (trim.ts limitHeapGrowth: before, 40 MB of promoted garbage and 30 MB of
+ * (heap-growth.ts limitHeapGrowth: before, 40 MB of promoted garbage and 30 MB of
  * dead response chunks waited for V8's next major collection at the peak).
  * Lookup through the agent: 691-881 ns CPU best, 1.60-1.91x a bare Map.get
  * (before 811-893 ns, 1.73-1.74x).
@@ -66,7 +66,7 @@
  * 100 MB while 450 MB of JSON are parsed, and V8 keeps those pages until a
  * memory-reducing GC, which an idle process does not trigger: the semi-space
  * flag caps it), malloc heap 10 (trimmed after lists, see
- * processors/k8s_attributes/trim.ts), files 54. Store alone: 83 MB heap,
+ * processors/k8s_attributes/kubernetes.ts and core/memory.ts), files 54. Store alone: 83 MB heap,
  * 583 B/pod.
  */
 import { spawn } from 'node:child_process';

@@ -57,31 +57,46 @@ export function fixMmapThreshold(): boolean {
   return thresholdFixed;
 }
 
-let lastResortGc: (() => void) | undefined;
+let gc: ((options?: object) => void) | undefined;
+
+/** V8's `gc`, made once in a context of its own (`--expose-gc` set at run time: the process's global object gets no `gc`). */
+function v8Gc(): (options?: object) => void {
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as (options?: object) => void;
+  }
+  return gc;
+}
+
+/**
+ * A full garbage collection, now. V8 collects the old generation when its heuristics say so, and in
+ * an idle process that can take a long time: after a burst (a Kubernetes list of a large cluster),
+ * the dead objects and the malloc'd memory they point to (tens of MB) stay resident until then.
+ */
+export function collectGarbage(): void {
+  v8Gc()();
+}
 
 /**
  * A last-resort garbage collection (V8 collects everything it can and gives its free pages back),
- * then glibc's free pages (`malloc_trim(0)`, where the C library has it). Costs a few full
- * collections: call it after a burst, not per poll. V8's `gc` is made once, in a context of its
- * own (`--expose-gc` set at run time: the process's global object gets no `gc`).
+ * then glibc's free pages (`trimNativeHeap`). Costs a few full collections: call it after a burst,
+ * not per poll.
  */
 export function releaseMemory(): void {
-  if (lastResortGc === undefined) {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as (options: object) => void;
-    lastResortGc = () => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
-  }
-  lastResortGc();
+  v8Gc()({ type: 'major', execution: 'sync', flavor: 'last-resort' });
   trimNativeHeap();
 }
 
 /**
  * Gives glibc's free pages back (`malloc_trim(0)`: wherever they are, not only at the top of its
- * heaps); nothing where the C library has no `malloc_trim`. V8's compiler and garbage collector
- * threads work in blocks they malloc and free, in arenas of their own: after the first large
- * batches (new code paths compiled) those held 7-8 MB free at 100k sockets. At most 0.5 ms in the
- * agent at 100k sockets (the receiver calls it at every poll).
+ * heaps): true when it released some, false when there was nothing to release, `undefined` where
+ * the C library has no `malloc_trim` (musl) or koffi cannot load it. V8's compiler and garbage
+ * collector threads work in blocks they malloc and free: after the first large batches (new code
+ * paths compiled) those held 7-8 MB free at 100k sockets; the response chunks of a large Kubernetes
+ * list, malloc'd and freed by the thousand, left 80-100 MB in holes of the heap at 150,000 pods.
+ * At most 0.5 ms in the agent at 100k sockets (the receiver calls it at every poll).
  */
-export function trimNativeHeap(): void {
-  loadLibc()?.mallocTrim(0);
+export function trimNativeHeap(): boolean | undefined {
+  const c = loadLibc();
+  return c === null ? undefined : c.mallocTrim(0) === 1;
 }

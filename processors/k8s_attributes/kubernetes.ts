@@ -44,7 +44,8 @@ import { controllerInput, endpointSliceInput, nodeInput, podInput, serviceInput 
 import type { OwnerDepth } from './owners.ts';
 import type { StoreStats } from './store.ts';
 import { MetadataStore } from './store.ts';
-import { collectGarbage, limitHeapGrowth, trimNativeHeap } from './trim.ts';
+import { collectGarbage, trimNativeHeap } from '../../core/memory.ts';
+import { limitHeapGrowth } from './heap-growth.ts';
 
 export interface KubernetesMetadataOptions {
   /** Path of a kubeconfig. When absent: in-cluster config if `KUBERNETES_SERVICE_HOST` is set, else the default kubeconfig. */
@@ -407,7 +408,7 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
   const trim = (): void => {
     trimTimer = undefined;
     lastTrimMs = Date.now();
-    void trimNativeHeap();
+    trimNativeHeap();
   };
 
   /** A trim now, or when `TRIM_INTERVAL_MS` have passed since the last one. */
@@ -427,14 +428,14 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
    * the garbage collections of the next 2 minutes (at most every 5 s), which
    * free the rest of what the lists used.
    */
-  const releaseAfterList = async (): Promise<void> => {
+  const releaseAfterList = (): void => {
     if (listing > 0) return;
     if (bytesSinceCollect > COLLECT_AFTER_LIST_BYTES) {
       bytesSinceCollect = 0;
       collectGarbage();
     }
     lastTrimMs = Date.now();
-    await trimNativeHeap();
+    trimNativeHeap();
     if (stopped) return;
     trimWindowEndMs = Date.now() + TRIM_WINDOW_MS;
     trimSoon();
@@ -521,7 +522,7 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
         // The response chunks of earlier pages are free by now: malloc keeps them resident until trimmed.
         if (bytesSinceTrim > TRIM_EVERY_LIST_BYTES) {
           bytesSinceTrim = 0;
-          await trimNativeHeap();
+          trimNativeHeap();
         }
         const metadata = members.get('metadata');
         const meta = isJson(metadata) ? metadata : {};
@@ -549,7 +550,7 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
       inf.synced = true;
       queueMicrotask(checkSynced);
     }
-    await releaseAfterList();
+    releaseAfterList();
   };
 
   /** One watch from `inf.resourceVersion`; resolves with what to do next when the stream ends without an error. */
