@@ -294,6 +294,8 @@ export class EbpfSocketReceiver implements Component {
       throw error;
     }
     if (batch.sockets.count >= this.releaseAtRows) this.release(batch.sockets.count);
+    // What the pipeline freed handling the batch, so that it is not resident until the next poll.
+    else trimNativeHeap();
     return batch;
   }
 
