@@ -614,6 +614,26 @@ export class Aggregator {
     return link;
   }
 
+  /** `linkOf` for the socket in row `i` of a batch: server port, family and observer read from the row. */
+  private rowLinkOf(
+    r: Resolution,
+    rows: SocketColumns,
+    i: number,
+    client: boolean,
+    now: number,
+    sinceMs: number,
+  ): LinkState {
+    const serverPort = client ? rows.remotePort[i]! : rows.localPort[i]!;
+    return this.linkOf(
+      r,
+      serverPort,
+      rows.family[i] === 6 ? 6 : 4,
+      client ? 'client' : 'server',
+      now,
+      sinceMs,
+    );
+  }
+
   private resolveRow(
     rows: SocketColumns,
     i: number,
@@ -671,16 +691,7 @@ export class Aggregator {
       // A new socket whose other end may be a local process the batches have not shown yet (its own
       // socket in the next batch): held one batch rather than counted under a name it would leave.
       const held = resolved.awaitingPeer === true && !preexisting;
-      const link = held
-        ? undefined
-        : this.linkOf(
-            resolution,
-            client ? rows.remotePort[i]! : rows.localPort[i]!,
-            rows.family[i] === 6 ? 6 : 4,
-            client ? 'client' : 'server',
-            now,
-            sinceMs,
-          );
+      const link = held ? undefined : this.rowLinkOf(resolution, rows, i, client, now, sinceMs);
       if (link !== undefined) link.sockets++;
       slot = slots.add(cookie);
       slots.openedAtMs[slot] = openedAtMs;
@@ -718,14 +729,7 @@ export class Aggregator {
       ) {
         const resolution = this.resolveRow(rows, i, this.keyOf(slot), resolve, now);
         this.keepAnswer(slot, resolution);
-        const link = this.linkOf(
-          resolution,
-          client ? rows.remotePort[i]! : rows.localPort[i]!,
-          rows.family[i] === 6 ? 6 : 4,
-          client ? 'client' : 'server',
-          now,
-          sinceMs,
-        );
+        const link = this.rowLinkOf(resolution, rows, i, client, now, sinceMs);
         const from = this.linkStateOf(slot);
         if (link !== from) {
           this.stats.relinked++;
