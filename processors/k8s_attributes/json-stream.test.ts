@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ParsedList } from './json-stream.ts';
 import { JsonListParser } from './json-stream.ts';
+import { seededRandom } from '../../test/support/random.ts';
 
 const encoder = new TextEncoder();
 
@@ -91,18 +92,6 @@ function checkEverySplit(bytes: Uint8Array, want: Outcome, random: () => number,
     ).sort((a, b) => a - b);
     same(bytes, parse(bytes, cuts), want, `split at ${cuts.join(',')}`);
   }
-}
-
-/** A small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const bytesOf = (text: string): Uint8Array => encoder.encode(text);
@@ -189,7 +178,7 @@ const INVALID: readonly string[] = [
 
 describe('JsonListParser', () => {
   it('parses valid lists like JSON.parse, split at every byte', () => {
-    const random = prng(1);
+    const random = seededRandom(1);
     for (const doc of VALID) {
       const bytes = bytesOf(doc);
       const want = reference(bytes);
@@ -199,7 +188,7 @@ describe('JsonListParser', () => {
   });
 
   it('rejects what JSON.parse rejects, and JSON that is not an object, split at every byte', () => {
-    const random = prng(2);
+    const random = seededRandom(2);
     for (const doc of INVALID) {
       const bytes = bytesOf(doc);
       const want = reference(bytes);
@@ -226,7 +215,7 @@ describe('JsonListParser', () => {
   });
 
   it('decodes UTF-8 as Response.text() does: characters split across chunks, invalid bytes replaced, a leading BOM dropped', async () => {
-    const random = prng(3);
+    const random = seededRandom(3);
     const cases: Uint8Array[] = [
       concat(Uint8Array.of(0xef, 0xbb, 0xbf), bytesOf('{"items":["bom"]}')),
       concat(
@@ -274,7 +263,7 @@ describe('JsonListParser', () => {
     }
     // A non-array items member before the array is replaced by it, as JSON.parse does.
     const bytes = bytesOf('{"items":null,"items":[3]}');
-    checkEverySplit(bytes, reference(bytes), prng(4));
+    checkEverySplit(bytes, reference(bytes), seededRandom(4));
   });
 
   it('says where a truncated or broken answer failed', () => {
@@ -307,7 +296,7 @@ describe('JsonListParser', () => {
   });
 
   it('agrees with JSON.parse on generated lists with hostile strings and on their byte mutations', () => {
-    const random = prng(5);
+    const random = seededRandom(5);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
     const atoms = [
       '\\',

@@ -47,6 +47,7 @@ import { once } from 'node:events';
 import { createServer, Socket } from 'node:net';
 import type { Server } from 'node:net';
 import { createInterface } from 'node:readline';
+import { seededRandom } from './random.ts';
 
 /** Bytes of the per-exchange header: request size and response size, uint64 big-endian each. */
 export const HEADER_BYTES = 16;
@@ -574,18 +575,6 @@ function checkSize(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new Error(`tcpexact: ${name} must be a non-negative integer, got ${String(value)}`);
   }
-}
-
-/** mulberry32: small, fast, deterministic; sizes only, nothing cryptographic. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---------------------------------------------------------------------------------------------------
