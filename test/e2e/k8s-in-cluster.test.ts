@@ -88,6 +88,26 @@ function hostServiceAccount(): string {
 }
 
 /**
+ * The command prefix that runs the rest of a command line as in a pod: in a private mount namespace where
+ * POD_MOUNTS puts service-account directory `dir` in place, with `KUBERNETES_SERVICE_PORT` `port`.
+ */
+function inPodMounts(dir: string, port: number): string[] {
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    'sh',
+    '-c',
+    POD_MOUNTS,
+    'sh',
+    dir,
+    String(port),
+  ];
+}
+
+/**
  * The agent's pipeline: `ebpf_socket` on the namespaces of `inodes` (other jobs on this machine fill a
  * table of every namespace), `k8s_attributes` in `mode` without a kubeconfig, `prometheus` on `port`.
  */
@@ -119,19 +139,7 @@ describe('loggerhead run in a pod: the in-cluster config', { concurrency: false,
     runAgent(agentConfig(mode, port, [topo.host('checkout').inode, topo.host('catalog').inode]), {
       tmpPrefix: 'lhk-agent-',
       args: ['--log-format', 'text'],
-      wrapper: [
-        'unshare',
-        '--mount',
-        '--propagation',
-        'private',
-        '--',
-        'sh',
-        '-c',
-        POD_MOUNTS,
-        'sh',
-        dir,
-        String(emulator.port),
-      ],
+      wrapper: inPodMounts(dir, emulator.port),
     });
 
   const metrics = async (port: number): Promise<string> =>
@@ -299,19 +307,11 @@ describe('loggerhead run in a pod: the in-cluster config', { concurrency: false,
       'const { server, caFile, skipTLSVerify } = kc.getCurrentCluster();',
       'console.log(JSON.stringify({ server, caFile, skipTLSVerify, authorization: ctx.getHeaders().Authorization }));',
     ].join('\n');
+    const [unshare, ...mounts] = inPodMounts(serviceAccount(), emulator.port);
     const out = execFileSync(
-      'unshare',
+      unshare as string,
       [
-        '--mount',
-        '--propagation',
-        'private',
-        '--',
-        'sh',
-        '-c',
-        POD_MOUNTS,
-        'sh',
-        serviceAccount(),
-        String(emulator.port),
+        ...mounts,
         'env',
         '-u',
         'KUBERNETES_SERVICE_HOST',
