@@ -175,6 +175,17 @@ for (const name of [
 /** A socket's `link` while it has none (held). */
 const NO_LINK = -1;
 
+/** What `placeRow` did: found a known socket, found one whose owner changed (a new key), made a new one. */
+const PLACED_KNOWN = 0;
+const PLACED_REKEYED = 1;
+const PLACED_NEW = 2;
+
+/** How a row differs from the socket its cookie names (`differences`): none is 0. */
+const DIFF_INCARNATION = 1;
+const DIFF_OWNER = 2;
+/** No socket has the cookie. */
+const DIFF_NEW = 4;
+
 interface LinkState {
   /** Its index in `Aggregator.linkStates`, by which sockets name it. */
   index: number;
@@ -393,8 +404,13 @@ export class Aggregator {
   /** Key states by index (a socket names its key by index); undefined: a free index. */
   private readonly keyStates: Array<KeyState | undefined> = [];
   private readonly freeKeyIndexes: number[] = [];
-  /** Per row of the batch being applied: its socket's slot as the first pass found it, or -1. */
+  /**
+   * Per row of the batch being applied: its socket's slot as the first pass found it, or -1; until
+   * then, of the batch before.
+   */
   private rowSlots = new Int32Array(0);
+  /** Per row of the batch being applied: how it differs from the socket in its slot (`DIFF_*`). */
+  private rowDiffs = new Uint8Array(0);
   private batchNo = 0;
   private lastTimeMs: number | undefined;
   private versionOf: InputsVersion | undefined;
@@ -461,25 +477,14 @@ export class Aggregator {
     // is resolved (a client socket to a local server is named by the server socket of the same batch).
     const rows = batch.sockets;
     const count = rows.count;
-    const strings = rows.strings;
     const slots = this.sockets;
-    if (this.rowSlots.length < count) this.rowSlots = new Int32Array(count);
-    const rowSlots = this.rowSlots;
-    let unknown = 0;
-    for (let i = 0; i < count; i++) {
-      const slot = slots.find(rows.cookie[i]!);
-      rowSlots[i] = slot;
-      if (slot < 0) unknown++;
-      if (
-        learn !== undefined &&
-        (slot < 0 ||
-          slots.openedAtMs[slot] !== rows.openedAtMs[i] ||
-          slots.comm[slot] !== strings[rows.comm[i]!] ||
-          slots.cgroupId[slot] !== rows.cgroupId[i])
-      ) {
-        learn(rowEnds(rows, i));
-      }
+    if (this.rowSlots.length < count) {
+      const rowSlots = new Int32Array(count);
+      rowSlots.set(this.rowSlots);
+      this.rowSlots = rowSlots;
+      this.rowDiffs = new Uint8Array(count);
     }
+    const unknown = this.findRows(rows, learn);
     const keys: KeyState[] = new Array(batch.closed.length);
     for (let i = 0; i < batch.closed.length; i++) {
       const totals = batch.closed[i] as ClosedLinkTotals;
@@ -516,7 +521,7 @@ export class Aggregator {
       else this.release(cookie, slot, now);
     }
     slots.reserve(unknown);
-    for (let i = 0; i < count; i++) this.applyRow(rows, i, rowSlots[i]!, resolve, now, sinceMs);
+    this.applyRows(rows, resolve, now, sinceMs);
     for (const [cookie, held] of this.heldSockets) {
       if (held.since < this.batchNo) this.settle(cookie, held, resolve, now, sinceMs);
     }
@@ -539,6 +544,37 @@ export class Aggregator {
     for (const l of this.links.values()) links.push(l.link);
     for (const l of this.overflowLinks.values()) links.push(l.link);
     return { batch: { timeMs: now, startTimeMs: batch.startTimeMs, links }, stats: this.stats };
+  }
+
+  /**
+   * First pass over the rows: each one's slot (`rowSlots`) and how it differs from it (`rowDiffs`),
+   * and what is new or changed learned from. Returns the rows of sockets not tracked yet.
+   *
+   * The loops over the rows are methods of their own with nothing after the loop: V8 compiles a loop
+   * of a first large batch while it runs (on-stack replacement), and code after it, not yet run then,
+   * would make it throw that code away and compile the loop again in a later batch.
+   */
+  private findRows(rows: SocketColumns, learn: ((ends: FlowEnds) => void) | undefined): number {
+    const slots = this.sockets;
+    const rowSlots = this.rowSlots;
+    const rowDiffs = this.rowDiffs;
+    let unknown = 0;
+    for (let i = 0; i < rows.count; i++) {
+      // `rowSlots[i]` still holds the slot of row `i` of the batch before: usually this row's.
+      const slot = slots.findFrom(rowSlots[i]!, rows.cookie[i]!);
+      const d = this.differences(slot, rows, i);
+      rowSlots[i] = slot;
+      rowDiffs[i] = d;
+      if (d === DIFF_NEW) unknown++;
+      if (learn !== undefined && d !== 0) learn(rowEnds(rows, i));
+    }
+    return unknown;
+  }
+
+  /** Folds every row in (`applyRow`). */
+  private applyRows(rows: SocketColumns, resolve: Resolve, now: number, sinceMs: number): void {
+    const rowSlots = this.rowSlots;
+    for (let i = 0; i < rows.count; i++) this.applyRow(rows, i, rowSlots[i]!, resolve, now, sinceMs);
   }
 
   private keyFor(id: string): KeyState {
@@ -661,6 +697,13 @@ export class Aggregator {
     return this.linkStates[this.sockets.link[slot]!] as LinkState;
   }
 
+  /**
+   * Folds row `i` in, in two steps: `placeRow` finds or makes the socket's slot (a new socket, a new
+   * incarnation, another owner: out of line), then `updateRow`, which every row goes through, new
+   * ones too. So the first poll, where every socket is new, runs and compiles the code the next polls
+   * run for known sockets whose counters moved: code first run in a later poll is compiled there by
+   * V8, which at 100k sockets cost that poll 40-100 ms of CPU.
+   */
   private applyRow(
     rows: SocketColumns,
     i: number,
@@ -669,75 +712,157 @@ export class Aggregator {
     now: number,
     sinceMs: number,
   ): void {
+    const placed = this.placeRow(rows, i, known, resolve, now, sinceMs);
+    if (placed >= 0) this.updateRow(placed >> 2, placed & 3, rows, i, resolve, now, sinceMs);
+  }
+
+  /**
+   * The slot of row `i`'s socket, made for a new one (resolved, linked or held), times 4 plus what
+   * was done (`PLACED_*`), or -1 when the socket is held.
+   */
+  private placeRow(
+    rows: SocketColumns,
+    i: number,
+    known: number,
+    resolve: Resolve,
+    now: number,
+    sinceMs: number,
+  ): number {
     const slots = this.sockets;
     const cookie = rows.cookie[i]!;
-    const openedAtMs = rows.openedAtMs[i]!;
     // `known` was looked up in the first pass; a cookie twice in one batch may have changed since (a
-    // released slot is not handed out again in the same batch).
-    let slot = known < 0 || (slots.flags[known]! & RELEASED) !== 0 ? slots.find(cookie) : known;
-    if (slot >= 0 && slots.openedAtMs[slot] !== openedAtMs) {
+    // released slot is not handed out again in the same batch). Every test below runs for every row,
+    // new or known (see `applyRow`).
+    const released = (slots.flags[known < 0 ? 0 : known]! & RELEASED) !== 0;
+    let slot = known;
+    let d = this.rowDiffs[i]!;
+    if (released || known < 0) {
+      slot = slots.find(cookie);
+      d = this.differences(slot, rows, i);
+    }
+    const incarnation = (d & DIFF_INCARNATION) !== 0;
+    const owner = (d & DIFF_OWNER) !== 0;
+    if (slot >= 0 && incarnation) {
       this.stats.replacedIncarnations++;
       this.release(cookie, slot, now);
       slot = -1;
     }
-    const comm = rows.strings[rows.comm[i]!]!;
-    const client = rows.role[i] === ROLE_CLIENT;
-    if (slot < 0) {
-      const key = this.keyFor(rowKeyId(rows, i));
-      const resolution = this.resolveRow(rows, i, key, resolve, now);
-      const resolved = resolution.resolved;
-      key.openSockets++;
-      const preexisting = rows.preexisting[i] === 1;
-      // A new socket whose other end may be a local process the batches have not shown yet (its own
-      // socket in the next batch): held one batch rather than counted under a name it would leave.
-      const held = resolved.awaitingPeer === true && !preexisting;
-      const link = held ? undefined : this.rowLinkOf(resolution, rows, i, client, now, sinceMs);
-      if (link !== undefined) link.sockets++;
-      slot = slots.add(cookie);
-      slots.openedAtMs[slot] = openedAtMs;
-      slots.cgroupId[slot] = rows.cgroupId[i]!;
-      slots.comm[slot] = comm;
-      slots.key[slot] = key.index;
-      slots.link[slot] = link === undefined ? NO_LINK : link.index;
-      slots.flags[slot] = (client ? 0 : SERVER) | (preexisting ? PREEXISTING : 0);
-      this.keepAnswer(slot, resolution);
-      if (held) {
-        this.heldSockets.set(cookie, this.heldRow(rows, i, this.batchNo));
-        return;
-      }
+    let placed: number;
+    if (slot >= 0) {
+      placed = owner ? PLACED_REKEYED : PLACED_KNOWN;
+      if (owner) this.rekey(slot, rows, i);
     } else {
-      let changedKey = false;
-      if (comm !== slots.comm[slot] || rows.cgroupId[i] !== slots.cgroupId[slot]) {
-        this.keyOf(slot).openSockets--;
-        const key = this.keyFor(rowKeyId(rows, i));
-        slots.key[slot] = key.index;
-        slots.comm[slot] = comm;
-        slots.cgroupId[slot] = rows.cgroupId[i]!;
-        key.openSockets++;
-        changedKey = true;
-      }
-      if (slots.link[slot] === NO_LINK) {
-        const held = this.heldSockets.get(cookie) as Held;
-        this.heldSockets.set(cookie, this.heldRow(rows, i, held.since));
-        return;
-      }
-      if (
-        !Number.isNaN(slots.answerVersion[slot]!) &&
-        (changedKey ||
-          !this.answerHolds(slot, now) ||
-          ((slots.flags[slot]! & READS_PID) !== 0 && slots.answerPid[slot] !== rows.pid[i]))
-      ) {
-        const resolution = this.resolveRow(rows, i, this.keyOf(slot), resolve, now);
-        this.keepAnswer(slot, resolution);
-        const link = this.rowLinkOf(resolution, rows, i, client, now, sinceMs);
-        const from = this.linkStateOf(slot);
-        if (link !== from) {
-          this.stats.relinked++;
-          this.moveSocket(slot, from, link, now);
-        }
-      }
+      slot = this.addRow(rows, i, resolve, now, sinceMs);
+      if (slot < 0) return -1;
+      placed = PLACED_NEW;
+    }
+    return slot * 4 + placed;
+  }
+
+  /**
+   * How row `i` differs from the socket in `slot` (`DIFF_*`; 0: the same). The columns of slot 0,
+   * which always exists, are compared when there is no slot, so that the comparisons run on every
+   * row whatever it is.
+   */
+  private differences(slot: number, rows: SocketColumns, i: number): number {
+    const slots = this.sockets;
+    const s = slot < 0 ? 0 : slot;
+    const incarnation = slots.openedAtMs[s] !== rows.openedAtMs[i];
+    const comm = slots.comm[s] !== rows.strings[rows.comm[i]!];
+    const cgroup = slots.cgroupId[s] !== rows.cgroupId[i];
+    const d = (incarnation ? DIFF_INCARNATION : 0) + (comm || cgroup ? DIFF_OWNER : 0);
+    return slot < 0 ? DIFF_NEW : d;
+  }
+
+  /** A known socket whose owner changed: counted under the key its row names now. */
+  private rekey(slot: number, rows: SocketColumns, i: number): void {
+    const slots = this.sockets;
+    this.keyOf(slot).openSockets--;
+    const key = this.keyFor(rowKeyId(rows, i));
+    slots.key[slot] = key.index;
+    slots.comm[slot] = rows.strings[rows.comm[i]!]!;
+    slots.cgroupId[slot] = rows.cgroupId[i]!;
+    key.openSockets++;
+  }
+
+  /** A slot for the new socket of row `i`, resolved and linked; -1 when it is held. */
+  private addRow(rows: SocketColumns, i: number, resolve: Resolve, now: number, sinceMs: number): number {
+    const slots = this.sockets;
+    const cookie = rows.cookie[i]!;
+    const client = rows.role[i] === ROLE_CLIENT;
+    const key = this.keyFor(rowKeyId(rows, i));
+    const resolution = this.resolveRow(rows, i, key, resolve, now);
+    const resolved = resolution.resolved;
+    key.openSockets++;
+    const preexisting = rows.preexisting[i] === 1;
+    // A new socket whose other end may be a local process the batches have not shown yet (its own
+    // socket in the next batch): held one batch rather than counted under a name it would leave.
+    const held = resolved.awaitingPeer === true && !preexisting;
+    const link = held ? undefined : this.rowLinkOf(resolution, rows, i, client, now, sinceMs);
+    if (link !== undefined) link.sockets++;
+    const slot = slots.add(cookie);
+    slots.openedAtMs[slot] = rows.openedAtMs[i]!;
+    slots.cgroupId[slot] = rows.cgroupId[i]!;
+    slots.comm[slot] = rows.strings[rows.comm[i]!]!;
+    slots.key[slot] = key.index;
+    slots.link[slot] = link === undefined ? NO_LINK : link.index;
+    slots.flags[slot] = (client ? 0 : SERVER) | (preexisting ? PREEXISTING : 0);
+    this.keepAnswer(slot, resolution);
+    if (!held) return slot;
+    this.heldSockets.set(cookie, this.heldRow(rows, i, this.batchNo));
+    return -1;
+  }
+
+  /**
+   * Row `i` of a placed socket: a held one's copy renewed, a provisional answer checked (and the
+   * socket resolved again and moved when it no longer holds), then its counters credited.
+   */
+  private updateRow(
+    slot: number,
+    placed: number,
+    rows: SocketColumns,
+    i: number,
+    resolve: Resolve,
+    now: number,
+    sinceMs: number,
+  ): void {
+    const slots = this.sockets;
+    if (slots.link[slot] === NO_LINK) {
+      const cookie = rows.cookie[i]!;
+      const held = this.heldSockets.get(cookie) as Held;
+      this.heldSockets.set(cookie, this.heldRow(rows, i, held.since));
+      return;
+    }
+    // Checked for new sockets too (their answer holds, as just computed), so that it is compiled.
+    if (
+      !Number.isNaN(slots.answerVersion[slot]!) &&
+      (placed === PLACED_REKEYED ||
+        !this.answerHolds(slot, now) ||
+        ((slots.flags[slot]! & READS_PID) !== 0 && slots.answerPid[slot] !== rows.pid[i])) &&
+      placed !== PLACED_NEW
+    ) {
+      this.resolveAgain(slot, rows, i, resolve, now, sinceMs);
     }
     this.count(slot, rows.state[i]!, rows.txBytes[i]!, rows.rxBytes[i]!, rows.retransSegs[i]!, now);
+  }
+
+  /** A known socket whose answer no longer holds: resolved again, and moved if its link changed. */
+  private resolveAgain(
+    slot: number,
+    rows: SocketColumns,
+    i: number,
+    resolve: Resolve,
+    now: number,
+    sinceMs: number,
+  ): void {
+    const resolution = this.resolveRow(rows, i, this.keyOf(slot), resolve, now);
+    this.keepAnswer(slot, resolution);
+    const link = this.rowLinkOf(resolution, rows, i, rows.role[i] === ROLE_CLIENT, now, sinceMs);
+    const from = this.linkStateOf(slot);
+    if (link !== from) {
+      this.stats.relinked++;
+      this.moveSocket(slot, from, link, now);
+    }
   }
 
   /** Keeps what the socket needs of its answer to know when to resolve it again: nothing once settled. */
@@ -823,21 +948,16 @@ export class Aggregator {
     const dTx = this.delta(tx, slots.tx[slot]!);
     const dRx = this.delta(rx, slots.rx[slot]!);
     const dRetrans = this.delta(retrans, slots.retrans[slot]!);
-    if (dTx > 0 || dRx > 0 || dRetrans > 0) {
-      slots.tx[slot] = slots.tx[slot]! + dTx;
-      slots.rx[slot] = slots.rx[slot]! + dRx;
-      slots.retrans[slot] = slots.retrans[slot]! + dRetrans;
-      if ((flags & SERVER) === 0) {
-        link.bytesClientToServer += dTx;
-        link.bytesServerToClient += dRx;
-      } else {
-        link.bytesClientToServer += dRx;
-        link.bytesServerToClient += dTx;
-      }
-      link.retransSegs += dRetrans;
-      changed = true;
-    }
-    if (changed) link.lastActivityMs = now;
+    // Credited whether they moved or not (adding 0): the same code for a new socket, whose counters
+    // usually start where its baseline put them, as for a known one that moved.
+    slots.tx[slot] = slots.tx[slot]! + dTx;
+    slots.rx[slot] = slots.rx[slot]! + dRx;
+    slots.retrans[slot] = slots.retrans[slot]! + dRetrans;
+    const server = (flags & SERVER) !== 0;
+    link.bytesClientToServer += server ? dRx : dTx;
+    link.bytesServerToClient += server ? dTx : dRx;
+    link.retransSegs += dRetrans;
+    if (dTx > 0 || dRx > 0 || dRetrans > 0 || changed) link.lastActivityMs = now;
   }
 
   /** Growth of a cumulative counter; a regression counts and gives 0. */

@@ -68,6 +68,37 @@ describe('SocketSlots', () => {
   });
 });
 
+describe('SocketSlots.findFrom', () => {
+  it('takes the hint only when its slot holds the cookie, else finds it', () => {
+    const slots = new SocketSlots();
+    const a = slots.add(100);
+    const b = slots.add(200);
+    assert.equal(slots.findFrom(a, 100), a);
+    assert.equal(slots.findFrom(b, 100), a, 'a hint to another socket');
+    assert.equal(slots.findFrom(-1, 200), b);
+    assert.equal(slots.findFrom(1e9, 200), b, 'a hint past the slots');
+    assert.equal(slots.findFrom(a, 300), -1);
+    slots.remove(100, a);
+    slots.endBatch();
+    assert.equal(slots.findFrom(a, 100), -1, 'a freed slot is no hint, even for its old cookie');
+    const c = slots.add(300);
+    assert.equal(c, a);
+    assert.equal(slots.findFrom(a, 300), c);
+  });
+
+  it('follows the sockets when they move to the first slots', () => {
+    const slots = new SocketSlots();
+    const cookies = Array.from({ length: 5000 }, (_, i) => 1000 + i);
+    const before = cookies.map((c) => slots.add(c));
+    for (const [i, c] of cookies.entries()) if (i % 10 !== 0) slots.remove(c, before[i]!);
+    slots.endBatch();
+    for (const [i, c] of cookies.entries()) {
+      const want = i % 10 === 0 ? slots.find(c) : -1;
+      assert.equal(slots.findFrom(before[i]!, c), want, `cookie ${c}`);
+    }
+  });
+});
+
 describe('SocketSlots.reserve', () => {
   it('grows once for a batch of new sockets, counting the free slots', () => {
     const slots = new SocketSlots();
