@@ -180,6 +180,9 @@ const PLACED_KNOWN = 0;
 const PLACED_REKEYED = 1;
 const PLACED_NEW = 2;
 
+/** Rows a call of `findRowsIn` or `applyRowsIn` takes (see `findRows`). */
+const ROWS_PER_CALL = 1024;
+
 /** How a row differs from the socket its cookie names (`differences`): none is 0. */
 const DIFF_INCARNATION = 1;
 const DIFF_OWNER = 2;
@@ -550,16 +553,32 @@ export class Aggregator {
    * First pass over the rows: each one's slot (`rowSlots`) and how it differs from it (`rowDiffs`),
    * and what is new or changed learned from. Returns the rows of sockets not tracked yet.
    *
-   * The loops over the rows are methods of their own with nothing after the loop: V8 compiles a loop
-   * of a first large batch while it runs (on-stack replacement), and code after it, not yet run then,
-   * would make it throw that code away and compile the loop again in a later batch.
+   * The loops over the rows are methods of their own, called per `ROWS_PER_CALL` rows: V8 compiles a
+   * loop of a first large batch while it runs (on-stack replacement), and code after it, not yet run
+   * then, would make it throw that code away; and a loop's code compiled so does not outlive the
+   * receiver's last-resort collection after that batch, while a function's code, compiled once it
+   * has been called often enough, does.
    */
   private findRows(rows: SocketColumns, learn: ((ends: FlowEnds) => void) | undefined): number {
+    let unknown = 0;
+    for (let from = 0; from < rows.count; from += ROWS_PER_CALL) {
+      unknown += this.findRowsIn(rows, from, Math.min(rows.count, from + ROWS_PER_CALL), learn);
+    }
+    return unknown;
+  }
+
+  /** `findRows` for rows `from` to `to` (excluded). */
+  private findRowsIn(
+    rows: SocketColumns,
+    from: number,
+    to: number,
+    learn: ((ends: FlowEnds) => void) | undefined,
+  ): number {
     const slots = this.sockets;
     const rowSlots = this.rowSlots;
     const rowDiffs = this.rowDiffs;
     let unknown = 0;
-    for (let i = 0; i < rows.count; i++) {
+    for (let i = from; i < to; i++) {
       // `rowSlots[i]` still holds the slot of row `i` of the batch before: usually this row's.
       const slot = slots.findFrom(rowSlots[i]!, rows.cookie[i]!);
       const d = this.differences(slot, rows, i);
@@ -573,8 +592,22 @@ export class Aggregator {
 
   /** Folds every row in (`applyRow`). */
   private applyRows(rows: SocketColumns, resolve: Resolve, now: number, sinceMs: number): void {
+    for (let from = 0; from < rows.count; from += ROWS_PER_CALL) {
+      this.applyRowsIn(rows, from, Math.min(rows.count, from + ROWS_PER_CALL), resolve, now, sinceMs);
+    }
+  }
+
+  /** `applyRows` for rows `from` to `to` (excluded). */
+  private applyRowsIn(
+    rows: SocketColumns,
+    from: number,
+    to: number,
+    resolve: Resolve,
+    now: number,
+    sinceMs: number,
+  ): void {
     const rowSlots = this.rowSlots;
-    for (let i = 0; i < rows.count; i++) this.applyRow(rows, i, rowSlots[i]!, resolve, now, sinceMs);
+    for (let i = from; i < to; i++) this.applyRow(rows, i, rowSlots[i]!, resolve, now, sinceMs);
   }
 
   private keyFor(id: string): KeyState {
