@@ -408,6 +408,15 @@ export class Aggregator {
   private readonly keyStates: Array<KeyState | undefined> = [];
   private readonly freeKeyIndexes: number[] = [];
   /**
+   * The owner each key names (command name, cgroup id), by key index, which its sockets' rows are
+   * compared with: arrays rather than fields of the key's state, whose hidden class changes as it
+   * fills (V8 would throw away code compiled to read them). Never empty: an array of strings from the
+   * start (an empty one is an array of small integers to V8, and becoming one of strings with the
+   * first key, it would throw that code away too).
+   */
+  private readonly keyComms: string[] = [''];
+  private keyCgroupIds = new Float64Array(64);
+  /**
    * Per row of the batch being applied: its socket's slot as the first pass found it, or -1; until
    * then, of the batch before.
    */
@@ -502,6 +511,8 @@ export class Aggregator {
           totals.cgroupId,
           totals.comm,
         ),
+        totals.comm,
+        totals.cgroupId,
       );
       keys[i] = key;
       if (
@@ -536,6 +547,8 @@ export class Aggregator {
       if (key.openSockets === 0 && !present.has(key) && this.batchNo - key.lastGoneBatch >= 2) {
         this.keys.delete(id);
         this.keyStates[key.index] = undefined;
+        this.keyComms[key.index] = '';
+        this.keyCgroupIds[key.index] = Number.NaN;
         this.freeKeyIndexes.push(key.index);
       }
     }
@@ -610,10 +623,23 @@ export class Aggregator {
     for (let i = from; i < to; i++) this.applyRow(rows, i, rowSlots[i]!, resolve, now, sinceMs);
   }
 
-  private keyFor(id: string): KeyState {
+  /** The state of row `i`'s kernel key. */
+  private rowKey(rows: SocketColumns, i: number): KeyState {
+    return this.keyFor(rowKeyId(rows, i), rows.strings[rows.comm[i]!]!, rows.cgroupId[i]!);
+  }
+
+  /** The state of the key `id`, made when new (`comm` and `cgroupId`: the owner `id` names). */
+  private keyFor(id: string, comm: string, cgroupId: number): KeyState {
     let key = this.keys.get(id);
     if (key === undefined) {
       key = newKeyState(this.freeKeyIndexes.pop() ?? this.keyStates.length);
+      if (key.index >= this.keyCgroupIds.length) {
+        const grown = new Float64Array(2 * this.keyCgroupIds.length);
+        grown.set(this.keyCgroupIds);
+        this.keyCgroupIds = grown;
+      }
+      this.keyComms[key.index] = comm;
+      this.keyCgroupIds[key.index] = cgroupId;
       this.keys.set(id, key);
       this.keyStates[key.index] = key;
     }
@@ -800,9 +826,11 @@ export class Aggregator {
   private differences(slot: number, rows: SocketColumns, i: number): number {
     const slots = this.sockets;
     const s = slot < 0 ? 0 : slot;
+    // The owner is its key's (slot 0 may have none: a key index of -1, or of a key gone since).
+    const k = slots.key[s]!;
     const incarnation = slots.openedAtMs[s] !== rows.openedAtMs[i];
-    const comm = slots.comm[s] !== rows.strings[rows.comm[i]!];
-    const cgroup = slots.cgroupId[s] !== rows.cgroupId[i];
+    const comm = (k >= 0 ? this.keyComms[k] : '') !== rows.strings[rows.comm[i]!];
+    const cgroup = (k >= 0 ? this.keyCgroupIds[k] : 0) !== rows.cgroupId[i];
     const d = (incarnation ? DIFF_INCARNATION : 0) + (comm || cgroup ? DIFF_OWNER : 0);
     return slot < 0 ? DIFF_NEW : d;
   }
@@ -811,10 +839,8 @@ export class Aggregator {
   private rekey(slot: number, rows: SocketColumns, i: number): void {
     const slots = this.sockets;
     this.keyOf(slot).openSockets--;
-    const key = this.keyFor(rowKeyId(rows, i));
+    const key = this.rowKey(rows, i);
     slots.key[slot] = key.index;
-    slots.comm[slot] = rows.strings[rows.comm[i]!]!;
-    slots.cgroupId[slot] = rows.cgroupId[i]!;
     key.openSockets++;
   }
 
@@ -823,7 +849,7 @@ export class Aggregator {
     const slots = this.sockets;
     const cookie = rows.cookie[i]!;
     const client = rows.role[i] === ROLE_CLIENT;
-    const key = this.keyFor(rowKeyId(rows, i));
+    const key = this.rowKey(rows, i);
     const resolution = this.resolveRow(rows, i, key, resolve, now);
     const resolved = resolution.resolved;
     key.openSockets++;
@@ -835,8 +861,6 @@ export class Aggregator {
     if (link !== undefined) link.sockets++;
     const slot = slots.add(cookie);
     slots.openedAtMs[slot] = rows.openedAtMs[i]!;
-    slots.cgroupId[slot] = rows.cgroupId[i]!;
-    slots.comm[slot] = rows.strings[rows.comm[i]!]!;
     slots.key[slot] = key.index;
     slots.link[slot] = link === undefined ? NO_LINK : link.index;
     slots.flags[slot] = (client ? 0 : SERVER) | (preexisting ? PREEXISTING : 0);

@@ -7,7 +7,7 @@ describe('SocketSlots', () => {
     const slots = new SocketSlots();
     const a = slots.add(2 ** 40);
     slots.tx[a] = 5;
-    slots.comm[a] = 'curl';
+    slots.retrans[a] = 7;
     slots.answerVersion[a] = 3;
     assert.equal(slots.find(2 ** 40), a);
     assert.equal(slots.find(7), -1);
@@ -17,8 +17,8 @@ describe('SocketSlots', () => {
     const b = slots.add(8);
     assert.equal(b, a, 'the freed slot is reused');
     assert.deepEqual(
-      [slots.tx[b], slots.comm[b], slots.answerVersion[b], slots.key[b], slots.link[b], slots.flags[b]],
-      [0, '', Number.NaN, -1, -1, 0],
+      [slots.tx[b], slots.retrans[b], slots.answerVersion[b], slots.key[b], slots.link[b], slots.flags[b]],
+      [0, 0, Number.NaN, -1, -1, 0],
     );
   });
 
@@ -43,7 +43,7 @@ describe('SocketSlots', () => {
       const s = slots.add(cookie);
       slots.tx[s] = cookie * 10;
       slots.openedAtMs[s] = cookie + 0.5;
-      slots.comm[s] = `c${cookie}`;
+      slots.retrans[s] = cookie + 2;
       slots.answerVersion[s] = cookie;
       slots.answerPid[s] = cookie + 1;
     }
@@ -59,12 +59,35 @@ describe('SocketSlots', () => {
       assert.ok(s < 1000, `slot ${s}`);
       seen.add(s);
       assert.deepEqual(
-        [slots.tx[s], slots.openedAtMs[s], slots.comm[s], slots.answerVersion[s], slots.answerPid[s]],
-        [cookie * 10, cookie + 0.5, `c${cookie}`, cookie, cookie + 1],
+        [
+          slots.cookie[s],
+          slots.tx[s],
+          slots.openedAtMs[s],
+          slots.retrans[s],
+          slots.answerVersion[s],
+          slots.answerPid[s],
+        ],
+        [cookie, cookie * 10, cookie + 0.5, cookie + 2, cookie, cookie + 1],
       );
     }
     assert.equal(seen.size, 1000);
     assert.equal(slots.add(20_000), 1000, 'new sockets after the ones kept');
+  });
+
+  it('hands out every slot freed in a batch, however many, before growing', () => {
+    const slots = new SocketSlots();
+    const all = Array.from({ length: 3000 }, (_, i) => slots.add(i + 1));
+    const capacity = slots.capacity;
+    const freed = all.filter((_, i) => i % 6 === 0);
+    for (const s of freed) slots.remove(slots.cookie[s]!, s);
+    slots.endBatch();
+    assert.equal(slots.capacity, capacity, 'not compacted: most slots still in use');
+    const reused = freed.map((_, i) => slots.add(10_000 + i));
+    assert.deepEqual(
+      [...reused].sort((a, b) => a - b),
+      [...freed].sort((a, b) => a - b),
+    );
+    assert.equal(slots.capacity, capacity);
   });
 });
 

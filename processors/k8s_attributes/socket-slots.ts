@@ -1,7 +1,7 @@
 /**
  * Per-socket state of the aggregator as columns (struct of arrays): one slot per open socket,
  * found by cookie. At 100k open sockets an object per socket (a `SocketState` of 14 fields, its
- * hidden class and boxed numbers) took about 200 bytes; a slot takes 93 bytes of columns plus 12-24
+ * hidden class and boxed numbers) took about 200 bytes; a slot takes 73 bytes of columns plus 12-24
  * in the cookie index.
  *
  * A slot freed during a batch (`remove`) keeps its values and is not handed out again before
@@ -139,7 +139,6 @@ export class SocketSlots {
   /** The socket's cookie; NaN in a free slot. */
   cookie = new Float64Array(0);
   openedAtMs = new Float64Array(0);
-  cgroupId = new Float64Array(0);
   /** Counters credited so far. */
   tx = new Float64Array(0);
   rx = new Float64Array(0);
@@ -149,8 +148,6 @@ export class SocketSlots {
   /** Index of the socket's link state; -1 while it has none. */
   link = new Int32Array(0);
   flags = new Uint8Array(0);
-  /** Its key's command name, kept here too: comparing it needs no visit to the key. */
-  comm: string[] = [];
   /**
    * The provisional answer the socket is named by, until a settled one comes: the version of the
    * inputs it read as of its computation (NaN: settled, no provisional answer), which inputs (a mask;
@@ -209,7 +206,7 @@ export class SocketSlots {
     this.byCookie.reserve(this.byCookie.size + sockets);
   }
 
-  /** A slot for a new socket, every column zero (`key` and `link` -1, `comm` '', settled). */
+  /** A slot for a new socket, every column zero (`key` and `link` -1, settled). */
   add(cookie: number): number {
     let slot: number;
     if (this.freeCount > 0) slot = this.free[--this.freeCount]!;
@@ -220,14 +217,12 @@ export class SocketSlots {
     }
     this.cookie[slot] = cookie;
     this.openedAtMs[slot] = 0;
-    this.cgroupId[slot] = 0;
     this.tx[slot] = 0;
     this.rx[slot] = 0;
     this.retrans[slot] = 0;
     this.key[slot] = -1;
     this.link[slot] = -1;
     this.flags[slot] = 0;
-    this.comm[slot] = '';
     this.answerVersion[slot] = Number.NaN;
     this.byCookie.set(cookie, slot);
     return slot;
@@ -245,6 +240,11 @@ export class SocketSlots {
    * moves the sockets to the first ones and gives the rest back.
    */
   endBatch(): void {
+    if (this.freeCount + this.pending.length > this.free.length) {
+      const free = new Int32Array(Math.max(64, 2 * (this.freeCount + this.pending.length)));
+      free.set(this.free.subarray(0, this.freeCount));
+      this.free = free;
+    }
     for (const slot of this.pending) {
       this.cookie[slot] = Number.NaN;
       this.free[this.freeCount++] = slot;
@@ -269,14 +269,12 @@ export class SocketSlots {
     const old = {
       cookie: this.cookie,
       openedAtMs: this.openedAtMs,
-      cgroupId: this.cgroupId,
       tx: this.tx,
       rx: this.rx,
       retrans: this.retrans,
       key: this.key,
       link: this.link,
       flags: this.flags,
-      comm: this.comm,
       answerVersion: this.answerVersion,
       answerInputs: this.answerInputs,
       answerRecheckAtMs: this.answerRecheckAtMs,
@@ -288,14 +286,12 @@ export class SocketSlots {
       const to = next++;
       this.openedAtMs[to] = old.openedAtMs[from]!;
       this.cookie[to] = old.cookie[from]!;
-      this.cgroupId[to] = old.cgroupId[from]!;
       this.tx[to] = old.tx[from]!;
       this.rx[to] = old.rx[from]!;
       this.retrans[to] = old.retrans[from]!;
       this.key[to] = old.key[from]!;
       this.link[to] = old.link[from]!;
       this.flags[to] = old.flags[from]!;
-      this.comm[to] = old.comm[from]!;
       this.answerVersion[to] = old.answerVersion[from]!;
       this.answerInputs[to] = old.answerInputs[from]!;
       this.answerRecheckAtMs[to] = old.answerRecheckAtMs[from]!;
@@ -304,16 +300,16 @@ export class SocketSlots {
     });
     this.highWater = next;
     this.freeCount = 0;
+    this.free = new Int32Array(0);
   }
 
   private resize(capacity: number): void {
     const n = this.highWater;
-    const { cookie, openedAtMs, cgroupId, tx, rx, retrans, key, link, flags, free } = this;
+    const { cookie, openedAtMs, tx, rx, retrans, key, link, flags } = this;
     const { answerVersion, answerInputs, answerRecheckAtMs, answerPid } = this;
-    this.allocate(capacity, this.comm);
+    this.allocate(capacity);
     this.cookie.set(cookie.subarray(0, n));
     this.openedAtMs.set(openedAtMs.subarray(0, n));
-    this.cgroupId.set(cgroupId.subarray(0, n));
     this.tx.set(tx.subarray(0, n));
     this.rx.set(rx.subarray(0, n));
     this.retrans.set(retrans.subarray(0, n));
@@ -324,14 +320,12 @@ export class SocketSlots {
     this.answerInputs.set(answerInputs.subarray(0, n));
     this.answerRecheckAtMs.set(answerRecheckAtMs.subarray(0, n));
     this.answerPid.set(answerPid.subarray(0, n));
-    this.free.set(free.subarray(0, this.freeCount));
   }
 
-  /** New columns of `capacity` slots; the array of command names is kept (grown) when given. */
-  private allocate(capacity: number, comm: string[] = []): void {
+  /** New columns of `capacity` slots. */
+  private allocate(capacity: number): void {
     this.cookie = new Float64Array(capacity).fill(Number.NaN);
     this.openedAtMs = new Float64Array(capacity);
-    this.cgroupId = new Float64Array(capacity);
     this.tx = new Float64Array(capacity);
     this.rx = new Float64Array(capacity);
     this.retrans = new Uint32Array(capacity);
@@ -342,8 +336,5 @@ export class SocketSlots {
     this.answerInputs = new Float64Array(capacity);
     this.answerRecheckAtMs = new Float64Array(capacity);
     this.answerPid = new Uint32Array(capacity);
-    this.free = new Int32Array(capacity);
-    while (comm.length < capacity) comm.push('');
-    this.comm = comm;
   }
 }
