@@ -11,7 +11,8 @@
  *   with the learning pass the processor runs);
  * - adopted: 100k open sockets found at start-up (pre-existing, no comm nor pid: host mode names them
  *   provisionally), every one changed in every batch, nothing new learned;
- * - closed: 10k kernel keys of closed totals, all changed per batch, no open sockets.
+ * - closed: 10k kernel keys of closed totals, all changed per batch, no open sockets (an object per
+ *   key kept across batches, as the receiver hands them).
  * Then memory (with --expose-gc): heap and array buffers held by an aggregator tracking the steady sockets, and by the
  * local peers learned from them, per socket.
  * Sockets come from 250 local addresses and 50 client processes, to 200 servers on 20 ports (one server
@@ -228,12 +229,19 @@ const churnLinks = churnAgg.linkCount;
 
 const KEYS = Math.max(1, Math.floor(SOCKETS / 10));
 const closedAgg = new Aggregator({ linkIdleTimeoutMs: 600_000, maxLinks: 100_000 });
+const closedTotals: ClosedLinkTotals[] = [];
 const closed = time(
   total,
   (b) => {
-    const totals: ClosedLinkTotals[] = [];
-    for (let i = 0; i < KEYS; i++) totals.push(closedAt(i, b + 1));
-    return batchOf(b, { closed: totals });
+    // The same object per key at every batch, its counters moved, as the receiver hands them.
+    for (let i = 0; i < KEYS; i++) {
+      const next = closedAt(i, b + 1);
+      const t = (closedTotals[i] ??= next);
+      t.bytesClientToServer = next.bytesClientToServer;
+      t.bytesServerToClient = next.bytesServerToClient;
+      t.connectionsClosed = next.connectionsClosed;
+    }
+    return batchOf(b, { closed: closedTotals });
   },
   (b) => closedAgg.apply(b, resolve, learn, version),
 );

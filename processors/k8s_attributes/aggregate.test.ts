@@ -591,6 +591,53 @@ describe('Aggregator', () => {
   });
 });
 
+describe('Aggregator with closed totals handed as the same objects at every batch', () => {
+  it('counts as with new objects, across a key forgotten and seen again', () => {
+    const reused = [totals({ serverPort: 80 }), totals({ serverPort: 443, comm: 'wget' })];
+    const fresh = agg();
+    const same = agg();
+    const r = tableResolve();
+    // Per batch: which of the two keys the kernel's table holds, and their closed connections.
+    const plan: Array<Array<[number, number]>> = [
+      [[0, 1]],
+      [
+        [0, 2],
+        [1, 1],
+      ],
+      [[1, 3]],
+      [[1, 3]],
+      [[1, 4]],
+      [[1, 4]],
+      [
+        [0, 5],
+        [1, 4],
+      ],
+    ];
+    for (const [i, entries] of plan.entries()) {
+      const closed = entries.map(([which, n]) => {
+        const t = reused[which]!;
+        t.connectionsClosed = n;
+        t.bytesClientToServer = 100 * n;
+        t.bytesServerToClient = 7 * n;
+        return t;
+      });
+      const a = fresh.apply(batch(i + 1, { closed: closed.map((t) => ({ ...t })) }), r).batch.links;
+      const b = same.apply(batch(i + 1, { closed }), r).batch.links;
+      assert.deepEqual(
+        b.map((l) => [l.id, counters(l)]),
+        a.map((l) => [l.id, counters(l)]),
+        `batch ${i + 1}`,
+      );
+    }
+    const byPort = new Map(same.apply(batch(9), r).batch.links.map((l) => [l.serverPort, counters(l)]));
+    assert.deepEqual(
+      [byPort.get(80)?.closed, byPort.get(80)?.c2s, byPort.get(443)?.closed, byPort.get(443)?.s2c],
+      // Port 80: 2 closed, then absent long enough to be forgotten, then 5 more in a table counting from 0 again.
+      [7, 700, 4, 28],
+    );
+  });
+});
+
 /**
  * A model kernel: sockets with growing counters that close at random, folded
  * per key into closed totals like the eBPF program does, read in the

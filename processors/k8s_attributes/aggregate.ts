@@ -240,6 +240,8 @@ interface KeyState {
   /** Connections counted opened that were never seen open (closed between two batches). */
   paidOpened: number;
   openSockets: number;
+  /** The last batch whose closed totals had this key. */
+  closedBatch: number;
   lastGoneBatch: number;
   /** Sockets of this key that went away in `lastGoneBatch`. */
   lastGoneCount: number;
@@ -282,6 +284,7 @@ function newKeyState(index: number): KeyState {
     paidRetrans: 0,
     paidOpened: 0,
     openSockets: 0,
+    closedBatch: -1,
     lastGoneBatch: -2,
     lastGoneCount: 0,
     lastGoneLink: undefined,
@@ -415,6 +418,8 @@ export class Aggregator {
    * first key, it would throw that code away too).
    */
   private readonly keyComms: string[] = [''];
+  /** The key of a closed totals object seen before (`closedKey`). */
+  private readonly keyOfTotals = new WeakMap<ClosedLinkTotals, KeyState>();
   private keyCgroupIds = new Float64Array(64);
   /**
    * Per row of the batch being applied: its socket's slot as the first pass found it, or -1; until
@@ -500,20 +505,8 @@ export class Aggregator {
     const keys: KeyState[] = new Array(batch.closed.length);
     for (let i = 0; i < batch.closed.length; i++) {
       const totals = batch.closed[i] as ClosedLinkTotals;
-      const key = this.keyFor(
-        kernelKeyId(
-          totals.family,
-          totals.clientAddr,
-          totals.serverAddr,
-          totals.serverPort,
-          totals.observer,
-          totals.netns,
-          totals.cgroupId,
-          totals.comm,
-        ),
-        totals.comm,
-        totals.cgroupId,
-      );
+      const key = this.closedKey(totals);
+      key.closedBatch = this.batchNo;
       keys[i] = key;
       if (
         learn !== undefined &&
@@ -539,12 +532,15 @@ export class Aggregator {
     for (const [cookie, held] of this.heldSockets) {
       if (held.since < this.batchNo) this.settle(cookie, held, resolve, now, sinceMs);
     }
-    const present = new Set<KeyState>(keys);
     for (let i = 0; i < batch.closed.length; i++) {
       this.applyClosed(keys[i] as KeyState, batch.closed[i] as ClosedLinkTotals, resolve, now, sinceMs);
     }
     for (const [id, key] of this.keys) {
-      if (key.openSockets === 0 && !present.has(key) && this.batchNo - key.lastGoneBatch >= 2) {
+      if (
+        key.openSockets === 0 &&
+        key.closedBatch !== this.batchNo &&
+        this.batchNo - key.lastGoneBatch >= 2
+      ) {
         this.keys.delete(id);
         this.keyStates[key.index] = undefined;
         this.keyComms[key.index] = '';
@@ -621,6 +617,31 @@ export class Aggregator {
   ): void {
     const rowSlots = this.rowSlots;
     for (let i = from; i < to; i++) this.applyRow(rows, i, rowSlots[i]!, resolve, now, sinceMs);
+  }
+
+  /**
+   * The state of the kernel key of closed totals. A producer may hand the same object for the same
+   * key at every batch (the receiver does): its key is then found without making its text again.
+   */
+  private closedKey(totals: ClosedLinkTotals): KeyState {
+    const known = this.keyOfTotals.get(totals);
+    if (known !== undefined && this.keyStates[known.index] === known) return known;
+    const key = this.keyFor(
+      kernelKeyId(
+        totals.family,
+        totals.clientAddr,
+        totals.serverAddr,
+        totals.serverPort,
+        totals.observer,
+        totals.netns,
+        totals.cgroupId,
+        totals.comm,
+      ),
+      totals.comm,
+      totals.cgroupId,
+    );
+    this.keyOfTotals.set(totals, key);
+    return key;
   }
 
   /** The state of row `i`'s kernel key. */

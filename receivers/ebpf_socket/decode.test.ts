@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { socketRows } from '../../core/socket-columns.ts';
 import type { ClosedLinkTotals, SocketSample } from '../../core/signals.ts';
-import { decodeCookies, decodeLinks, SocketDecoder } from './decode.ts';
+import { decodeCookies, LinkDecoder, SocketDecoder } from './decode.ts';
 import { formatAddress, LINK_KEY, LINK_VALUE, RECORD } from './layout.ts';
 
 function v4(text: string): Buffer {
@@ -256,7 +256,7 @@ describe('SocketDecoder', () => {
   });
 });
 
-describe('decodeLinks and decodeCookies', () => {
+describe('LinkDecoder and decodeCookies', () => {
   it('decodes link keys and values', () => {
     const keys = Buffer.alloc(LINK_KEY.size);
     const values = Buffer.alloc(LINK_VALUE.size);
@@ -274,7 +274,10 @@ describe('decodeLinks and decodeCookies', () => {
     values.writeBigUInt64LE(1n, LINK_VALUE.failed);
     values.writeBigUInt64LE(5n, LINK_VALUE.retrans);
     const out: ClosedLinkTotals[] = [];
-    decodeLinks(keys, values, 1, out);
+    const links = new LinkDecoder();
+    links.begin();
+    links.decode(keys, values, 1, out);
+    links.end();
     assert.deepEqual(out, [
       {
         family: 4,
@@ -298,5 +301,65 @@ describe('decodeLinks and decodeCookies', () => {
     const gone: number[] = [];
     decodeCookies(cookies, 2, gone);
     assert.deepEqual(gone, [12, 2 ** 50]);
+  });
+
+  it('keeps one object per kernel key while the table holds it, its counters those of the last read', () => {
+    const keyAt = (port: number): Buffer => {
+      const key = Buffer.alloc(LINK_KEY.size);
+      v4('10.201.0.2').copy(key, LINK_KEY.clientAddr);
+      v4('10.201.0.3').copy(key, LINK_KEY.serverAddr);
+      key.writeUInt16LE(port, LINK_KEY.serverPort);
+      key[LINK_KEY.family] = 4;
+      key[LINK_KEY.observer] = 1;
+      key.write('curl', LINK_KEY.comm);
+      return key;
+    };
+    const valueOf = (closed: number): Buffer => {
+      const value = Buffer.alloc(LINK_VALUE.size);
+      value.writeBigUInt64LE(BigInt(closed * 100), LINK_VALUE.bytesC2s);
+      value.writeBigUInt64LE(BigInt(closed), LINK_VALUE.closed);
+      return value;
+    };
+    const links = new LinkDecoder();
+    /** One poll reading `entries` ([port, closed]) in two chunks, as the table is read. */
+    const poll = (entries: Array<[number, number]>): ClosedLinkTotals[] => {
+      const out: ClosedLinkTotals[] = [];
+      links.begin();
+      const half = Math.ceil(entries.length / 2);
+      for (const chunk of [entries.slice(0, half), entries.slice(half)]) {
+        links.decode(
+          Buffer.concat(chunk.map(([port]) => keyAt(port))),
+          Buffer.concat(chunk.map(([, closed]) => valueOf(closed))),
+          chunk.length,
+          out,
+        );
+      }
+      links.end();
+      return out;
+    };
+    const [a1, b1] = poll([
+      [80, 1],
+      [443, 2],
+    ]);
+    const [b2, a2] = poll([
+      [443, 5],
+      [80, 1],
+    ]);
+    assert.equal(a2, a1, 'the same object for the same key');
+    assert.equal(b2, b1);
+    assert.deepEqual(
+      [a2!.serverPort, a2!.connectionsClosed, b2!.serverPort, b2!.connectionsClosed, b2!.bytesClientToServer],
+      [80, 1, 443, 5, 500],
+    );
+    assert.equal(links.size, 2);
+    const [b3] = poll([[443, 6]]);
+    assert.equal(b3, b1);
+    assert.equal(links.size, 1, 'a key the table no longer holds is forgotten');
+    const [a4] = poll([
+      [80, 7],
+      [443, 6],
+    ]);
+    assert.notEqual(a4, a1, 'and is new when it comes back');
+    assert.deepEqual([a4!.serverPort, a4!.connectionsClosed, a4!.clientAddr], [80, 7, '10.201.0.2']);
   });
 });

@@ -265,28 +265,79 @@ class Interned16 {
   }
 }
 
-/** Appends `count` decoded entries of the links table to `out`. */
-export function decodeLinks(keys: Buffer, values: Buffer, count: number, out: ClosedLinkTotals[]): void {
-  for (let i = 0; i < count; i++) {
-    const k = i * LINK_KEY.size;
-    const v = i * LINK_VALUE.size;
-    const fam = family(keys[k + LINK_KEY.family]!);
-    out.push({
-      family: fam,
-      clientAddr: formatAddress(keys, k + LINK_KEY.clientAddr, fam),
-      serverAddr: formatAddress(keys, k + LINK_KEY.serverAddr, fam),
-      serverPort: keys.readUInt16LE(k + LINK_KEY.serverPort),
-      observer: role(keys[k + LINK_KEY.observer]!),
-      netns: keys.readUInt32LE(k + LINK_KEY.netns),
-      cgroupId: u64(keys, k + LINK_KEY.cgroupId),
-      comm: readComm(keys, k + LINK_KEY.comm, LINK_KEY.commLength),
-      bytesClientToServer: u64(values, v + LINK_VALUE.bytesC2s),
-      bytesServerToClient: u64(values, v + LINK_VALUE.bytesS2c),
-      connectionsClosed: u64(values, v + LINK_VALUE.closed),
-      connectionsFailed: u64(values, v + LINK_VALUE.failed),
-      retransSegs: u64(values, v + LINK_VALUE.retrans),
-    });
+/**
+ * Decodes the kernel's closed totals (the links table, read whole at every poll) into
+ * `ClosedLinkTotals`, one object per kernel key for as long as the key is in the table: a key seen
+ * again has its counters written into the object it had, and no text is formatted again. On a busy
+ * node the table holds thousands of keys most of which did not change since the last poll; making
+ * an object and three strings per key per poll was most of what an idle poll allocated there. An
+ * object is valid until the next poll, as a batch is (`core/signals.ts`).
+ */
+export class LinkDecoder {
+  /** By the key's bytes (latin1 text), with the poll that last saw it. */
+  private readonly byKey = new Map<string, { totals: ClosedLinkTotals; poll: number }>();
+  private poll = 0;
+  private seen = 0;
+
+  /** Keys held. */
+  get size(): number {
+    return this.byKey.size;
   }
+
+  /** Starts a poll: call before the chunks of one read of the table. */
+  begin(): void {
+    this.poll++;
+    this.seen = 0;
+  }
+
+  /** Appends the totals of `count` entries of the links table to `out`. */
+  decode(keys: Buffer, values: Buffer, count: number, out: ClosedLinkTotals[]): void {
+    for (let i = 0; i < count; i++) {
+      const k = i * LINK_KEY.size;
+      const v = i * LINK_VALUE.size;
+      const id = keys.toString('latin1', k, k + LINK_KEY.size);
+      let entry = this.byKey.get(id);
+      if (entry === undefined) {
+        entry = { totals: linkTotals(keys, k), poll: 0 };
+        this.byKey.set(id, entry);
+      }
+      if (entry.poll !== this.poll) this.seen++;
+      entry.poll = this.poll;
+      const t = entry.totals;
+      t.bytesClientToServer = u64(values, v + LINK_VALUE.bytesC2s);
+      t.bytesServerToClient = u64(values, v + LINK_VALUE.bytesS2c);
+      t.connectionsClosed = u64(values, v + LINK_VALUE.closed);
+      t.connectionsFailed = u64(values, v + LINK_VALUE.failed);
+      t.retransSegs = u64(values, v + LINK_VALUE.retrans);
+      out.push(t);
+    }
+  }
+
+  /** Ends a poll: forgets the keys the table no longer holds. */
+  end(): void {
+    if (this.seen === this.byKey.size) return;
+    for (const [id, entry] of this.byKey) if (entry.poll !== this.poll) this.byKey.delete(id);
+  }
+}
+
+/** The key at byte `k` of `keys` as totals, counters zero. */
+function linkTotals(keys: Buffer, k: number): ClosedLinkTotals {
+  const fam = family(keys[k + LINK_KEY.family]!);
+  return {
+    family: fam,
+    clientAddr: formatAddress(keys, k + LINK_KEY.clientAddr, fam),
+    serverAddr: formatAddress(keys, k + LINK_KEY.serverAddr, fam),
+    serverPort: keys.readUInt16LE(k + LINK_KEY.serverPort),
+    observer: role(keys[k + LINK_KEY.observer]!),
+    netns: keys.readUInt32LE(k + LINK_KEY.netns),
+    cgroupId: u64(keys, k + LINK_KEY.cgroupId),
+    comm: readComm(keys, k + LINK_KEY.comm, LINK_KEY.commLength),
+    bytesClientToServer: 0,
+    bytesServerToClient: 0,
+    connectionsClosed: 0,
+    connectionsFailed: 0,
+    retransSegs: 0,
+  };
 }
 
 /** Appends `count` u64 cookies to `out`. */

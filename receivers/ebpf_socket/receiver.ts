@@ -14,7 +14,7 @@ import type { Component, CreateSettings, Host } from '../../core/component.ts';
 import { fixMmapThreshold, releaseMemory, trimNativeHeap } from '../../core/memory.ts';
 import type { ClosedLinkTotals, Consumer, SocketBatch } from '../../core/signals.ts';
 import type { Counter, Gauge, Histogram } from '../../core/telemetry.ts';
-import { decodeCookies, decodeLinks, SocketDecoder } from './decode.ts';
+import { decodeCookies, LinkDecoder, SocketDecoder } from './decode.ts';
 import { STAT, STAT_COUNT } from './layout.ts';
 import { LostSocketsWarning } from './lost-warning.ts';
 import type { StatName } from './layout.ts';
@@ -88,6 +88,8 @@ export class EbpfSocketReceiver implements Component {
   private host: Host | undefined;
   private startTimeMs = 0;
   private decoder: SocketDecoder | undefined;
+  /** The closed totals, an object per kernel key kept across polls. */
+  private readonly links = new LinkDecoder();
   private previousStats: number[] = new Array<number>(STAT_COUNT).fill(0);
   private previousSkipped = 0;
   private readonly loggedDrop = new Set<string>();
@@ -269,7 +271,10 @@ export class EbpfSocketReceiver implements Component {
     // What V8's background threads freed since the last poll (compiling, collecting): at most 0.5 ms.
     trimNativeHeap();
     const closed: ClosedLinkTotals[] = [];
-    tracker.readLinks((keys, values, count) => decodeLinks(keys, values, count, closed));
+    const links = this.links;
+    links.begin();
+    tracker.readLinks((keys, values, count) => links.decode(keys, values, count, closed));
+    links.end();
     const goneCookies: number[] = [];
     tracker.takeGone((cookies, _values, count) => decodeCookies(cookies, count, goneCookies));
     decoder.begin();
