@@ -188,7 +188,11 @@ export interface SocketBatch {
   gone: readonly number[];
   /** Number of open sockets tracked, changed or not. */
   openSockets: number;
-  /** Cumulative totals of closed sockets, one entry per kernel link key (all of them, every batch). */
+  /**
+   * Cumulative totals of closed sockets, one entry per kernel link key (all of them, every batch).
+   * A producer may hand the same object for a key at every batch, its counters updated (the
+   * receiver does): like the columns, an entry is valid until the next batch.
+   */
   closed: readonly ClosedLinkTotals[];
 }
 
