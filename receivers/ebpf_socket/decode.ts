@@ -268,10 +268,11 @@ class Interned16 {
 /**
  * Decodes the kernel's closed totals (the links table, read whole at every poll) into
  * `ClosedLinkTotals`, one object per kernel key for as long as the key is in the table: a key seen
- * again has its counters written into the object it had, and no text is formatted again. On a busy
- * node the table holds thousands of keys most of which did not change since the last poll; making
- * an object and three strings per key per poll was most of what an idle poll allocated there. An
- * object is valid until the next poll, as a batch is (`core/signals.ts`).
+ * again has its counters written into the object it had, and no address or command text is
+ * formatted again (the key's bytes are read as one latin1 string to find it). On a busy node the
+ * table holds thousands of keys, most of them unchanged since the last poll, which each poll made
+ * into a new object and three strings. An object is valid until the next poll, as a batch is
+ * (`core/signals.ts`).
  */
 export class LinkDecoder {
   /** By the key's bytes (latin1 text), with the poll that last saw it. */
