@@ -5,19 +5,7 @@
  */
 import type { SimulatedCluster } from './k8s-cluster-sim.ts';
 import { nodeIp, podIp, serviceIp } from './k8s-cluster-sim.ts';
-
-/** Deterministic pseudo-random numbers (xorshift32). */
-export function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
+import { seededRandom } from '../test/support/random.ts';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -83,7 +71,7 @@ export function summary(t: { subject: Timing; baseline: Timing }) {
  * CronJob pods), 10 % ClusterIPs, 5 % node IPs, 5 % unknown.
  */
 export function lookupQueries(cluster: SimulatedCluster, count: number): string[] {
-  const random = rng(42);
+  const random = seededRandom(42);
   const nodes = cluster.nodes;
   const services = cluster.deployments + cluster.statefulSets;
   const firstOwnedPod = 2 * nodes;

@@ -8,6 +8,7 @@ import { CidrTable } from './cidr.ts';
 import type { ClusterMetadata, IpOwner } from './metadata.ts';
 import { inputsVersion, LocalPeers, resolveEnds } from './resolve.ts';
 import type { ResolveContext } from './resolve.ts';
+import { seededRandom } from '../../test/support/random.ts';
 
 const T0 = 1_700_000_000_000;
 
@@ -647,21 +648,9 @@ describe('Aggregator with closed totals handed as the same objects at every batc
  * equal it exactly.
  */
 describe('Aggregator against a model kernel with racing closes', () => {
-  function rng(seed: number): () => number {
-    let x = seed >>> 0 || 1;
-    return () => {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x / 0x100000000;
-    };
-  }
-
   for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
     it(`seed ${seed}: exact in the end, monotonic and never over the truth on the way`, () => {
-      const rand = rng(seed);
+      const rand = seededRandom(seed);
       interface ModelSocket {
         s: SocketSample;
         reported: boolean;

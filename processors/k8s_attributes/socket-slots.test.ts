@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { seededRandom } from '../../test/support/random.ts';
 import { CookieIndex, RELEASED, SERVER, SocketSlots } from './socket-slots.ts';
 
 describe('SocketSlots', () => {
@@ -139,13 +140,8 @@ describe('SocketSlots.reserve', () => {
 
 describe('CookieIndex', () => {
   it('agrees with a Map through random sets and deletes, growing and shrinking', () => {
-    let x = 12345;
-    const rand = (n: number): number => {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      return (x >>> 0) % n;
-    };
+    const random = seededRandom(12345);
+    const rand = (n: number): number => Math.floor(random() * n);
     const index = new CookieIndex();
     const model = new Map<number, number>();
     // Cookies in a few dense runs, some above 2^32 (boxed in a Map): collisions and wrap-around.
