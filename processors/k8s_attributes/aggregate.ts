@@ -599,14 +599,21 @@ export class Aggregator {
     return unknown;
   }
 
-  /** Folds every row in (`applyRow`). */
+  /** Folds every row in (`applyRowsIn`). */
   private applyRows(rows: SocketColumns, resolve: Resolve, now: number, sinceMs: number): void {
     for (let from = 0; from < rows.count; from += ROWS_PER_CALL) {
       this.applyRowsIn(rows, from, Math.min(rows.count, from + ROWS_PER_CALL), resolve, now, sinceMs);
     }
   }
 
-  /** `applyRows` for rows `from` to `to` (excluded). */
+  /**
+   * `applyRows` for rows `from` to `to` (excluded). A row is folded in two steps: `placeRow` finds or
+   * makes its socket's slot (a new socket, a new incarnation, another owner: out of line), then
+   * `updateRow`, which every row goes through, new ones too. So the first poll, where every socket
+   * is new, runs and compiles the code the next polls run for known sockets whose counters moved:
+   * code first run in a later poll is compiled there by V8, which at 100k sockets cost that poll
+   * 40-100 ms of CPU.
+   */
   private applyRowsIn(
     rows: SocketColumns,
     from: number,
@@ -616,7 +623,10 @@ export class Aggregator {
     sinceMs: number,
   ): void {
     const rowSlots = this.rowSlots;
-    for (let i = from; i < to; i++) this.applyRow(rows, i, rowSlots[i]!, resolve, now, sinceMs);
+    for (let i = from; i < to; i++) {
+      const placed = this.placeRow(rows, i, rowSlots[i]!, resolve, now, sinceMs);
+      if (placed >= 0) this.updateRow(placed >> 2, placed & 3, rows, i, resolve, now, sinceMs);
+    }
   }
 
   /**
@@ -778,25 +788,6 @@ export class Aggregator {
   }
 
   /**
-   * Folds row `i` in, in two steps: `placeRow` finds or makes the socket's slot (a new socket, a new
-   * incarnation, another owner: out of line), then `updateRow`, which every row goes through, new
-   * ones too. So the first poll, where every socket is new, runs and compiles the code the next polls
-   * run for known sockets whose counters moved: code first run in a later poll is compiled there by
-   * V8, which at 100k sockets cost that poll 40-100 ms of CPU.
-   */
-  private applyRow(
-    rows: SocketColumns,
-    i: number,
-    known: number,
-    resolve: Resolve,
-    now: number,
-    sinceMs: number,
-  ): void {
-    const placed = this.placeRow(rows, i, known, resolve, now, sinceMs);
-    if (placed >= 0) this.updateRow(placed >> 2, placed & 3, rows, i, resolve, now, sinceMs);
-  }
-
-  /**
    * The slot of row `i`'s socket, made for a new one (resolved, linked or held), times 4 plus what
    * was done (`PLACED_*`), or -1 when the socket is held.
    */
@@ -812,7 +803,7 @@ export class Aggregator {
     const cookie = rows.cookie[i]!;
     // `known` was looked up in the first pass; a cookie twice in one batch may have changed since (a
     // released slot is not handed out again in the same batch). Every test below runs for every row,
-    // new or known (see `applyRow`).
+    // new or known (see `applyRowsIn`).
     const released = (slots.flags[known < 0 ? 0 : known]! & RELEASED) !== 0;
     let slot = known;
     let d = this.rowDiffs[i]!;
