@@ -92,6 +92,39 @@ describe('SocketSlots', () => {
   });
 });
 
+describe('SocketSlots columns', () => {
+  it('every column keeps its sockets through growing and compaction', () => {
+    const slots = new SocketSlots();
+    /** Every typed array of the slots, by field name: a column added later is covered too. */
+    const columns = (): Array<[string, Float64Array | Uint32Array | Int32Array | Uint8Array]> =>
+      Object.entries(slots).filter(
+        (e): e is [string, Float64Array | Uint32Array | Int32Array | Uint8Array] =>
+          ArrayBuffer.isView(e[1]) && e[0] !== 'free',
+      );
+    assert.ok(
+      columns().length >= 12,
+      columns()
+        .map(([name]) => name)
+        .join(),
+    );
+    const valueOf = (name: string, cookie: number): number => (cookie * 7 + name.length) % 200;
+    const write = (cookie: number, s: number): void => {
+      for (const [name, column] of columns()) if (name !== 'cookie') column[s] = valueOf(name, cookie);
+    };
+    for (let cookie = 1; cookie <= 5000; cookie++) write(cookie, slots.add(cookie));
+    for (let cookie = 1; cookie <= 5000; cookie++)
+      if (cookie % 8 !== 0) slots.remove(cookie, slots.find(cookie));
+    slots.endBatch();
+    assert.ok(slots.capacity < 5000, `compacted to ${slots.capacity}`);
+    for (let cookie = 5001; cookie <= 9000; cookie += 8) write(cookie, slots.add(cookie));
+    for (const [cookie, s] of slots.entries()) {
+      for (const [name, column] of columns()) {
+        assert.equal(column[s], name === 'cookie' ? cookie : valueOf(name, cookie), `${name} of ${cookie}`);
+      }
+    }
+  });
+});
+
 describe('SocketSlots.findFrom', () => {
   it('takes the hint only when its slot holds the cookie, else finds it', () => {
     const slots = new SocketSlots();

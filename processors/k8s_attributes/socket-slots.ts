@@ -21,6 +21,9 @@ export const RELEASED = 16;
 /** Its provisional answer read the pid (`answerPid`). */
 export const READS_PID = 32;
 
+/** A column of `SocketSlots`. */
+type Column = Float64Array | Uint32Array | Int32Array | Uint8Array;
+
 /** Slots kept at least, however few sockets are open. */
 const MIN_CAPACITY = 1024;
 
@@ -266,38 +269,19 @@ export class SocketSlots {
   }
 
   private compact(capacity: number): void {
-    const old = {
-      cookie: this.cookie,
-      openedAtMs: this.openedAtMs,
-      tx: this.tx,
-      rx: this.rx,
-      retrans: this.retrans,
-      key: this.key,
-      link: this.link,
-      flags: this.flags,
-      answerVersion: this.answerVersion,
-      answerInputs: this.answerInputs,
-      answerRecheckAtMs: this.answerRecheckAtMs,
-      answerPid: this.answerPid,
-    };
-    this.allocate(capacity);
+    // Slot `to` of the new columns takes the socket of slot `order[to]`.
+    const order = new Int32Array(this.byCookie.size);
     let next = 0;
     this.byCookie.remap((_cookie, from) => {
-      const to = next++;
-      this.openedAtMs[to] = old.openedAtMs[from]!;
-      this.cookie[to] = old.cookie[from]!;
-      this.tx[to] = old.tx[from]!;
-      this.rx[to] = old.rx[from]!;
-      this.retrans[to] = old.retrans[from]!;
-      this.key[to] = old.key[from]!;
-      this.link[to] = old.link[from]!;
-      this.flags[to] = old.flags[from]!;
-      this.answerVersion[to] = old.answerVersion[from]!;
-      this.answerInputs[to] = old.answerInputs[from]!;
-      this.answerRecheckAtMs[to] = old.answerRecheckAtMs[from]!;
-      this.answerPid[to] = old.answerPid[from]!;
-      return to;
+      order[next] = from;
+      return next++;
     });
+    const old = this.columns();
+    this.allocate(capacity);
+    for (const [j, column] of this.columns().entries()) {
+      const from = old[j]!;
+      for (let to = 0; to < next; to++) column[to] = from[order[to]!]!;
+    }
     this.highWater = next;
     this.freeCount = 0;
     this.free = new Int32Array(0);
@@ -305,21 +289,27 @@ export class SocketSlots {
 
   private resize(capacity: number): void {
     const n = this.highWater;
-    const { cookie, openedAtMs, tx, rx, retrans, key, link, flags } = this;
-    const { answerVersion, answerInputs, answerRecheckAtMs, answerPid } = this;
+    const old = this.columns();
     this.allocate(capacity);
-    this.cookie.set(cookie.subarray(0, n));
-    this.openedAtMs.set(openedAtMs.subarray(0, n));
-    this.tx.set(tx.subarray(0, n));
-    this.rx.set(rx.subarray(0, n));
-    this.retrans.set(retrans.subarray(0, n));
-    this.key.set(key.subarray(0, n));
-    this.link.set(link.subarray(0, n));
-    this.flags.set(flags.subarray(0, n));
-    this.answerVersion.set(answerVersion.subarray(0, n));
-    this.answerInputs.set(answerInputs.subarray(0, n));
-    this.answerRecheckAtMs.set(answerRecheckAtMs.subarray(0, n));
-    this.answerPid.set(answerPid.subarray(0, n));
+    for (const [j, column] of this.columns().entries()) column.set(old[j]!.subarray(0, n));
+  }
+
+  /** Every column, in the order `allocate` makes them. */
+  private columns(): Column[] {
+    return [
+      this.cookie,
+      this.openedAtMs,
+      this.tx,
+      this.rx,
+      this.retrans,
+      this.key,
+      this.link,
+      this.flags,
+      this.answerVersion,
+      this.answerInputs,
+      this.answerRecheckAtMs,
+      this.answerPid,
+    ];
   }
 
   /** New columns of `capacity` slots. */
