@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { testSettings } from '../../test/support/settings.ts';
+import { until } from '../../test/support/wait.ts';
 import type { KubernetesMetadata } from './kubernetes.ts';
 import { createKubernetesMetadata } from './kubernetes.ts';
 
@@ -116,14 +117,6 @@ function start(kubeconfig: string, listTimeoutMs = 60_000): KubernetesMetadata {
   return md;
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const podName = (md: KubernetesMetadata, ip: string): string | undefined => {
   const owner = md.lookupIp(ip, Date.now());
   return owner?.kind === 'pod' ? owner.pod.name : undefined;
@@ -143,11 +136,11 @@ describe('list pages read as streams', () => {
     });
     const md = start(kubeconfig);
     await md.start();
-    await until('the first pod', () => podName(md, '10.9.0.1') === 'web-1');
+    await until(() => podName(md, '10.9.0.1') === 'web-1', 'the first pod');
     assert.equal(podName(md, '10.9.0.2'), undefined, 'the second pod has not arrived');
     assert.equal(md.synced(), false);
     release?.();
-    await until('sync', () => md.synced());
+    await until(() => md.synced(), 'sync');
     assert.deepEqual(
       ['10.9.0.1', '10.9.0.2', '10.9.0.3'].map((ip) => podName(md, ip)),
       ['web-1', 'web-2', 'web-3'],
@@ -160,7 +153,10 @@ describe('list pages read as streams', () => {
     const answers: PodList[] = [
       // Cut off inside the second item: the connection closes mid-body.
       async (_n, res) => {
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(text.length) });
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': String(Buffer.byteLength(text)),
+        });
         await trickle(res, text.slice(0, text.indexOf('web-2')));
         res.destroy();
       },
@@ -197,7 +193,7 @@ describe('list pages read as streams', () => {
     });
     const md = start(kubeconfig, 500);
     await md.start();
-    await until('sync', () => md.synced(), 15_000);
+    await until(() => md.synced(), 'sync', 15_000);
     assert.equal(podLists(), answers.length);
     assert.equal(md.watchStates().find((s) => s.resource === 'pods')?.errors, answers.length - 1);
     assert.deepEqual(
