@@ -40,6 +40,7 @@ function parse(bytes: Uint8Array, cuts: readonly number[]): Outcome {
   } catch (e) {
     return { ok: false, error: (e as Error).message };
   }
+  assert.equal(result.bytes, bytes.length);
   const members = [...result.members];
   if (result.items !== undefined) {
     assert.equal(result.items, items.length);

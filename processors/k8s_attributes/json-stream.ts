@@ -81,6 +81,8 @@ export interface ParsedList {
   members: Map<string, unknown>;
   /** How many items were handed over; `undefined` when there was no `items` array. */
   items: number | undefined;
+  /** Bytes of the answer read. */
+  bytes: number;
 }
 
 export class JsonListParser {
@@ -155,7 +157,7 @@ export class JsonListParser {
     if (this.state !== DONE) {
       throw new Error(`the answer ends ${WHERE[this.state] ?? ''} (truncated after ${this.offset} bytes)`);
     }
-    return { members: this.members, items: this.itemCount };
+    return { members: this.members, items: this.itemCount, bytes: this.offset };
   }
 
   /**

@@ -38,6 +38,7 @@ import type { ResponseContext } from './client-node.ts';
 import { HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext, Watch } from './client-node.ts';
 import { clusterSource } from './cluster-source.ts';
 import { JsonListParser } from './json-stream.ts';
+import type { ParsedList } from './json-stream.ts';
 import type { ClusterMetadata, IpOwner, PodRecord, WatchState } from './metadata.ts';
 import type { ControllerKind, Extracted } from './objects.ts';
 import { controllerInput, endpointSliceInput, nodeInput, podInput, serviceInput } from './objects.ts';
@@ -212,19 +213,15 @@ async function readList(
   path: string,
   response: ResponseContext,
   onItem: (item: unknown) => void,
-): Promise<{ members: Map<string, unknown>; items: number | undefined; bytes: number }> {
+): Promise<ParsedList> {
   const parser = new JsonListParser(onItem);
-  let bytes = 0;
   const body = response.body.stream();
   try {
     // Leaving the loop (an error, an abort) cancels the body, which closes the connection.
     if (body !== null) {
-      for await (const chunk of body) {
-        bytes += chunk.byteLength;
-        parser.write(chunk);
-      }
+      for await (const chunk of body) parser.write(chunk);
     }
-    return { ...parser.end(), bytes };
+    return parser.end();
   } catch (e) {
     if (e instanceof Error && (e.name === 'AbortError' || e.name === 'TimeoutError')) throw e;
     throw new Error(`list ${path}: ${describe(e)}`, { cause: e });
@@ -397,8 +394,6 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
   let trimWindowEndMs = 0;
   /** Lists in progress, and list bytes read since the last trim and the last full collection. */
   let listing = 0;
-  /** Ends the cap on V8's heap growth held while lists run (`limitHeapGrowth`). */
-  let releaseHeapGrowth: (() => void) | undefined;
   let bytesSinceTrim = 0;
   let bytesSinceCollect = 0;
   let lastTrimMs = 0;
@@ -503,7 +498,9 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
     const seen = new Set<string>();
     let resourceVersion = '';
     let next: string | undefined;
-    if (listing++ === 0) releaseHeapGrowth = limitHeapGrowth();
+    // V8's heap growth is capped while any list runs (holds nest).
+    const releaseHeapGrowth = limitHeapGrowth();
+    listing++;
     try {
       do {
         const url = new URL(server + spec.path);
@@ -533,10 +530,8 @@ export function createKubernetesMetadata(options: KubernetesMetadataOptions): Ku
         next = typeof meta.continue === 'string' && meta.continue !== '' ? meta.continue : undefined;
       } while (next !== undefined);
     } finally {
-      if (--listing === 0) {
-        releaseHeapGrowth?.();
-        releaseHeapGrowth = undefined;
-      }
+      listing--;
+      releaseHeapGrowth();
       // A TLS dispatcher made for this list; closing it can only fail if it is already closed.
       await authenticated
         .getDispatcher()
