@@ -7,10 +7,11 @@
  * Why: the package's index loads every generated model and API class, and so
  * does `KubeConfig`'s own module (`dist/config.js` imports `gen/index.js` for
  * two names, `createConfiguration` and `ServerConfiguration`, which it uses
- * only to build API clients). That code is about 30 MB of an agent's resident
+ * only to build API clients). That code is 30-40 MB of an agent's resident
  * memory (RSS after GC of a node process, `--max-semi-space-size=4`: 110-115 MB
- * with `KubeConfig` imported, 81 MB this way; bench/k8s-metadata.bench.ts
- * `processFloor` measures both).
+ * with `KubeConfig` imported, 81 MB this way, bench/k8s-metadata.bench.ts
+ * `processFloor` measures both; the agent before its first list 119-120 -> 79
+ * MB, processors/k8s_attributes/README.md).
  *
  * How: a module resolution hook (`module.registerHooks`) answers that one
  * import of `dist/config.js` with a module exporting those two names from the

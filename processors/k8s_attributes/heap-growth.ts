@@ -19,11 +19,12 @@ const growthSetByUser = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].so
  * Why: V8 sets the next major collection's trigger at up to 4 times the heap
  * that survived the last one when collections are fast. During a first list
  * of 150,000 pods the heap that survived was 44 MB early on, and the next
- * major collection came only when the store was built: 40 MB of promoted
- * garbage and 30 MB of dead response chunks (ArrayBuffers, freed with their
- * promoted wrappers) were resident at the peak (276 MB, 221 MB with the
- * limit; bench/k8s-metadata.bench.ts). The collections it brings on are
- * V8's own, incremental and concurrent; sync time did not grow beyond noise.
+ * major collection came only when the store was built: promoted garbage and
+ * dead response chunks (ArrayBuffers, freed with their promoted wrappers)
+ * were resident at the peak (275 MB, 216-226 MB with the limit;
+ * bench/k8s-metadata.bench.ts, processors/k8s_attributes/README.md). The
+ * collections it brings on are V8's own, incremental and concurrent; sync
+ * time did not grow beyond noise.
  */
 const LIST_HEAP_GROWING_PERCENT = 25;
 
