@@ -309,8 +309,8 @@ test('bin/loggerhead.js run re-runs Node in place (same pid) with --max-semi-spa
     ['both given', { MALLOC_ARENA_MAX: '4' }, ['--max-semi-space-size=8'], ['--max-semi-space-size=8'], '4'],
   ];
   const FAKES = fileURLToPath(new URL('../test/support/register-fakes.mjs', import.meta.url));
+  const { MALLOC_ARENA_MAX: _inherited, ...inherited } = process.env;
   for (const [what, env, nodeArgs, expected, arenas] of cases) {
-    const { MALLOC_ARENA_MAX: _inherited, ...inherited } = process.env;
     const child = spawn(process.execPath, [...nodeArgs, '--import', FAKES, BIN, 'run', '--config', config], {
       env: { ...inherited, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -18,7 +18,7 @@ import { runInNewContext } from 'node:vm';
 /** `mallopt` parameter (malloc.h). */
 const M_MMAP_THRESHOLD = -3;
 /** glibc's initial threshold, kept for good. */
-export const MMAP_THRESHOLD_BYTES = 128 * 1024;
+const MMAP_THRESHOLD_BYTES = 128 * 1024;
 
 interface Libc {
   mallopt: (param: number, value: number) => number;

@@ -5,6 +5,16 @@
 import { ROLE_CLIENT, ROLE_SERVER, TCP_STATES } from './signals.ts';
 import type { SocketColumns, SocketSample } from './signals.ts';
 
+type Column =
+  Float64Array<ArrayBuffer> | Uint32Array<ArrayBuffer> | Uint16Array<ArrayBuffer> | Uint8Array<ArrayBuffer>;
+
+/** A column of `rows` rows of the same type as `a`, with its first `n` rows. */
+function resized<T extends Column>(a: T, rows: number, n: number): T {
+  const b = new (a.constructor as new (length: number) => T)(rows);
+  b.set(a.subarray(0, n));
+  return b;
+}
+
 /**
  * Columns owned by a producer: typed arrays it writes rows into and grows as needed, and the string
  * table the id columns name. `count` rows are in use; `capacity` are allocated.
@@ -47,46 +57,26 @@ export class SocketTable implements SocketColumns {
   resize(rows: number): void {
     if (rows < this.count) throw new Error(`cannot resize to ${rows} rows: ${this.count} in use`);
     const n = this.count;
-    const f64 = (a: Float64Array): Float64Array<ArrayBuffer> => {
-      const b = new Float64Array(rows);
-      b.set(a.subarray(0, n));
-      return b;
-    };
-    const u32 = (a: Uint32Array): Uint32Array<ArrayBuffer> => {
-      const b = new Uint32Array(rows);
-      b.set(a.subarray(0, n));
-      return b;
-    };
-    const u16 = (a: Uint16Array): Uint16Array<ArrayBuffer> => {
-      const b = new Uint16Array(rows);
-      b.set(a.subarray(0, n));
-      return b;
-    };
-    const u8 = (a: Uint8Array): Uint8Array<ArrayBuffer> => {
-      const b = new Uint8Array(rows);
-      b.set(a.subarray(0, n));
-      return b;
-    };
-    this.cookie = f64(this.cookie);
-    this.openedAtMs = f64(this.openedAtMs);
-    this.netns = u32(this.netns);
-    this.cgroupId = f64(this.cgroupId);
-    this.pid = u32(this.pid);
-    this.comm = u32(this.comm);
-    this.family = u8(this.family);
-    this.localAddr = u32(this.localAddr);
-    this.localPort = u16(this.localPort);
-    this.remoteAddr = u32(this.remoteAddr);
-    this.remotePort = u16(this.remotePort);
-    this.role = u8(this.role);
-    this.state = u8(this.state);
-    this.txBytes = f64(this.txBytes);
-    this.rxBytes = f64(this.rxBytes);
-    this.retransSegs = u32(this.retransSegs);
-    this.srttUs = u32(this.srttUs);
-    this.preexisting = u8(this.preexisting);
-    this.baselineTxBytes = f64(this.baselineTxBytes);
-    this.baselineRxBytes = f64(this.baselineRxBytes);
+    this.cookie = resized(this.cookie, rows, n);
+    this.openedAtMs = resized(this.openedAtMs, rows, n);
+    this.netns = resized(this.netns, rows, n);
+    this.cgroupId = resized(this.cgroupId, rows, n);
+    this.pid = resized(this.pid, rows, n);
+    this.comm = resized(this.comm, rows, n);
+    this.family = resized(this.family, rows, n);
+    this.localAddr = resized(this.localAddr, rows, n);
+    this.localPort = resized(this.localPort, rows, n);
+    this.remoteAddr = resized(this.remoteAddr, rows, n);
+    this.remotePort = resized(this.remotePort, rows, n);
+    this.role = resized(this.role, rows, n);
+    this.state = resized(this.state, rows, n);
+    this.txBytes = resized(this.txBytes, rows, n);
+    this.rxBytes = resized(this.rxBytes, rows, n);
+    this.retransSegs = resized(this.retransSegs, rows, n);
+    this.srttUs = resized(this.srttUs, rows, n);
+    this.preexisting = resized(this.preexisting, rows, n);
+    this.baselineTxBytes = resized(this.baselineTxBytes, rows, n);
+    this.baselineRxBytes = resized(this.baselineRxBytes, rows, n);
   }
 }
 

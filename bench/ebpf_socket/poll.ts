@@ -338,7 +338,6 @@ function memoryOf(pid: number): { rssMiB: number; anonMiB: number; fileMiB: numb
   return { rssMiB: mib(kb('VmRSS')), anonMiB: mib(kb('RssAnon')), fileMiB: mib(kb('RssFile')) };
 }
 
-/** Part 3: the whole agent, `loggerhead run` with the default pipeline, in each variant. */
 /** Has `agent` write a heap snapshot into `dir` (it runs with `--heapsnapshot-signal=SIGUSR2`); waits for it. */
 async function heapSnapshot(agent: ChildProcess, dir: string): Promise<void> {
   const snapshots = (): string[] =>
@@ -356,8 +355,11 @@ async function heapSnapshot(agent: ChildProcess, dir: string): Promise<void> {
   }
 }
 
+/** Part 3: the whole agent, `loggerhead run` with the default pipeline, in each variant. */
 async function agentParts(): Promise<void> {
   const variants = values.variant.map(parseVariant);
+  const snapshotDir = values['heap-snapshot'];
+  if (snapshotDir !== undefined) mkdirSync(snapshotDir, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'lh-poll-bench-'));
   const probe = new URL('./cpu-probe.mjs', import.meta.url).href;
   const defaults = parse(readFileSync(new URL('../../pipeline.yaml', import.meta.url), 'utf8')) as {
@@ -378,8 +380,6 @@ async function agentParts(): Promise<void> {
         const probeOut = join(dir, `${round}-${results.length}.probe`);
         writeFileSync(probeOut, '');
         const load = loadavg()[0]!;
-        const snapshotDir = values['heap-snapshot'];
-        if (snapshotDir !== undefined) mkdirSync(snapshotDir, { recursive: true });
         const agent = spawn(
           process.execPath,
           [

@@ -101,7 +101,7 @@ export class SocketDecoder {
     const table = this.table;
     this.peak = Math.max(this.peak, table.count);
     if (++this.polls % TRIM_EVERY === 0) {
-      if (table.capacity > this.peak) table.resize(Math.max(this.peak, table.count));
+      if (table.capacity > this.peak) table.resize(this.peak);
       this.peak = 0;
     }
     table.count = 0;
