@@ -35,7 +35,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WATCHED_RESOURCES } from '../../processors/k8s_attributes/kubernetes.ts';
-import { agentPipeline, agentReady, killAgents, runAgent, sampleSum } from '../support/agent.ts';
+import {
+  agentPipeline,
+  agentReady,
+  killAgents,
+  privateMounts,
+  runAgent,
+  sampleSum,
+} from '../support/agent.ts';
 import type { Agent } from '../support/agent.ts';
 import { KubeApiEmulator } from '../support/k8s-emulator.ts';
 import { ClusterBuilder } from '../support/k8s-fixtures.ts';
@@ -92,19 +99,7 @@ function hostServiceAccount(): string {
  * POD_MOUNTS puts service-account directory `dir` in place, with `KUBERNETES_SERVICE_PORT` `port`.
  */
 function inPodMounts(dir: string, port: number): string[] {
-  return [
-    'unshare',
-    '--mount',
-    '--propagation',
-    'private',
-    '--',
-    'sh',
-    '-c',
-    POD_MOUNTS,
-    'sh',
-    dir,
-    String(port),
-  ];
+  return privateMounts(POD_MOUNTS, dir, String(port));
 }
 
 /**
@@ -307,9 +302,9 @@ describe('loggerhead run in a pod: the in-cluster config', { concurrency: false,
       'const { server, caFile, skipTLSVerify } = kc.getCurrentCluster();',
       'console.log(JSON.stringify({ server, caFile, skipTLSVerify, authorization: ctx.getHeaders().Authorization }));',
     ].join('\n');
-    const [unshare, ...mounts] = inPodMounts(serviceAccount(), emulator.port);
+    const [command, ...mounts] = inPodMounts(serviceAccount(), emulator.port);
     const out = execFileSync(
-      unshare as string,
+      command!,
       [
         ...mounts,
         'env',

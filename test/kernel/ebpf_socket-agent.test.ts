@@ -19,7 +19,14 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import koffi from 'koffi';
-import { agentPipeline, agentReady, killAgents, runAgent, sampleSum } from '../support/agent.ts';
+import {
+  agentPipeline,
+  agentReady,
+  killAgents,
+  privateMounts,
+  runAgent,
+  sampleSum,
+} from '../support/agent.ts';
 import type { AgentOptions } from '../support/agent.ts';
 import { createTopology } from '../support/netns.ts';
 import type { Topology } from '../support/netns.ts';
@@ -68,22 +75,9 @@ describe('loggerhead run: a missing requirement is exit 1 with a message that sa
 
   it('no kernel BTF', async () => {
     // A private mount namespace with an empty /sys/kernel/btf: the agent sees no vmlinux.
-    await refusesToStart(
-      [
-        '/usr/bin/unshare',
-        '--mount',
-        '--propagation',
-        'private',
-        '--',
-        'sh',
-        '-c',
-        'mount -t tmpfs lhC-nobtf /sys/kernel/btf && exec "$@"',
-        'sh',
-      ],
-      [
-        /no kernel BTF: \/sys\/kernel\/btf\/vmlinux does not exist; boot a kernel built with CONFIG_DEBUG_INFO_BTF=y/,
-      ],
-    );
+    await refusesToStart(privateMounts('mount -t tmpfs lhC-nobtf /sys/kernel/btf && exec "$@"'), [
+      /no kernel BTF: \/sys\/kernel\/btf\/vmlinux does not exist; boot a kernel built with CONFIG_DEBUG_INFO_BTF=y/,
+    ]);
   });
 
   it('a kernel that is too old', async () => {

@@ -31,6 +31,17 @@ export interface AgentOptions {
 }
 
 /**
+ * A command prefix (a `wrapper`) that runs the rest of a command line in a private mount namespace,
+ * after `script` (a shell script ending in `exec "$@"`) has changed its mounts; `args` are the
+ * script's `$1`, `$2`... before the command.
+ *
+ * @example privateMounts('mount -t tmpfs x /sys/kernel/btf && exec "$@"')
+ */
+export function privateMounts(script: string, ...args: string[]): string[] {
+  return ['/usr/bin/unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...args];
+}
+
+/**
  * Runs `loggerhead run` with `configText` as its configuration file, in a
  * directory of its own (readable by any user: a wrapper may drop to another
  * one), which is also its working directory.
