@@ -141,10 +141,11 @@ describe(
       assert.deepEqual(opened, { c2s: 16, s2c: 0 });
       // Both observers' series of the link, stored at the opening values, in both backends.
       for (const b of [prom, vm]) {
+        let got = new Map<string, number>();
         await b
           .waitFor(
             async () => {
-              const got = perSeries(await b.query(`loggerhead_link_bytes_total${selector()}`), (s) =>
+              got = perSeries(await b.query(`loggerhead_link_bytes_total${selector()}`), (s) =>
                 Number(s.value?.[1]),
               );
               return [...want(opened)].every(([k, v]) => got.get(k) === v) && got.size === 4;
@@ -153,8 +154,12 @@ describe(
             60_000,
           )
           .catch(async (error: unknown) => {
+            // Which side failed: the agent's links, what the backend stored, and its scrapes.
             const mine = pipeline.links().filter((l) => l.serverPort === server.port);
-            throw new Error(`${String(error)}; links in the last batch: ${JSON.stringify(mine)}`);
+            const targets = await b.targets().catch((e: unknown) => String(e));
+            throw new Error(
+              `${String(error)}; links in the last batch: ${JSON.stringify(mine)}; ${b.kind} holds ${JSON.stringify([...got])}; its scrape targets: ${JSON.stringify(targets)}`,
+            );
           });
       }
 
